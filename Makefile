@@ -1,0 +1,37 @@
+# The README's two commands: `make book` and `make test`. Both set up .venv first
+# (fast when it exists and requirements.txt / pyproject.toml are unchanged).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vsalib-installed
+
+.PHONY: setup book test test-fast benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	# Both OpenCV wheels write the same cv2 package: re-install the contrib build last so
+	# that cv2.ximgproc (EdgeBoxes, structured edges) is the one left on disk.
+	$(PY) -m pip install -q --force-reinstall --no-deps \
+	  $$(grep -E '^opencv-contrib-python-headless==' requirements.txt)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -c "import torch, torchvision, cv2; cv2.ximgproc; from torchvision.ops import roi_align; print('vsalib env ok: torch', torch.__version__, 'torchvision', torchvision.__version__, 'cv2', cv2.__version__)"
+	touch $(STAMP)
+
+book: setup
+	$(PY) scripts/build_book.py
+
+test: setup
+	$(PY) -m pytest tests --nbval-lax notebooks
+
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
+
+benchmark: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf book/_build book/notebooks

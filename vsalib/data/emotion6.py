@@ -1,0 +1,216 @@
+"""Emotion6 (Peng et al., CVPR 2015) and EmotionROI (Peng et al., ICIP 2016): the same 1980 images.
+
+Emotion6 layout (``<data root>/emotion6/``)::
+
+    images/<emotion>/<n>.jpg      emotion in anger, disgust, fear, joy, sadness, surprise; n = 1..330
+    ground_truth.txt              tab separated, header: image, valence, arousal, 7 probabilities
+
+``emotion6`` columns: ``path, label, group, image, emotion, number, valence, arousal,
+p_anger .. p_neutral`` (+ ``dominant`` for ``labels="dominant_binary"``). Labels:
+
+- ``binary`` (default): folder mapping, joy/surprise positive (660 / 1320) — WSIDNet,
+  Rao et al., and R-CNNGSR's own Table 1 counts;
+- ``emotion``: the 6 Ekman folders;
+- ``dominant_binary``: R-CNNGSR's text — dominant emotion of the distribution, neutral
+  dropped, ties to the first column (742 / 913, 325 dropped on the published file).
+
+Protocol: R-CNNGSR's seeded random split, 75 % train / 20 % test / 5 % validation.
+
+``emotionroi`` reads the same ``emotion6`` folder (EmotionROI's images are Emotion6's,
+labelled by folder); there is no separate ``emotionroi`` folder to keep in step. From
+EmotionROI's own download, copy ``ground_truth/<emotion>/<n>.jpg`` (the emotion-stimuli
+maps) and/or ``training_testing_split/{training,testing}.txt`` into ``emotion6/``: maps
+add a ``stimuli_path`` column, split files set ``split``. Without split files, images
+1–231 of each emotion are ``train`` (1386) and 232–330 ``test`` (594), the usual split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vsalib.data.images import (
+    DatasetLayoutError,
+    describe_list,
+    list_image_files,
+    require_files,
+)
+from vsalib.data.labels import (
+    EKMAN_EMOTIONS,
+    EMOTION6_PROB_COLUMNS,
+    ekman_to_binary,
+    emotion6_dominant,
+    emotion_labels,
+    normalize_emotion,
+)
+from vsalib.data.registry import ImageDataset, Protocol, register_dataset
+from vsalib.emotions import BINARY_CLASSES
+
+GROUND_TRUTH = "ground_truth.txt"
+EMOTIONROI_TRAIN_MAX = 231  # images 1..231 of each emotion train, 232..330 test
+EMOTIONROI_SPLIT_DIR = "training_testing_split"
+EMOTIONROI_MAPS_DIR = "ground_truth"
+EMOTION6_PROTOCOL = Protocol(
+    "ratio", ratios=(0.75, 0.20, 0.05),
+    note="R-CNNGSR: random 75 % train / 20 % test / 5 % validation (repeats not reported).",
+)
+EMOTIONROI_PROTOCOL = Protocol(
+    "fixed",
+    note="EmotionROI's split: images 1-231 of each emotion train (1386), 232-330 test (594).",
+)
+_HOW_TO_GET = (
+    "Download Emotion6 (Peng et al., CVPR 2015, 'A Mixed Bag of Emotions'; Cornell) and place "
+    "its images/ folder and ground_truth.txt in a folder named emotion6."
+)
+
+
+@register_dataset(
+    "emotion6",
+    folder="emotion6",
+    marker=GROUND_TRUTH,
+    how_to_get=_HOW_TO_GET,
+    description="Emotion6: 1980 Flickr images, 6 Ekman folders, valence/arousal and 7-way emotion votes.",
+    options={"labels": ("binary", "emotion", "dominant_binary")},
+)
+def load_emotion6(root: Path, labels: str = "binary") -> ImageDataset:
+    """Emotion6 with folder-binary, 6-emotion or dominant-emotion-binary labels."""
+    table = read_emotion6_ground_truth(root)
+    info: dict = {"labels": labels, "ground_truth": str(root / GROUND_TRUTH)}
+    if labels == "dominant_binary":
+        table, classes, info["dominant"] = _dominant_labels(table)
+    else:
+        table, classes = emotion_labels(table, labels, EKMAN_EMOTIONS, ekman_to_binary)
+    columns = ["path", "label", "group", "image", "emotion", "number", "valence", "arousal",
+               *EMOTION6_PROB_COLUMNS] + (["dominant"] if "dominant" in table else [])
+    return ImageDataset("emotion6", table[columns].reset_index(drop=True), classes, root,
+                        EMOTION6_PROTOCOL, info)
+
+
+def read_emotion6_ground_truth(root: Path) -> pd.DataFrame:
+    """Parse ``ground_truth.txt``; check every listed image exists and every image is listed."""
+    path = root / GROUND_TRUTH
+    raw = pd.read_csv(path, sep="\t", header=0, dtype={0: str})
+    expected = 3 + len(EMOTION6_PROB_COLUMNS)
+    if raw.shape[1] != expected:
+        raise DatasetLayoutError(
+            f"{path}: expected {expected} tab-separated columns (image, valence, arousal, 7 probabilities); "
+            f"found {raw.shape[1]}: {list(raw.columns)}"
+        )
+    raw.columns = ["image", "valence", "arousal", *EMOTION6_PROB_COLUMNS]
+    table = _folder_columns(raw["image"].str.strip().tolist(), root, str(path))
+    for col in ["valence", "arousal", *EMOTION6_PROB_COLUMNS]:
+        table[col] = pd.to_numeric(raw[col], errors="raise").to_numpy(dtype=np.float64)
+    require_files(table["path"], path, "emotion6")
+    unlisted = sorted(set(_image_names(root)) - set(table["image"]))
+    if unlisted:
+        raise DatasetLayoutError(
+            f"emotion6: {len(unlisted)} image(s) under {root / 'images'} have no row in {path}: "
+            f"{describe_list(unlisted)}"
+        )
+    return table
+
+
+def _folder_columns(images: list[str], root: Path, source: str) -> pd.DataFrame:
+    """Rows ``<emotion>/<n>.jpg`` → columns path, group, image, emotion, number."""
+    rows = []
+    for image in images:
+        folder, _, name = image.replace("\\", "/").rpartition("/")
+        emotion = normalize_emotion(folder)
+        stem = name.rsplit(".", 1)[0]
+        if emotion not in EKMAN_EMOTIONS or not stem.isdigit():
+            raise DatasetLayoutError(
+                f"{source}: {image!r} is not '<emotion>/<n>.jpg' with emotion in {', '.join(EKMAN_EMOTIONS)}"
+            )
+        rows.append((str(root / "images" / folder / name), image, image, emotion, int(stem)))
+    table = pd.DataFrame(rows, columns=["path", "group", "image", "emotion", "number"])
+    dupes = table["image"][table["image"].duplicated()].tolist()
+    if dupes:
+        raise DatasetLayoutError(f"{source} lists these images more than once: {describe_list(dupes)}")
+    return table
+
+
+def _image_names(root: Path) -> list[str]:
+    """``<folder>/<file>`` of every image under ``root/images``."""
+    images_dir = root / "images"
+    if not images_dir.is_dir():
+        raise DatasetLayoutError(f"{root}: expected an images/ folder with one sub-folder per emotion")
+    folders = [d for d in sorted(images_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return [f"{d.name}/{p.name}" for d in folders for p in list_image_files(d)]
+
+
+def _dominant_labels(table: pd.DataFrame):
+    dom = emotion6_dominant(table)
+    table = table.assign(dominant=dom.emotion, label=dom.label)[dom.keep]
+    info = dom.counts() | {"rule": dom.rule}
+    return table, list(BINARY_CLASSES), info
+
+
+@register_dataset(
+    "emotionroi",
+    folder="emotion6",
+    marker="images/joy",
+    how_to_get=(
+        _HOW_TO_GET + " EmotionROI (Peng et al., ICIP 2016) uses the same images: optionally copy "
+        "EmotionROI's ground_truth/ (stimuli maps) and training_testing_split/ into emotion6/."
+    ),
+    description="EmotionROI: Emotion6's 1980 images by folder, fixed 1386/594 train/test split.",
+    options={"labels": ("binary", "emotion")},
+)
+def load_emotionroi(root: Path, labels: str = "binary") -> ImageDataset:
+    """EmotionROI: folder labels (binary: joy/surprise positive), fixed train/test split."""
+    table = _folder_columns(_image_names(root), root, str(root / "images"))
+    table, classes = emotion_labels(table, labels, EKMAN_EMOTIONS, ekman_to_binary)
+    table["split"], split_source = _emotionroi_split(root, table)
+    columns = ["path", "label", "group", "image", "emotion", "number", "split"]
+    maps_dir = root / EMOTIONROI_MAPS_DIR
+    if maps_dir.is_dir():
+        table["stimuli_path"] = _stimuli_paths(maps_dir, table)
+        columns.append("stimuli_path")
+    if (root / GROUND_TRUTH).is_file():
+        extra = read_emotion6_ground_truth(root).set_index("image")
+        cols = ["valence", "arousal", *EMOTION6_PROB_COLUMNS]
+        table = table.join(extra[cols], on="image")
+        columns += cols
+    table = table.sort_values(["emotion", "number"], kind="stable")
+    info = {"labels": labels, "split_source": split_source, "stimuli_maps": maps_dir.is_dir()}
+    return ImageDataset("emotionroi", table[columns].reset_index(drop=True), classes, root,
+                        EMOTIONROI_PROTOCOL, info)
+
+
+def _emotionroi_split(root: Path, table: pd.DataFrame) -> tuple[list[str], str]:
+    split_dir = root / EMOTIONROI_SPLIT_DIR
+    files = {"train": split_dir / "training.txt", "test": split_dir / "testing.txt"}
+    if not all(f.is_file() for f in files.values()):
+        rule = np.where(table["number"] <= EMOTIONROI_TRAIN_MAX, "train", "test")
+        return rule.tolist(), f"images 1-{EMOTIONROI_TRAIN_MAX} of each emotion train, the rest test"
+    which: dict[str, str] = {}
+    for part, path in files.items():
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
+            name = line.strip().replace("\\", "/")
+            if name:
+                if which.setdefault(name, part) != part:
+                    raise DatasetLayoutError(f"EmotionROI split files list {name} in both training and testing")
+    missing = [i for i in table["image"] if i not in which]
+    if missing:
+        raise DatasetLayoutError(
+            f"EmotionROI split files in {split_dir} do not list {len(missing)} image(s): {describe_list(missing)}"
+        )
+    return [which[i] for i in table["image"]], str(split_dir)
+
+
+def _stimuli_paths(maps_dir: Path, table: pd.DataFrame) -> list[str]:
+    """Stimuli map of each image: ``ground_truth/<emotion>/<n>.<any image extension>``."""
+    found = {}
+    for d in (d for d in maps_dir.iterdir() if d.is_dir()):
+        for p in list_image_files(d):
+            found[(normalize_emotion(d.name), p.stem)] = str(p)
+    paths = [found.get((e, str(n))) for e, n in zip(table["emotion"], table["number"])]
+    missing = [img for img, p in zip(table["image"], paths) if p is None]
+    if missing:
+        raise DatasetLayoutError(
+            f"EmotionROI stimuli maps folder {maps_dir} lacks maps for {len(missing)} image(s): "
+            f"{describe_list(missing)} (expected {maps_dir}/<emotion>/<n>.jpg for every image)"
+        )
+    return paths

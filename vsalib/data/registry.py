@@ -1,0 +1,201 @@
+"""Dataset registry: every dataset is registered by name and loaded by ``load_dataset``.
+
+A loader is a function ``loader(root: Path, **options) -> ImageDataset``; it is
+registered with ``@register_dataset(name, folder=..., marker=..., how_to_get=...)``.
+``load_dataset(name, data_root=None, **options)`` finds the dataset's folder under the
+data root, checks that the marker file exists and calls the loader.
+
+The data root is, in this order: the ``data_root`` argument, the ``VSALIB_DATA``
+environment variable, ``../shared/datasets`` beside the repository (the project's
+development layout), ``~/vsalib_data``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+DATA_ENV = "VSALIB_DATA"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's folder or marker file is not where vsalib looked."""
+
+
+class UnknownNameError(ValueError):
+    """A name (dataset, backbone, method, parameter value) is not among the registered ones."""
+
+
+@dataclass
+class Protocol:
+    """How a dataset is evaluated in the papers.
+
+    kind: ``"kfold"`` (k-fold CV, ``k`` folds), ``"fixed"`` (a fixed train/test split
+    given by the table's ``split`` column), or ``"ratio"`` (a seeded random split with
+    ``ratios`` = (train, test, val) fractions).
+    """
+
+    kind: str
+    k: int = 5
+    ratios: tuple[float, float, float] = (0.75, 0.20, 0.05)
+    note: str = ""
+
+
+@dataclass
+class ImageDataset:
+    """A loaded dataset: one row per image.
+
+    ``table`` columns, always present:
+      - ``path``: absolute path of the image file (str)
+      - ``label``: int class index into ``classes``
+      - ``group``: grouping key for splits (images with the same group never straddle a
+        train/test boundary; defaults to the image's own id)
+    Loaders add what their dataset has (``emotion``, ``valence``, ``arousal``,
+    ``p_<emotion>`` distributions, ``split``, ``agree``, boxes, ...).
+    """
+
+    name: str
+    table: pd.DataFrame
+    classes: list[str]
+    root: Path
+    protocol: Protocol
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def labels(self):
+        return self.table["label"].to_numpy()
+
+    @property
+    def paths(self) -> list[str]:
+        return self.table["path"].tolist()
+
+    def class_counts(self) -> dict[str, int]:
+        counts = self.table["label"].value_counts().to_dict()
+        return {c: int(counts.get(i, 0)) for i, c in enumerate(self.classes)}
+
+
+@dataclass
+class DatasetSpec:
+    name: str
+    loader: Callable[..., ImageDataset]
+    folder: str
+    marker: str
+    how_to_get: str
+    description: str = ""
+    options: dict = field(default_factory=dict)  # option name -> tuple of valid values (or None)
+    needs_files: bool = True
+
+
+_REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(
+    name: str,
+    *,
+    folder: str,
+    marker: str,
+    how_to_get: str,
+    description: str = "",
+    options: dict | None = None,
+    needs_files: bool = True,
+):
+    """Decorator: register ``loader(root, **options) -> ImageDataset`` under ``name``."""
+
+    def wrap(fn):
+        _REGISTRY[name] = DatasetSpec(
+            name, fn, folder, marker, how_to_get, description, dict(options or {}), needs_files
+        )
+        return fn
+
+    return wrap
+
+
+def list_datasets() -> list[str]:
+    _import_loaders()
+    return sorted(_REGISTRY)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    _import_loaders()
+    if name not in _REGISTRY:
+        raise UnknownNameError(
+            f"unknown dataset {name!r}; valid names: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def candidate_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
+    """Where vsalib looks for datasets, in order."""
+    if data_root is not None:
+        return [Path(data_root).expanduser()]
+    roots = []
+    if os.environ.get(DATA_ENV):
+        roots.append(Path(os.environ[DATA_ENV]).expanduser())
+    roots.append(_REPO_ROOT.parent / "shared" / "datasets")
+    roots.append(Path.home() / "vsalib_data")
+    return roots
+
+
+def find_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -> Path:
+    """The folder of dataset ``name`` (the first candidate root that holds its marker)."""
+    spec = dataset_spec(name)
+    looked = []
+    for root in candidate_roots(data_root):
+        d = root / spec.folder
+        looked.append(d / spec.marker)
+        if (d / spec.marker).exists():
+            return d
+    where = "; ".join(str(p) for p in looked)
+    raise DatasetNotFoundError(
+        f"dataset {name!r} not found: looked for {where}. {spec.how_to_get} "
+        f"Then set {DATA_ENV}=<folder holding {spec.folder}/> or pass data_root=."
+    )
+
+
+def is_available(name: str, data_root: str | os.PathLike | None = None) -> bool:
+    spec = dataset_spec(name)
+    if not spec.needs_files:
+        return True
+    try:
+        find_dataset_dir(name, data_root)
+        return True
+    except DatasetNotFoundError:
+        return False
+
+
+def load_dataset(name: str, data_root: str | os.PathLike | None = None, **options) -> ImageDataset:
+    """Load a registered dataset by name; options are checked against the loader's."""
+    spec = dataset_spec(name)
+    for key, value in options.items():
+        if key not in spec.options:
+            valid = ", ".join(sorted(spec.options)) or "none"
+            raise UnknownNameError(f"dataset {name!r} has no option {key!r}; valid options: {valid}")
+        allowed = spec.options[key]
+        if allowed is not None and value not in allowed:
+            raise UnknownNameError(
+                f"dataset {name!r}: {key}={value!r} is not valid; valid values: "
+                + ", ".join(repr(v) for v in allowed)
+            )
+    root = find_dataset_dir(name, data_root) if spec.needs_files else Path(data_root or ".")
+    return spec.loader(root, **options)
+
+
+def _import_loaders() -> None:
+    # Importing the loader modules registers them.
+    from vsalib.data import (  # noqa: F401
+        abstract,
+        artphoto,
+        emotion6,
+        fi,
+        iaps,
+        synthetic,
+        twitter,
+    )

@@ -1,0 +1,256 @@
+"""The global (whole-image) CNN baseline of every paper.
+
+Two variants, as in the papers' tables:
+
+- **frozen**: ImageNet features of the whole image (pooled; fc7 for VGG16) + a linear classifier
+  (L2-regularised logistic regression whose C is chosen on the validation part of each fold);
+- **finetune**: the CNN with a new classifier layer trained end to end (``paper`` profile) or, on a
+  CPU, its last stages + classifier trained on cached activations of the frozen first stages
+  (``finetune_from``), with per-group learning rates.
+
+Every fold of every seed writes one record to the results store; a fold already in the store is
+skipped, and a killed fine-tuning run resumes from its last epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from tqdm.auto import tqdm
+
+from vsalib.backbones import Backbone, create_backbone
+from vsalib.data.registry import ImageDataset
+from vsalib.data.splits import Split
+from vsalib.results import Record, ResultStore
+from vsalib.train import features as feature_cache
+from vsalib.train.loop import evaluate_model, fit, make_optimizer, pick_device, seed_everything
+
+C_GRID = (0.001, 0.01, 0.1, 1.0)
+
+
+class GlobalCNN(nn.Module):
+    """Backbone (from trunk stage ``start``) → pooled feature → dropout → linear classifier."""
+
+    def __init__(self, backbone: Backbone, n_classes: int, dropout: float = 0.5, start: int = 0):
+        super().__init__()
+        self.backbone = backbone
+        self.start = start
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(backbone.pooled_dim, n_classes)
+        if start:  # stages before `start` are not part of this model's computation
+            for p in backbone.trunk[:start].parameters():
+                p.requires_grad_(False)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_from(x, self.start) if self.start else self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.backbone.pool(self.feature_map(x))))
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``conv`` (trainable trunk stages), ``fc`` (pretrained fc layers, VGG16), ``classifier``."""
+        groups = {
+            "conv": list(self.backbone.trunk[self.start:].parameters()),
+            "fc": list(self.backbone.pooler.parameters()),
+            "classifier": list(self.classifier.parameters()),
+        }
+        return {k: v for k, v in groups.items() if v}
+
+
+@dataclass
+class FoldOutcome:
+    record: Record
+    y_true: np.ndarray
+    y_pred: np.ndarray
+
+
+def _protocol_name(dataset: ImageDataset, splits: list[Split]) -> str:
+    s = splits[0]
+    if s.kind == "kfold":
+        return f"kfold{s.n_folds}" + ("-grouped" if s.grouped else "")
+    return s.kind
+
+
+def _record(dataset, subset, splits, method, params, split, metrics, wall, y_true, y_pred, test_idx, extra=None):
+    return Record(
+        dataset=dataset.name, subset=subset, protocol=_protocol_name(dataset, splits), method=method,
+        params=params, seed=split.seed, fold=split.fold, metrics=metrics, wall_time_s=wall,
+        extra={"y_true": y_true, "y_pred": y_pred, "test_index": test_idx,
+               "device": str(pick_device()), **(extra or {})},
+    )
+
+
+def run_frozen(
+    dataset: ImageDataset,
+    splits: list[Split],
+    *,
+    backbone: str = "efficientnet_lite0",
+    image_size: int | None = None,
+    subset: str | None = None,
+    store: ResultStore | None = None,
+    c_grid: tuple[float, ...] = C_GRID,
+    cache_dir=None,
+    progress: bool = True,
+) -> list[Record]:
+    """Frozen ImageNet features + logistic regression, one record per split."""
+    store = store or ResultStore()
+    net = create_backbone(backbone)
+    size = image_size or net.info.input_size
+    params = {"backbone": backbone, "image_size": size, "classifier": "logreg", "c_grid": list(c_grid)}
+    todo = [s for s in splits if store.get(**_ident(dataset, subset, splits, "global-frozen", params, s)) is None]
+    records = []
+    if todo:
+        t0 = time.perf_counter()
+        feats = feature_cache.extract(net, dataset.paths, size=size, views=1, cache_dir=cache_dir,
+                                      progress=progress)[:, 0].numpy()
+        extract_s = time.perf_counter() - t0
+    y = dataset.labels
+    for split in splits:
+        ident = _ident(dataset, subset, splits, "global-frozen", params, split)
+        done = store.get(**ident)
+        if done is not None:
+            records.append(done)
+            continue
+        t0 = time.perf_counter()
+        best_c, best_acc = c_grid[0], -1.0
+        if len(split.val):
+            for c in c_grid:
+                clf = _logreg(c).fit(feats[split.train], y[split.train])
+                acc = float((clf.predict(feats[split.val]) == y[split.val]).mean())
+                if acc > best_acc:
+                    best_c, best_acc = c, acc
+        clf = _logreg(best_c).fit(feats[split.train], y[split.train])
+        pred = clf.predict(feats[split.test])
+        acc = float((pred == y[split.test]).mean())
+        rec = _record(dataset, subset, splits, "global-frozen", params, split,
+                      {"accuracy": acc, "val_accuracy": best_acc, "C": best_c},
+                      time.perf_counter() - t0 + extract_s / len(todo), y[split.test], pred, split.test)
+        store.add(rec)
+        records.append(rec)
+    return records
+
+
+def _logreg(c: float):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+
+
+def _ident(dataset, subset, splits, method, params, split) -> dict:
+    return {"dataset": dataset.name, "subset": subset, "protocol": _protocol_name(dataset, splits),
+            "method": method, "params": params, "seed": split.seed, "fold": split.fold}
+
+
+def run_finetune(
+    dataset: ImageDataset,
+    splits: list[Split],
+    *,
+    backbone: str = "efficientnet_lite0",
+    image_size: int | None = None,
+    subset: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    lrs: dict[str, float] | None = None,
+    finetune_from: int | None = 12,
+    views: int = 2,
+    patience: int | None = None,
+    dropout: float = 0.5,
+    weight_decay: float = 1e-4,
+    store: ResultStore | None = None,
+    checkpoint_dir: str | Path | None = None,
+    cache_dir=None,
+    device=None,
+    progress: bool = True,
+    num_workers: int = 0,
+) -> list[Record]:
+    """Fine-tune the global CNN on each split's training part; early stopping on its validation part.
+
+    ``finetune_from=None`` trains the whole network on images (random resized crops + flips);
+    an integer trains trunk stages ``finetune_from:`` + fc + classifier on cached activations
+    (centre crop and, with ``views=2``, its flip).
+    """
+    store = store or ResultStore()
+    lrs = dict(lrs or {"conv": 0.001, "fc": 0.001, "classifier": 0.01})
+    base = create_backbone(backbone)
+    size = image_size or base.info.input_size
+    params = {"backbone": backbone, "image_size": size, "epochs": epochs, "batch_size": batch_size,
+              "lrs": lrs, "finetune_from": finetune_from, "views": views, "patience": patience,
+              "dropout": dropout, "weight_decay": weight_decay}
+    method = "global-finetune"
+    device = pick_device(device)
+    todo = [s for s in splits if store.get(**_ident(dataset, subset, splits, method, params, s)) is None]
+    cached = None
+    if todo and finetune_from is not None:
+        cached = feature_cache.extract(base, dataset.paths, stop=finetune_from, size=size, views=views,
+                                       cache_dir=cache_dir, device=device, progress=progress)
+    ckpt_root = Path(checkpoint_dir) if checkpoint_dir else feature_cache.cache_root(cache_dir) / "checkpoints"
+    run_id = hashlib.sha1(json.dumps([dataset.name, subset, params, dataset.paths[:3], len(dataset)],
+                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
+    y = dataset.labels
+    records = []
+    for split in tqdm(splits, desc=f"{method} folds", disable=not progress, leave=False):
+        ident = _ident(dataset, subset, splits, method, params, split)
+        done = store.get(**ident)
+        if done is not None:
+            records.append(done)
+            continue
+        t0 = time.perf_counter()
+        seed_everything(split.seed * 1000 + split.fold)
+        model = GlobalCNN(copy.deepcopy(base), len(dataset.classes), dropout, start=finetune_from or 0)
+        train_loader, val_loader, test_loader = _loaders(dataset, split, base, size, cached, batch_size,
+                                                         num_workers)
+        opt = make_optimizer(model.param_groups(), {k: v for k, v in lrs.items() if k in model.param_groups()},
+                             momentum=0.9, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        ckpt = ckpt_root / run_id / f"seed{split.seed}_fold{split.fold}.pt"
+        fit_result = fit(model, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
+                         val_loader=val_loader if len(split.val) else None, seed=split.seed * 1000 + split.fold,
+                         device=device, scheduler=sched, checkpoint_path=ckpt, patience=patience,
+                         progress=progress, desc=f"fold {split.fold}")
+        ev = evaluate_model(model, test_loader, device)
+        model_path = ckpt_root / run_id / f"model_seed{split.seed}_fold{split.fold}.pt"
+        feature_cache.atomic_torch_save(model.state_dict(), model_path)
+        rec = _record(dataset, subset, splits, method, params, split,
+                      {"accuracy": ev["accuracy"], "val_accuracy": fit_result.best_metric,
+                       "best_epoch": fit_result.best_epoch, "epochs_run": len(fit_result.history)},
+                      time.perf_counter() - t0, ev["y_true"], ev["y_pred"], split.test,
+                      {"history": fit_result.history, "model_path": str(model_path)})
+        store.add(rec)
+        records.append(rec)
+        ckpt.unlink(missing_ok=True)  # the record and the saved weights now hold the outcome
+    return records
+
+
+def load_finetuned(record: Record, n_classes: int, device=None) -> GlobalCNN:
+    """The whole-image model of a fine-tuning record (its saved weights), ready for Grad-CAM."""
+    path = Path(record.extra.get("model_path", ""))
+    if not path.is_file():
+        raise FileNotFoundError(f"the weights of this run are not at {path!s}; rerun the fold (delete its "
+                                f"record from the results store) to recreate them")
+    p = record.params
+    model = GlobalCNN(create_backbone(p["backbone"]), n_classes, p["dropout"], start=0)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(pick_device(device)).eval()
+
+
+def _loaders(dataset, split, backbone, size, cached, batch_size, num_workers):
+    from vsalib.data.images import ImageTableDataset
+
+    dl = torch.utils.data.DataLoader
+    y = dataset.labels
+    if cached is not None:
+        mk = lambda idx, train: feature_cache.CachedViews(cached, y, idx, train=train)  # noqa: E731
+    else:
+        mk = lambda idx, train: ImageTableDataset(dataset, backbone.preprocess(train, size), indices=idx)  # noqa: E731
+    return (dl(mk(split.train, True), batch_size=batch_size, shuffle=True, num_workers=num_workers),
+            dl(mk(split.val, False), batch_size=batch_size * 2, num_workers=num_workers),
+            dl(mk(split.test, False), batch_size=batch_size * 2, num_workers=num_workers))

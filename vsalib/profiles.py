@@ -1,0 +1,51 @@
+"""Run profiles: what a notebook does when only ``profile`` is given.
+
+- ``quick``: the embedded synthetic dataset, EfficientNet-Lite0 at 128 px, short schedules, CPU;
+  every notebook finishes in minutes on a 2-core laptop (the book and CI use it).
+- ``cpu``: real data at 224 px on CPU with the offline EfficientNet-Lite0; fine-tuning updates the
+  last two stages and the head on cached activations of the frozen stages (centre crop + flip).
+- ``paper``: the papers' backbone (VGG16) and schedule, whole network fine-tuned on images with
+  random crops and flips, for a GPU; per-group learning rates as in R-CNNGSR (0.001 conv, 0.001 fc,
+  0.01 classifier), batch 32, 20 epochs.
+
+Explicit notebook parameters override the profile's values.
+"""
+
+from __future__ import annotations
+
+from vsalib.data.registry import UnknownNameError
+
+PROFILES: dict[str, dict] = {
+    "quick": {
+        "dataset": "synthetic", "subset": None, "backbone": "efficientnet_lite0", "image_size": 128,
+        "n_images": 480, "epochs": 6, "folds": 3, "seeds": [0], "batch_size": 32,
+        "finetune_from": 12, "lrs": {"conv": 0.01, "fc": 0.01, "classifier": 0.05},
+        "patience": None, "views": 2, "full_finetune": False,
+    },
+    "cpu": {
+        "dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite0", "image_size": 224,
+        "n_images": None, "epochs": 12, "folds": 5, "seeds": [0], "batch_size": 32,
+        "finetune_from": 12, "lrs": {"conv": 0.005, "fc": 0.005, "classifier": 0.05},
+        "patience": 4, "views": 2, "full_finetune": False,
+    },
+    "paper": {
+        "dataset": "twitter1", "subset": "five", "backbone": "vgg16", "image_size": 224,
+        "n_images": None, "epochs": 20, "folds": 5, "seeds": [0], "batch_size": 32,
+        "finetune_from": None, "lrs": {"conv": 0.001, "fc": 0.001, "classifier": 0.01},
+        "patience": None, "views": 1, "full_finetune": True,
+    },
+}
+
+
+def resolve_profile(profile: str, **overrides) -> dict:
+    """The profile's settings with every non-None override applied."""
+    if profile not in PROFILES:
+        raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    cfg = dict(PROFILES[profile])
+    for key, value in overrides.items():
+        if key not in cfg:
+            raise UnknownNameError(f"profile setting {key!r} does not exist; valid: {', '.join(sorted(cfg))}")
+        if value is not None:
+            cfg[key] = value
+    cfg["profile"] = profile
+    return cfg
