@@ -5,13 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vsalib-installed
 
-.PHONY: setup book test test-fast benchmark clean
+.PHONY: setup book test test-fast benchmark results clean
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	# Both OpenCV wheels write the same cv2 package: re-install the contrib build last so
 	# that cv2.ximgproc (EdgeBoxes, structured edges) is the one left on disk.
@@ -35,3 +34,6 @@ benchmark: setup
 
 clean:
 	rm -rf book/_build book/notebooks
+
+results: setup
+	$(PY) scripts/run_real_results.py

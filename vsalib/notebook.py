@@ -8,6 +8,7 @@ outside its allowed set, listing the valid ones.
 
 from __future__ import annotations
 
+import sys
 import types
 from typing import Any, Callable
 
@@ -17,11 +18,23 @@ _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "display"}
 
 
 def user_variables(namespace: dict) -> dict[str, Any]:
-    """Variables a user (or papermill) defined: no modules, functions, classes or _private names."""
+    """Variables a user (or papermill) defined.
+
+    Left out: ``_private`` names, IPython's own, modules, functions, classes, and names imported
+    with ``from module import NAME`` (the value is that module's attribute of the same name).
+    """
+    modules = [v for v in namespace.values() if isinstance(v, types.ModuleType)]
+    modules += [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "vsalib" and m is not None]
+    missing = object()
+
+    def imported(name: str, value: Any) -> bool:
+        return any(getattr(m, name, missing) is value for m in modules)
+
     return {
         k: v for k, v in namespace.items()
         if not k.startswith("_") and k not in _IPYTHON_NAMES
         and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
+        and not imported(k, v)
     }
 
 

@@ -49,3 +49,39 @@ def resolve_profile(profile: str, **overrides) -> dict:
             cfg[key] = value
     cfg["profile"] = profile
     return cfg
+
+
+# The notebook parameter ``subset`` selects a dataset's variant: Twitter I's agreement subset,
+# or the label rule of the emotion datasets. Its default per dataset:
+SUBSET_OPTION: dict[str, tuple[str, str]] = {
+    "twitter1": ("subset", "five"),
+    "emotion6": ("labels", "binary"),
+    "emotionroi": ("labels", "binary"),
+    "fi": ("labels", "binary"),
+    "iaps": ("labels", "binary"),
+    "artphoto": ("labels", "binary"),
+    "abstract": ("labels", "binary"),
+    "synthetic": ("labels", "binary"),
+}
+
+
+def dataset_options(dataset: str, subset: str | None, *, n_images: int | None = None,
+                    image_size: int | None = None) -> tuple[str | None, dict]:
+    """``(subset, loader options)`` for a notebook's ``dataset``/``subset`` parameters.
+
+    The returned subset is never None for a dataset that has variants (its default is filled in),
+    so records of ``subset=None`` and of the explicit default are the same experiment.
+    """
+    options: dict = {}
+    if dataset in SUBSET_OPTION:
+        key, default = SUBSET_OPTION[dataset]
+        subset = subset or default
+        options[key] = subset
+    elif subset is not None:
+        raise UnknownNameError(f"dataset {dataset!r} has no subsets; leave subset=None")
+    if dataset == "synthetic":
+        if n_images is not None:
+            options["n_images"] = n_images
+        if image_size is not None:
+            options["size"] = image_size
+    return subset, options

@@ -162,8 +162,9 @@ def test_written_masks_match_the_boxes(tmp_path):
 def test_load_dataset_synthetic_table(tmp_path, labels):
     ds = load_dataset("synthetic", n_images=64, size=64, cache_dir=tmp_path, labels=labels)
     assert len(ds) == 64
-    for col in ("path", "label", "group", "emotion", "polarity", "adjective", "x0", "y0", "x1", "y1", "mask_path"):
-        assert col in ds.table.columns, col
+    columns = ["path", "label", "group", "emotion", "polarity", "adjective"]
+    columns += ["x0", "y0", "x1", "y1", "mask_path"]
+    assert list(ds.table.columns) == columns
     assert ds.root == synthetic_cache_dir(64, 64, 0, tmp_path)
     assert ds.root.parent.name == "synthetic" and ds.root.name == "n64_s64_seed0_v1"
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in ds.table["path"])
@@ -296,8 +297,9 @@ def _crop_hog(img: np.ndarray, box, side: int = 32) -> np.ndarray:
     padded = np.pad(img, ((c, c), (c, c), (0, 0)), mode="edge")
     top = int(round((y0 + y1 - c) / 2)) + c
     left = int(round((x0 + x1 - c) / 2)) + c
-    crop = Image.fromarray(padded[top : top + c, left : left + c]).convert("L").resize((side, side), Image.BILINEAR)
-    return hog(np.asarray(crop, dtype=float) / 255, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2))
+    crop = Image.fromarray(padded[top : top + c, left : left + c]).convert("L")
+    grey = np.asarray(crop.resize((side, side), Image.BILINEAR), dtype=float) / 255
+    return hog(grey, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2))
 
 
 def _cv_accuracy(x: np.ndarray, y: np.ndarray) -> float:

@@ -199,3 +199,19 @@ def _import_loaders() -> None:
         synthetic,
         twitter,
     )
+
+
+def dataset_overview(data_root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per registered dataset: where it is looked for, whether it is here, its protocol."""
+    rows = []
+    for name in list_datasets():
+        spec = dataset_spec(name)
+        available = is_available(name, data_root)
+        rows.append({
+            "dataset": name,
+            "description": spec.description,
+            "folder": spec.folder if spec.needs_files else "(generated)",
+            "available": available,
+            "options": ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in spec.options.items() if v),
+        })
+    return pd.DataFrame(rows)

@@ -2,8 +2,9 @@
 
 Each image is a textured, gradient background with a few plain distractor shapes (discs,
 rectangles, ellipses, bars) and ONE affective object whose *shape* carries the emotion:
-one glyph family per Mikels emotion (see ``GLYPHS``). The object's ground-truth mask and
-box are known, so region methods can be checked against the truth.
+one glyph family per Mikels emotion (see ``GLYPHS``), 15-35 % of the image side, at a
+random position and rotated by up to 30 degrees. The object's ground-truth mask and box
+are known, so region methods can be checked against the truth.
 
 Design choices:
   - Distractors and the affective object draw their colours from the same distribution
@@ -40,7 +41,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from vsalib.data.registry import ImageDataset, Protocol, register_dataset
 from vsalib.emotions import BINARY_CLASSES, MIKELS_EMOTIONS, POLARITY
@@ -85,7 +86,7 @@ _WARM_TINT = np.array([255.0, 190.0, 90.0], dtype=np.float32)  # positive images
 _COOL_TINT = np.array([40.0, 60.0, 125.0], dtype=np.float32)  # negative images
 
 Box = tuple[int, int, int, int]
-# A primitive in the glyph's unit frame (the glyph fits in the unit disc):
+# A drawing primitive, in a glyph's unit frame (glyphs fit in the unit disc) or in pixels:
 # ("poly", role, points (k, 2)) or ("disc", role, (cx, cy, r)); role is "body" or "detail".
 Primitive = tuple[str, str, object]
 
@@ -101,7 +102,12 @@ def _arc_band(a0: float, a1: float, radius: float, width: float, n: int = 16) ->
     return np.concatenate([outer, inner])
 
 
-def _star(n_points: int, outer: np.ndarray | float, inner: np.ndarray | float, angles: np.ndarray | None = None) -> np.ndarray:
+def _star(
+    n_points: int,
+    outer: np.ndarray | float,
+    inner: np.ndarray | float,
+    angles: np.ndarray | None = None,
+) -> np.ndarray:
     """A star polygon alternating ``outer`` (tips) and ``inner`` radii."""
     if angles is None:
         angles = -math.pi / 2 + np.arange(n_points) * 2 * math.pi / n_points
@@ -276,7 +282,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return bg
 
 
-def _place(prims: list[Primitive], cx: float, cy: float, radius: float, angle: float) -> list[tuple[str, str, object]]:
+def _place(prims: list[Primitive], cx: float, cy: float, radius: float, angle: float) -> list[Primitive]:
     """Map unit-frame primitives to pixel coordinates (rotate, scale, translate)."""
     c, s = math.cos(angle), math.sin(angle)
     rot = np.array([[c, s], [-s, c]]) * radius  # row vectors: p @ rot
@@ -292,7 +298,7 @@ def _place(prims: list[Primitive], cx: float, cy: float, radius: float, angle: f
     return out
 
 
-def _draw(draw: ImageDraw.ImageDraw, prim: tuple[str, str, object], fill) -> None:
+def _draw(draw: ImageDraw.ImageDraw, prim: Primitive, fill) -> None:
     kind, _, data = prim
     if kind == "disc":
         x, y, r = data
@@ -301,7 +307,7 @@ def _draw(draw: ImageDraw.ImageDraw, prim: tuple[str, str, object], fill) -> Non
         draw.polygon([tuple(p) for p in np.asarray(data).tolist()], fill=fill)
 
 
-def _distractor(rng: np.random.Generator, size: int) -> tuple[list[tuple[str, str, object]], float]:
+def _distractor(rng: np.random.Generator, size: int) -> tuple[list[Primitive], float]:
     """One plain geometric distractor in pixel coordinates, centred at the origin, and its radius."""
     kind = int(rng.integers(4))
     angle = rng.uniform(0, math.pi)
@@ -322,7 +328,7 @@ def _distractor(rng: np.random.Generator, size: int) -> tuple[list[tuple[str, st
     return [("poly", "body", _rect(0, 0, length, width, angle))], length / 2
 
 
-def _shift(prims: list[tuple[str, str, object]], dx: float, dy: float) -> list[tuple[str, str, object]]:
+def _shift(prims: list[Primitive], dx: float, dy: float) -> list[Primitive]:
     out = []
     for kind, role, data in prims:
         if kind == "disc":
@@ -408,7 +414,9 @@ def generate_scene(
     return image, mask, box
 
 
-def draw_adjective(rng: np.random.Generator, emotion: str, noise: float = DEFAULT_ADJECTIVE_NOISE) -> str:
+def draw_adjective(
+    rng: np.random.Generator, emotion: str, noise: float = DEFAULT_ADJECTIVE_NOISE
+) -> str:
     """An adjective for ``emotion``; with probability ``noise`` one of another emotion's."""
     _check_unit("adjective_noise", noise)
     if rng.uniform() < noise:
@@ -495,7 +503,9 @@ def write_synthetic(
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not overwrite:
         if not out_dir.is_dir() or any(out_dir.iterdir()):
-            raise FileExistsError(f"{out_dir} already exists and is not empty; pass overwrite=True to replace it")
+            raise FileExistsError(
+                f"{out_dir} already exists and is not empty; pass overwrite=True to replace it"
+            )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
@@ -504,9 +514,11 @@ def write_synthetic(
         (tmp / "masks").mkdir()
         rows = []
         scenes = iter_scenes(
-            n_images, size, seed, colour_bias=colour_bias, adjective_noise=adjective_noise, noise_sd=noise_sd
+            n_images, size, seed,
+            colour_bias=colour_bias, adjective_noise=adjective_noise, noise_sd=noise_sd,
         )
-        for scene in tqdm(scenes, total=n_images, desc=f"synthetic scenes -> {out_dir.name}", disable=not progress):
+        desc = f"synthetic scenes -> {out_dir.name}"
+        for scene in tqdm(scenes, total=n_images, desc=desc, disable=not progress):
             file = f"images/{scene.name}.png"
             _save_png(scene.image, tmp / file)
             _save_png(scene.mask.astype(np.uint8) * 255, tmp / "masks" / f"{scene.name}.png")
@@ -559,8 +571,11 @@ def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def synthetic_cache_dir(n_images: int, size: int, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where ``load_synthetic`` keeps a generated dataset: ``<cache>/synthetic/n{n}_s{size}_seed{seed}_v1``.
+def synthetic_cache_dir(
+    n_images: int, size: int, seed: int, cache_dir: str | os.PathLike | None = None
+) -> Path:
+    """Where ``load_synthetic`` keeps a generated dataset:
+    ``<cache>/synthetic/n{n_images}_s{size}_seed{seed}_v1``.
 
     ``<cache>`` is ``cache_dir``, else the ``VSALIB_CACHE`` environment variable, else
     ``~/.cache/vsalib``.
@@ -635,7 +650,8 @@ def load_synthetic(
             "mask_path": [str((folder / "masks" / f"{i}.png").resolve()) for i in ids],
         }
     )
-    params = json.loads((folder / "params.json").read_text()) if (folder / "params.json").exists() else {}
+    params_file = folder / "params.json"
+    params = json.loads(params_file.read_text()) if params_file.exists() else {}
     info = {
         **params,
         "labels": labels,
@@ -669,7 +685,8 @@ def _check_seed(seed) -> None:
 
 
 def _check_unit(name: str, value, upper: float = 1.0) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 <= value <= upper:
+    is_number = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    if not is_number or not 0.0 <= value <= upper:
         raise ValueError(f"{name} must be a number in [0, {upper}]; got {value!r}")
 
 

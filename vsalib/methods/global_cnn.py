@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
@@ -36,7 +36,7 @@ from vsalib.results import Record, ResultStore
 from vsalib.train import features as feature_cache
 from vsalib.train.loop import evaluate_model, fit, make_optimizer, pick_device, seed_everything
 
-C_GRID = (0.001, 0.01, 0.1, 1.0)
+C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0)
 
 
 class GlobalCNN(nn.Module):
@@ -104,7 +104,7 @@ def run_frozen(
     progress: bool = True,
 ) -> list[Record]:
     """Frozen ImageNet features + logistic regression, one record per split."""
-    store = store or ResultStore()
+    store = ResultStore() if store is None else store
     net = create_backbone(backbone)
     size = image_size or net.info.input_size
     params = {"backbone": backbone, "image_size": size, "classifier": "logreg", "c_grid": list(c_grid)}
@@ -178,7 +178,7 @@ def run_finetune(
     an integer trains trunk stages ``finetune_from:`` + fc + classifier on cached activations
     (centre crop and, with ``views=2``, its flip).
     """
-    store = store or ResultStore()
+    store = ResultStore() if store is None else store
     lrs = dict(lrs or {"conv": 0.001, "fc": 0.001, "classifier": 0.01})
     base = create_backbone(backbone)
     size = image_size or base.info.input_size
@@ -254,3 +254,63 @@ def _loaders(dataset, split, backbone, size, cached, batch_size, num_workers):
     return (dl(mk(split.train, True), batch_size=batch_size, shuffle=True, num_workers=num_workers),
             dl(mk(split.val, False), batch_size=batch_size * 2, num_workers=num_workers),
             dl(mk(split.test, False), batch_size=batch_size * 2, num_workers=num_workers))
+
+
+# Which published rows the global baseline stands beside: (paper, table, {paper method: our
+# method}, {paper dataset: (our dataset, subset)}). Sun2016's and R-CNNGSR's "VGG16" rows are
+# ImageNet features + a linear classifier; their "+ft" rows fine-tune; WSIDNet's Table 2
+# "Backbone" row is its fine-tuned VGG16 without the interaction branch.
+PAPER_BASELINES: list[tuple[str, int, dict[str, str], dict[str, tuple[str, str | None]]]] = [
+    ("sun2016", 1, {"VGG16": "global-frozen", "VGG16+ft": "global-finetune"},
+     {"twitter1-5": ("twitter1", "five"), "twitter1-4": ("twitter1", "four"),
+      "twitter1-3": ("twitter1", "three"), "twitter2": ("twitter2", None)}),
+    ("wsidnet", 2, {"Backbone": "global-finetune"},
+     {"twitter1-5": ("twitter1", "five"), "twitter1-4": ("twitter1", "four"),
+      "twitter1-3": ("twitter1", "three"), "twitter2": ("twitter2", None),
+      "emotionroi": ("emotionroi", "binary")}),
+    ("rcnngsr", 2, {"VGG16": "global-frozen", "VGG16 fine-tuned": "global-finetune"},
+     {"emotion6": ("emotion6", "binary")}),
+]
+
+
+def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict | None = None):
+    """Our global-baseline accuracies (mean ± 95 % CI over folds and seeds) beside the papers'.
+
+    ``runs``: ``ResultStore.load()`` output. ``backbone`` keeps only runs of that backbone;
+    ``profile_params`` (e.g. ``{"image_size": 224}``) keeps only runs with those params.
+    Returns a long table: paper, table, paper method, paper dataset, paper accuracy, ours, ci95,
+    n runs, our method and backbone.
+    """
+    import pandas as pd
+
+    from vsalib import targets
+    from vsalib.evaluate import summarize
+
+    df = runs[runs["method"].isin(["global-frozen", "global-finetune"])] if len(runs) else runs
+    if backbone is not None and len(df):
+        df = df[df["params.backbone"] == backbone]
+    for k, v in (profile_params or {}).items():
+        if len(df) and f"params.{k}" in df:
+            df = df[df[f"params.{k}"] == v]
+    rows = []
+    for paper, table, methods, datasets in PAPER_BASELINES:
+        pub = targets.published(paper=paper, table=table)
+        for pm, ours_method in methods.items():
+            for pd_name, (ds, subset) in datasets.items():
+                p = pub[(pub["method"] == pm) & (pub["dataset"] == pd_name)]
+                if p.empty:
+                    continue
+                sel = df[(df["dataset"] == ds) & (df["method"] == ours_method)] if len(df) else df
+                if len(sel) and subset is not None:
+                    sel = sel[sel["subset"] == subset]
+                mean = ci = float("nan")
+                n = 0
+                bb = ""
+                if len(sel):
+                    s = summarize(sel, by=["method"])
+                    mean, ci, n = 100 * s["mean"].iloc[0], 100 * s["ci95"].iloc[0], int(s["n"].iloc[0])
+                    bb = ", ".join(sorted(sel["params.backbone"].astype(str).unique()))
+                rows.append({"paper": paper, "table": table, "paper method": pm, "dataset": pd_name,
+                             "paper accuracy": float(p["accuracy"].iloc[0]), "ours": mean, "ci95": ci,
+                             "runs": n, "our method": ours_method, "our backbone": bb})
+    return pd.DataFrame(rows)

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from vsalib.backbones import Backbone
 from vsalib.train.loop import atomic_torch_save, pick_device
@@ -33,12 +33,17 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _key(backbone: Backbone, paths: Sequence[str], stop: int | None, size: int, views: int) -> str:
+    """Cache file key: the extractor's settings and the folders the images live in."""
     h = hashlib.sha1()
     h.update(json.dumps([backbone.name, backbone.info.weights, stop, size, views]).encode())
-    for p in paths:
-        st = os.stat(p)
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    for folder in sorted({os.path.dirname(os.path.abspath(p)) for p in paths}):
+        h.update(folder.encode() + b"\n")
     return h.hexdigest()[:20]
+
+
+def _stamp(path: str) -> str:
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 class _Images(torch.utils.data.Dataset):
@@ -69,19 +74,50 @@ def extract(
     num_workers: int = 0,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Features of ``paths`` as a float32 CPU tensor ``(N, views, *feature_shape)``."""
+    """Features of ``paths`` as a float32 CPU tensor ``(N, views, *feature_shape)``.
+
+    The cache is incremental: images already extracted with the same settings (and unchanged on
+    disk: same size and modification time) are read back, only the others are computed, so the
+    nested Twitter I subsets share one extraction.
+    """
     if views not in (1, 2):
         raise ValueError(f"views must be 1 (centre crop) or 2 (centre crop + flip), got {views}")
     size = size or backbone.info.input_size
-    path = cache_root(cache_dir) / "features" / f"{backbone.name}_{_key(backbone, paths, stop, size, views)}.pt"
-    if use_cache and path.exists():
-        return torch.load(path, weights_only=True)
+    paths = [os.path.abspath(p) for p in paths]
+    file = cache_root(cache_dir) / "features" / f"{backbone.name}_{_key(backbone, paths, stop, size, views)}.pt"
+    cached = {"paths": [], "stamps": [], "feats": None}
+    if use_cache and file.exists():
+        try:
+            cached = torch.load(file, weights_only=True)
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            cached = {"paths": [], "stamps": [], "feats": None}
+    row_of = {(p, s): i for i, (p, s) in enumerate(zip(cached["paths"], cached["stamps"]))}
+    stamps = [_stamp(p) for p in paths]
+    missing = [i for i, key in enumerate(zip(paths, stamps)) if key not in row_of]
+    new = None
+    if missing:
+        new = _compute(backbone, [paths[i] for i in missing], stop, size, views, batch_size, device,
+                       num_workers, progress)
+    if use_cache and missing:
+        feats = new if cached["feats"] is None else torch.cat([cached["feats"], new])
+        merged = {"paths": cached["paths"] + [paths[i] for i in missing],
+                  "stamps": cached["stamps"] + [stamps[i] for i in missing], "feats": feats}
+        atomic_torch_save(merged, file)
+        cached = merged
+        row_of = {(p, s): i for i, (p, s) in enumerate(zip(cached["paths"], cached["stamps"]))}
+    if not use_cache:
+        return new
+    index = torch.tensor([row_of[key] for key in zip(paths, stamps)], dtype=torch.long)
+    return cached["feats"].index_select(0, index)
+
+
+def _compute(backbone, paths, stop, size, views, batch_size, device, num_workers, progress) -> torch.Tensor:
     device = pick_device(device)
     backbone = backbone.to(device).eval()
     loader = torch.utils.data.DataLoader(_Images(paths, backbone.preprocess(False, size)),
                                          batch_size=batch_size, num_workers=num_workers)
     out = []
-    for x in tqdm(loader, desc=f"features {backbone.name}", disable=not progress, leave=False):
+    for x in tqdm(loader, desc=f"features {backbone.name}", disable=not progress, leave=False, mininterval=5):
         x = x.to(device)
         per_view = []
         for v in range(views):
@@ -89,10 +125,7 @@ def extract(
             f = backbone.forward_to(xv, stop) if stop is not None else backbone.pool(backbone(xv))
             per_view.append(f.float().cpu())
         out.append(torch.stack(per_view, 1))
-    feats = torch.cat(out) if out else torch.empty(0)
-    if use_cache:
-        atomic_torch_save(feats, path)
-    return feats
+    return torch.cat(out)
 
 
 class CachedViews(torch.utils.data.Dataset):

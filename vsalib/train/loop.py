@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -191,6 +191,7 @@ def fit(
         t0 -= state.get("wall_time_s", 0.0)
     better = (lambda a, b: a > b) if monitor == "accuracy" else (lambda a, b: a < b)
     epochs_run = 0
+    bar = tqdm(total=epochs, initial=start_epoch, desc=desc, leave=False, disable=not progress, mininterval=2)
     for epoch in range(start_epoch, epochs):
         if result.stopped_early:
             break
@@ -201,8 +202,7 @@ def fit(
             sampler.set_epoch(epoch)
         model.train()
         total, n, correct = 0.0, 0, 0
-        bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, disable=not progress)
-        for batch in bar:
+        for batch in train_loader:
             x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
@@ -216,7 +216,6 @@ def fit(
             total += float(loss.detach()) * len(y)
             correct += int((logits.detach().argmax(1) == y).sum())
             n += len(y)
-            bar.set_postfix(loss=f"{total / n:.4f}")
         if scheduler is not None:
             scheduler.step()
         row = {"epoch": epoch, "train_loss": total / max(n, 1), "train_accuracy": correct / max(n, 1)}
@@ -233,6 +232,8 @@ def fit(
             result.best_epoch, result.best_metric = epoch, float("nan")
         result.history.append(row)
         epochs_run += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"}, refresh=False)
         if ckpt is not None and _is_main():
             atomic_torch_save({
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -243,7 +244,9 @@ def fit(
             }, ckpt)
         if stop_after_epochs is not None and epochs_run >= stop_after_epochs and epoch + 1 < epochs:
             result.wall_time_s = time.perf_counter() - t0
+            bar.close()
             return result  # simulated kill: the checkpoint is what survives
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     result.wall_time_s = time.perf_counter() - t0

@@ -1,0 +1,57 @@
+"""The book: every chapter notebook runs under papermill (quick profile) and the book builds.
+
+Marked slow: it executes the notebooks and runs jupyter-book (minutes on 2 cores). nbval runs the
+same notebooks through the README's test command (``--nbval-lax notebooks``).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def test_every_notebook_has_a_parameters_cell():
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
+
+
+def test_unknown_papermill_parameter_is_refused(tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError, match="valid parameters"):
+        pm.execute_notebook(str(ROOT / "notebooks" / "datasets.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"n_sample": 3}, cwd=str(ROOT / "notebooks"), progress_bar=False)
+
+
+def test_book_builds_with_its_figures(tmp_path):
+    """scripts/build_book.py on a copy of the book folder: pages exist and hold their figures."""
+    work = tmp_path / "repo"
+    for part in ("book", "notebooks", "scripts", "vsalib"):
+        shutil.copytree(ROOT / part, work / part, ignore=shutil.ignore_patterns("_build", ".stamps.json"))
+    shutil.copy(ROOT / "_config.yml", work / "_config.yml")
+    env = {**os.environ, "VSALIB_RESULTS": str(tmp_path / "results"), "PYTHONPATH": str(work)}
+    proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = work / "book" / "_build" / "html"
+    for page in ("intro.html", "rerun.html", "references.html", "notebooks/datasets.html",
+                 "notebooks/global_baseline.html"):
+        assert (html / page).is_file(), page
+    for page, n_min in (("notebooks/datasets.html", 2), ("notebooks/global_baseline.html", 2)):
+        text = (html / page).read_text()
+        assert text.count("<img") >= n_min, f"{page} has fewer than {n_min} figures"
+        assert "Traceback" not in text
+    assert "Sun" in (html / "references.html").read_text()
+    # a second build reuses the executed notebooks
+    proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "up to date" in proc.stdout

@@ -1,0 +1,1 @@
+"""Region machinery shared by the methods: box geometry, proposals, scoring, grouping, fusion."""
