@@ -46,7 +46,7 @@ def _groups(model):
 def _setup(init_seed: int = 0, lrs=None, momentum: float = 0.9):
     model = _model(init_seed)
     opt = make_optimizer(_groups(model), lrs or {"body": 0.05, "head": 0.1}, momentum=momentum)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)  # a step inside the resumed part
     return model, opt, sched
 
 

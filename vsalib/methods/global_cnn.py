@@ -33,6 +33,7 @@ from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
 from vsalib.results import Record, ResultStore
+from vsalib.train import distributed as ddp
 from vsalib.train import features as feature_cache
 from vsalib.train.loop import evaluate_model, fit, make_optimizer, pick_device, seed_everything
 
@@ -207,17 +208,21 @@ def run_finetune(
         seed_everything(split.seed * 1000 + split.fold)
         model = GlobalCNN(copy.deepcopy(base), len(dataset.classes), dropout, start=finetune_from or 0)
         train_loader, val_loader, test_loader = _loaders(dataset, split, base, size, cached, batch_size,
-                                                         num_workers)
-        opt = make_optimizer(model.param_groups(), {k: v for k, v in lrs.items() if k in model.param_groups()},
+                                                         num_workers, seed=split.seed * 1000 + split.fold)
+        groups = model.param_groups()
+        opt = make_optimizer(groups, {k: v for k, v in lrs.items() if k in groups},
                              momentum=0.9, weight_decay=weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
         ckpt = ckpt_root / run_id / f"seed{split.seed}_fold{split.fold}.pt"
-        fit_result = fit(model, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
+        net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, the model itself otherwise
+        fit_result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
                          val_loader=val_loader if len(split.val) else None, seed=split.seed * 1000 + split.fold,
                          device=device, scheduler=sched, checkpoint_path=ckpt, patience=patience,
                          progress=progress, desc=f"fold {split.fold}")
         ev = evaluate_model(model, test_loader, device)
         model_path = ckpt_root / run_id / f"model_seed{split.seed}_fold{split.fold}.pt"
+        if not ddp.is_main():  # every rank trained and evaluated the same model; rank 0 records it
+            continue
         feature_cache.atomic_torch_save(model.state_dict(), model_path)
         rec = _record(dataset, subset, splits, method, params, split,
                       {"accuracy": ev["accuracy"], "val_accuracy": fit_result.best_metric,
@@ -242,7 +247,7 @@ def load_finetuned(record: Record, n_classes: int, device=None) -> GlobalCNN:
     return model.to(pick_device(device)).eval()
 
 
-def _loaders(dataset, split, backbone, size, cached, batch_size, num_workers):
+def _loaders(dataset, split, backbone, size, cached, batch_size, num_workers, seed=0):
     from vsalib.data.images import ImageTableDataset
 
     dl = torch.utils.data.DataLoader
@@ -251,7 +256,8 @@ def _loaders(dataset, split, backbone, size, cached, batch_size, num_workers):
         mk = lambda idx, train: feature_cache.CachedViews(cached, y, idx, train=train)  # noqa: E731
     else:
         mk = lambda idx, train: ImageTableDataset(dataset, backbone.preprocess(train, size), indices=idx)  # noqa: E731
-    return (dl(mk(split.train, True), batch_size=batch_size, shuffle=True, num_workers=num_workers),
+    return (ddp.distributed_loader(mk(split.train, True), batch_size, shuffle=True, seed=seed,
+                                   num_workers=num_workers),
             dl(mk(split.val, False), batch_size=batch_size * 2, num_workers=num_workers),
             dl(mk(split.test, False), batch_size=batch_size * 2, num_workers=num_workers))
 

@@ -86,9 +86,14 @@ def extract(
     paths = [os.path.abspath(p) for p in paths]
     file = cache_root(cache_dir) / "features" / f"{backbone.name}_{_key(backbone, paths, stop, size, views)}.pt"
     cached = {"paths": [], "stamps": [], "feats": None}
+    if not paths:
+        raise ValueError("extract() got no image paths")
     if use_cache and file.exists():
         try:
             cached = torch.load(file, weights_only=True)
+            if not (isinstance(cached, dict) and {"paths", "stamps", "feats"} <= set(cached)
+                    and len(cached["paths"]) == len(cached["stamps"]) == len(cached["feats"])):
+                raise ValueError("unexpected structure")
         except Exception:  # a damaged cache file is recomputed, never trusted
             cached = {"paths": [], "stamps": [], "feats": None}
     row_of = {(p, s): i for i, (p, s) in enumerate(zip(cached["paths"], cached["stamps"]))}
