@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vsalib-installed
+# Spinning OpenMP threads slow torch down by up to 100x when other work shares the cores.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup book test test-fast benchmark results clean
 

@@ -13,4 +13,3 @@ def pytest_configure(config):
     base = tempfile.mkdtemp(prefix="vsalib-tests-")
     os.environ["VSALIB_RESULTS"] = os.path.join(base, "results")
     os.environ["VSALIB_CACHE"] = os.path.join(base, "cache")
-    os.environ.setdefault("TQDM_DISABLE", "1")

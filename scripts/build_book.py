@@ -77,6 +77,7 @@ def execute(name: str, force: bool) -> float:
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # kernels inherit it (see vsalib/__init__.py)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--force", action="store_true", help="re-execute every notebook")
     ap.add_argument("--no-execute", action="store_true", help="build from the notebooks already executed")

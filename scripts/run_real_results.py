@@ -10,6 +10,7 @@ interrupted run resumes where it stopped. Needs the datasets (VSALIB_DATA or ../
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ CONFIGS = [
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # kernels inherit it (see vsalib/__init__.py)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
     ap.add_argument("--only", nargs="*", help="dataset names to run (default: all available)")

@@ -114,7 +114,7 @@ def check_images(paths: Iterable[str | os.PathLike], progress: bool | None = Non
         progress = len(paths) >= _PROGRESS_MIN
     iterator: Iterable[str] = paths
     if progress:
-        from tqdm import tqdm
+        from vsalib.progress import tqdm
 
         iterator = tqdm(paths, desc="checking images", unit="img")
     bad = []

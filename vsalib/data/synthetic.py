@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
-from tqdm import tqdm
+from vsalib.progress import tqdm
 
 from vsalib.data.registry import ImageDataset, Protocol, register_dataset
 from vsalib.emotions import BINARY_CLASSES, MIKELS_EMOTIONS, POLARITY

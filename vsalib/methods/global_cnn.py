@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
-from tqdm import tqdm
+from vsalib.progress import tqdm
 
 from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset

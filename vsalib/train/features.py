@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from vsalib.progress import tqdm
 
 from vsalib.backbones import Backbone
 from vsalib.train.loop import atomic_torch_save, pick_device

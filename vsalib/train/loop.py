@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
+from vsalib.progress import tqdm
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

@@ -1,0 +1,411 @@
+"""Sun2016: affective regions (Sun, Yang, Wang, Shen, ICME 2016).
+
+The method, step by step (each step a function of :mod:`vsalib.regions`):
+
+1. N object proposals with an objectness score ``Obj_j`` (EdgeBoxes on a model-free edge map, or
+   selective search): :func:`vsalib.regions.proposals.propose`, cached per image.
+2. The fine-tuned whole-image sentiment CNN scores every proposal, ``s_ij`` = softmax output;
+   ``Senti_j = 1 + Σ_i s_ij log s_ij`` (Eq. 1; log base a parameter, default 2): by cropping and
+   warping each proposal (the paper's way, ``scoring="crop"``) or by RoIAlign on one shared feature
+   map (``scoring="roialign"``, one forward pass per image).
+3. ``AR_j = sqrt(Obj_j² + α·Senti_j²)`` (Eq. 2), ``Obj`` normalised per image (``obj_norm``, the
+   paper gives none); rank, keep the top K (``K_eff = min(K, N)``); modes ``obj``, ``senti``,
+   ``obj+senti``.
+4. Late fusion ``Y = Y_global + β/K · Σ_j Y_ARj`` (Eq. 3, on probabilities); early ("former")
+   fusion: a classifier on ``[global feature, region features]``.
+
+An image without proposals keeps the global prediction, and the per-image note says so. Every
+fold uses the global model fine-tuned on that fold's training part only (``global-finetune``
+records), so no test image ever trains the scoring model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from vsalib.progress import tqdm
+
+from vsalib.data.images import open_image
+from vsalib.data.registry import ImageDataset
+from vsalib.regions import fusion as F
+from vsalib.regions import scoring as S
+from vsalib.regions.proposals import Proposals, propose
+from vsalib.results import Record, ResultStore
+from vsalib.train.features import cache_root
+from vsalib.train.loop import atomic_torch_save
+
+RANKINGS = ("obj", "senti", "obj+senti")
+
+PAPER_CARD = {
+    "paper": "sun2016",
+    "title": "Discovering affective regions in deep convolutional neural networks for visual sentiment prediction",
+    "venue": "ICME 2016",
+    "equations": {"Eq. 1": "Senti_j = 1 + sum_i s_ij log s_ij", "Eq. 2": "AR_j = sqrt(Obj_j^2 + alpha Senti_j^2)",
+                  "Eq. 3": "Y = Y_global + beta/K sum_j Y_ARj"},
+    "readings": {"log_base": "2 (not given; base 2 puts a 50/50 region at 0, like an objectness of 0)",
+                 "obj_norm": "max (divide by the image's best objectness; not given)",
+                 "n_proposals": "100 (paper: 'hundreds, filtered')",
+                 "fusion space": "probabilities (the paper's Y is (P_pos, P_neg))"},
+    "table": 1,
+}
+
+
+@dataclass(frozen=True)
+class Sun2016Config:
+    """Every choice of the method; defaults are Sun2016's values or our documented readings."""
+
+    n_proposals: int = 100
+    proposal_method: str = "edgeboxes"
+    min_box_frac: float = 0.005  # smallest proposal, as a fraction of the image area (EdgeBoxes: 1000 px at ~500 px)
+    scoring: str = "roialign"
+    log_base: float = 2.0
+    obj_norm: str = "max"
+    alpha: float = 1.0
+    beta: float = 0.5
+    k: int = 1
+    ranking: str = "obj+senti"
+
+    def __post_init__(self):
+        if self.ranking not in RANKINGS:
+            raise ValueError(f"ranking={self.ranking!r} is not valid; valid: {', '.join(RANKINGS)}")
+        if self.scoring not in S.METHODS:
+            raise ValueError(f"scoring={self.scoring!r} is not valid; valid: {', '.join(S.METHODS)}")
+        if self.k < 1 or self.n_proposals < 1:
+            raise ValueError("k and n_proposals must be >= 1")
+
+    def proposal_kwargs(self, image_size: tuple[int, int]) -> dict:
+        w, h = image_size
+        return {"min_box_area": max(16.0, self.min_box_frac * w * h)}
+
+
+# -- step 1: proposals, cached ----------------------------------------------------------------
+
+def _proposal_cache_file(cfg: Sun2016Config, cache_dir) -> Path:
+    key = hashlib.sha1(json.dumps([cfg.proposal_method, cfg.n_proposals, cfg.min_box_frac]).encode()).hexdigest()[:16]
+    return cache_root(cache_dir) / "proposals" / f"{cfg.proposal_method}_{key}.pt"
+
+
+def dataset_proposals(paths: Sequence[str], cfg: Sun2016Config, *, cache_dir=None,
+                      progress: bool = True) -> list[Proposals]:
+    """Proposals of every image (Sun2016 step 1), computed once and cached on disk (atomic writes)."""
+    file = _proposal_cache_file(cfg, cache_dir)
+    cache: dict = {}
+    if file.exists():
+        try:
+            cache = torch.load(file, weights_only=False)
+        except Exception:
+            cache = {}
+    out, changed = [], False
+    for p in tqdm(paths, desc="proposals", disable=not progress, leave=False, mininterval=5):
+        st = os.stat(p)
+        key = f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in cache:
+            im = open_image(p)
+            cache[key] = propose(im, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(im.size))
+            changed = True
+        out.append(cache[key])
+    if changed:
+        atomic_torch_save(cache, file)
+    return out
+
+
+# -- steps 2-3: scores of one image -------------------------------------------------------------
+
+@dataclass
+class ImageRegions:
+    """One image's proposals with their scores, and its whole-image prediction."""
+
+    boxes: torch.Tensor  # (N, 4) original-image pixels
+    obj: torch.Tensor  # (N,) normalised objectness
+    probs: torch.Tensor  # (N, M) region softmax
+    feats: torch.Tensor  # (N, D) region pooled features
+    senti: torch.Tensor  # (N,) Eq. 1
+    global_probs: torch.Tensor  # (M,)
+    global_feat: torch.Tensor  # (D,)
+    note: str = ""
+
+    def ranking_scores(self, ranking: str, alpha: float = 1.0) -> torch.Tensor:
+        """Eq. 2 (``obj+senti``) or one of its terms alone."""
+        return S.affective_rank(self.obj, self.senti, alpha=alpha, mode=ranking)
+
+    def top(self, k: int, ranking: str = "obj+senti", alpha: float = 1.0) -> torch.Tensor:
+        """Indices of the top-K affective regions (K_eff = min(K, N))."""
+        if len(self.boxes) == 0:
+            return torch.empty(0, dtype=torch.long)
+        return S.top_k(self.ranking_scores(ranking, alpha), k)
+
+    def late_fusion(self, k: int, beta: float = 0.5, ranking: str = "obj+senti", alpha: float = 1.0) -> F.FusionResult:
+        """Eq. 3 with the top-K regions of ``ranking``; falls back to the global prediction without regions."""
+        idx = self.top(k, ranking, alpha)
+        res = F.late_fusion(self.global_probs, self.probs[idx], beta=beta)
+        if res.fallback and self.note:
+            res.reason = f"{res.reason} ({self.note})"
+        return res
+
+
+def analyse_image(model, image, cfg: Sun2016Config, proposals: Proposals | None = None,
+                  size: int | None = None) -> ImageRegions:
+    """Steps 1–2 for one image: proposals (given or computed), region scores, Senti, whole-image prediction."""
+    if isinstance(image, (str, os.PathLike)):
+        image = open_image(image)
+    if proposals is None:
+        proposals = propose(image, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(image.size))
+    g = S.whole_image_outputs(model, image, size=size, how="center")
+    boxes = proposals.boxes
+    out = S.region_outputs(model, image, boxes, method=cfg.scoring, size=size)
+    obj = proposals.normalized_objectness(cfg.obj_norm) if len(boxes) else torch.empty(0)
+    senti = S.senti_score(out.probs, log_base=cfg.log_base) if len(boxes) else torch.empty(0)
+    note = getattr(proposals, "note", "") or ("" if len(boxes) else "no proposals")
+    return ImageRegions(boxes, obj.float(), out.probs.float().cpu(), out.features.float().cpu(), senti.float().cpu(),
+                        g.probs[0].float().cpu(), g.features[0].float().cpu(), note)
+
+
+def analyse_images(model, paths: Sequence[str], proposals: Sequence[Proposals], cfg: Sun2016Config,
+                   size: int | None = None, progress: bool = True) -> list[ImageRegions]:
+    return [analyse_image(model, p, cfg, pr, size)
+            for p, pr in tqdm(list(zip(paths, proposals)), desc=f"regions ({cfg.scoring})", disable=not progress,
+                              leave=False, mininterval=5)]
+
+
+# -- step 4 on a set of images ----------------------------------------------------------------
+
+def late_fusion_accuracy(regions: Sequence[ImageRegions], labels, k: int, beta: float = 0.5,
+                         ranking: str = "obj+senti", alpha: float = 1.0) -> tuple[float, np.ndarray, int]:
+    """Accuracy of Eq. 3 over images, the predictions, and how many images fell back to global."""
+    preds, fallbacks = [], 0
+    for r in regions:
+        res = r.late_fusion(k, beta, ranking, alpha)
+        preds.append(res.prediction)
+        fallbacks += int(res.fallback)
+    preds = np.asarray(preds)
+    return float((preds == np.asarray(labels)).mean()), preds, fallbacks
+
+
+def early_fusion_matrix(regions: Sequence[ImageRegions], k: int = 1, ranking: str = "obj+senti",
+                        alpha: float = 1.0, pad: str = "global") -> np.ndarray:
+    """Rows ``[global feature, top-K region features]`` for a classifier (early / former fusion)."""
+    rows = [F.early_fusion_features(r.global_feat, r.feats[r.top(k, ranking, alpha)], k=k, pad=pad)
+            for r in regions]
+    return torch.stack(rows).numpy()
+
+
+def top1_hit_rate(regions: Sequence[ImageRegions], gt_boxes: np.ndarray, ranking: str, alpha: float = 1.0,
+                  iou: float = 0.5) -> float:
+    """Fraction of images whose top-1 region overlaps the ground-truth box with IoU ≥ ``iou``."""
+    from torchvision.ops import box_iou
+
+    hits = 0
+    for r, gt in zip(regions, gt_boxes):
+        idx = r.top(1, ranking, alpha)
+        if len(idx):
+            hits += int(box_iou(r.boxes[idx].float(), torch.as_tensor(gt, dtype=torch.float32)[None]).item() >= iou)
+    return hits / max(len(regions), 1)
+
+
+# -- the experiment: Table 1 rows and Fig. 4 curves, one record per (fold, variant) ---------------
+
+@dataclass
+class FoldInputs:
+    """What a fold needs: its split and the fine-tuned global model's record."""
+
+    split: object
+    finetune_record: Record
+
+
+def run_sun2016(
+    dataset: ImageDataset,
+    folds: Sequence[FoldInputs],
+    cfg: Sun2016Config = Sun2016Config(),
+    *,
+    subset: str | None = None,
+    ks: Iterable[int] = tuple(range(1, 21)),
+    betas: Iterable[float] = (0.1, 0.25, 0.5, 1.0, 2.0),
+    alphas: Iterable[float] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
+    early_fusion: bool = True,
+    store: ResultStore | None = None,
+    cache_dir=None,
+    device=None,
+    progress: bool = True,
+) -> list[Record]:
+    """Run Sun2016 on each fold; write records ``sun2016-lf`` (every ranking × K, β and α sweeps),
+    ``sun2016-ff`` (early fusion, K = 1) and ``sun2016-K-val`` (K chosen on the validation part)."""
+    from vsalib.methods.global_cnn import _logreg, load_finetuned
+
+    store = ResultStore() if store is None else store
+    ks = sorted(set(int(k) for k in ks))
+    y = dataset.labels
+    base_params = {k: v for k, v in asdict(cfg).items() if k not in ("k", "ranking", "alpha", "beta")}
+    records: list[Record] = []
+    for fi in tqdm(folds, desc="sun2016 folds", disable=not progress, leave=False):
+        split, ft = fi.split, fi.finetune_record
+        params = {**base_params, "backbone": ft.params["backbone"], "image_size": ft.params["image_size"],
+                  "global": ft.key}
+        probe = dict(dataset=dataset.name, subset=subset, protocol=ft.protocol, method="sun2016-K-val",
+                     params=params, seed=split.seed, fold=split.fold)
+        if store.get(**probe) is not None:  # this fold is complete (its last record is written last)
+            records += [r for r in store.records() if r.dataset == dataset.name and r.subset == subset
+                        and r.seed == split.seed and r.fold == split.fold and r.method.startswith("sun2016")
+                        and r.params.get("global") == ft.key]
+            continue
+        t0 = time.perf_counter()
+        model = load_finetuned(ft, len(dataset.classes), device=device)
+        size = ft.params["image_size"]
+        need = np.concatenate([split.train, split.val, split.test]) if early_fusion else \
+            np.concatenate([split.val, split.test])
+        paths = [dataset.paths[i] for i in need]
+        props = dataset_proposals(paths, cfg, cache_dir=cache_dir, progress=progress)
+        regs = dict(zip(need.tolist(), analyse_images(model, paths, props, cfg, size, progress)))
+        test = [regs[i] for i in split.test]
+        val = [regs[i] for i in split.val]
+        wall = time.perf_counter() - t0
+        common = dict(dataset=dataset.name, subset=subset, protocol=ft.protocol, seed=split.seed, fold=split.fold)
+
+        def add(method, extra_params, metrics, preds=None):
+            rec = Record(**common, method=method, params={**params, **extra_params}, metrics=metrics,
+                         wall_time_s=wall, extra={} if preds is None else {"y_pred": preds, "test_index": split.test})
+            store.add(rec)
+            records.append(rec)
+
+        n_props = [len(r.boxes) for r in test]
+        glob_acc = float((np.asarray([int(r.global_probs.argmax()) for r in test]) == y[split.test]).mean())
+        add("sun2016-global", {}, {"accuracy": glob_acc, "mean_proposals": float(np.mean(n_props)),
+                                   "images_without_proposals": int(sum(n == 0 for n in n_props))})
+        for ranking in RANKINGS:
+            for k in ks:
+                acc, preds, fb = late_fusion_accuracy(test, y[split.test], k, cfg.beta, ranking, cfg.alpha)
+                vacc = late_fusion_accuracy(val, y[split.val], k, cfg.beta, ranking, cfg.alpha)[0] if val else float("nan")
+                add("sun2016-lf", {"ranking": ranking, "k": k, "alpha": cfg.alpha, "beta": cfg.beta},
+                    {"accuracy": acc, "val_accuracy": vacc, "fallbacks": fb}, preds if k == cfg.k else None)
+        for beta in betas:
+            acc = late_fusion_accuracy(test, y[split.test], cfg.k, beta, cfg.ranking, cfg.alpha)[0]
+            add("sun2016-lf-beta", {"ranking": cfg.ranking, "k": cfg.k, "alpha": cfg.alpha, "beta": beta},
+                {"accuracy": acc})
+        for alpha in alphas:
+            acc = late_fusion_accuracy(test, y[split.test], cfg.k, cfg.beta, "obj+senti", alpha)[0]
+            add("sun2016-lf-alpha", {"ranking": "obj+senti", "k": cfg.k, "alpha": alpha, "beta": cfg.beta},
+                {"accuracy": acc})
+        if early_fusion:
+            train = [regs[i] for i in split.train]
+            xtr, xva, xte = (early_fusion_matrix(rs, 1, cfg.ranking, cfg.alpha) for rs in (train, val, test))
+            best_c, best = 0.01, -1.0
+            for c in (1e-4, 1e-3, 1e-2, 1e-1, 1.0):
+                if len(val):
+                    a = float((_logreg(c).fit(xtr, y[split.train]).predict(xva) == y[split.val]).mean())
+                    if a > best:
+                        best_c, best = c, a
+            pred = _logreg(best_c).fit(xtr, y[split.train]).predict(xte)
+            add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
+                {"accuracy": float((pred == y[split.test]).mean()), "val_accuracy": best, "C": best_c}, pred)
+        # K chosen on this fold's validation part (nested selection), beside the oracle K of the paper
+        vals = {k: late_fusion_accuracy(val, y[split.val], k, cfg.beta, "obj+senti", cfg.alpha)[0] for k in ks} \
+            if val else {cfg.k: float("nan")}
+        k_val = max(vals, key=lambda k: (vals[k], -k))
+        acc = late_fusion_accuracy(test, y[split.test], k_val, cfg.beta, "obj+senti", cfg.alpha)[0]
+        add("sun2016-K-val", {}, {"accuracy": acc, "k": k_val, "val_accuracy": vals[k_val]})
+    return records
+
+
+# -- tables and curves for the chapter ---------------------------------------------------------
+
+PAPER_DATASET = {("twitter1", "five"): "twitter1-5", ("twitter1", "four"): "twitter1-4",
+                 ("twitter1", "three"): "twitter1-3", ("twitter2", None): "twitter2"}
+TABLE1_ROWS = [  # (paper row, our method, params filter)
+    ("VGG16", "global-frozen", {}),
+    ("VGG16+ft", "global-finetune", {}),
+    ("ft+obj+lf K=1", "sun2016-lf", {"ranking": "obj", "k": 1}),
+    ("ft+senti+lf K=1", "sun2016-lf", {"ranking": "senti", "k": 1}),
+    ("ft+obj+senti+lf K=1", "sun2016-lf", {"ranking": "obj+senti", "k": 1}),
+    ("ft+obj+senti+ff K=1", "sun2016-ff", {}),
+]
+
+
+def _mean_ci(values) -> tuple[float, float, int]:
+    from vsalib.evaluate import mean_ci
+
+    m, c = mean_ci(list(values))
+    return 100 * m, 100 * c, len(values)
+
+
+def select_runs(runs, dataset: str, subset: str | None, cfg: Sun2016Config, global_keys: Sequence[str]):
+    """The store's rows of this chapter's run: the global runs with ``global_keys`` (frozen and
+    fine-tuned) and the Sun2016 runs built on them with ``cfg``'s proposal/scoring settings."""
+    df = runs[runs["dataset"] == dataset]
+    if subset is not None:
+        df = df[df["subset"] == subset]
+    keys = list(global_keys)
+    is_sun = df["method"].str.startswith("sun2016")
+    keep = ~is_sun & df["key"].isin(keys)
+    if "params.global" in df:
+        sun = is_sun & df["params.global"].isin(keys)
+        for k, v in asdict(cfg).items():
+            if k in ("k", "ranking", "alpha", "beta") or f"params.{k}" not in df:
+                continue
+            sun &= df[f"params.{k}"] == v
+        keep |= sun
+    return df[keep]
+
+
+def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None = None):
+    """Sun2016 Table 1 for one dataset column: paper's accuracy beside ours (mean ± 95 % CI over folds).
+
+    ``runs``: the rows of one run (:func:`select_runs`). The best-K row shows the paper's oracle choice (K with the best mean *test* accuracy) and ours
+    chosen on each fold's validation part.
+    """
+    import pandas as pd
+
+    from vsalib import targets
+
+    pub = targets.published(paper="sun2016", table=1)
+    col = PAPER_DATASET.get((dataset, subset))
+    rows = []
+
+    def paper(name):
+        if col is None:
+            return float("nan"), ""
+        p = pub[(pub["method"] == name) & (pub["dataset"] == col)]
+        return (float(p["accuracy"].iloc[0]), str(p["note"].iloc[0] or "")) if len(p) else (float("nan"), "")
+
+    for name, method, flt in TABLE1_ROWS:
+        sel = runs[runs["method"] == method]
+        for k, v in flt.items():
+            sel = sel[sel[f"params.{k}"] == v]
+        m, c, n = _mean_ci(sel["metrics.accuracy"]) if len(sel) else (float("nan"), float("nan"), 0)
+        p, note = paper(name)
+        rows.append({"row": name, "paper": p, "ours": m, "ci95": c, "runs": n, "note": note})
+    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")]
+    if ks is not None:
+        lf = lf[lf["params.k"].isin(list(ks))]
+    p, note = paper("ft+obj+senti+lf best K")
+    if len(lf):
+        by_k = lf.groupby("params.k")["metrics.accuracy"].mean()
+        k_best = int(by_k.idxmax())
+        m, c, n = _mean_ci(lf[lf["params.k"] == k_best]["metrics.accuracy"])
+        rows.append({"row": "ft+obj+senti+lf best K (oracle: chosen on test)", "paper": p, "ours": m, "ci95": c,
+                     "runs": n, "note": f"paper {note}; ours K={k_best}"})
+    kv = runs[runs["method"] == "sun2016-K-val"]
+    if len(kv):
+        m, c, n = _mean_ci(kv["metrics.accuracy"])
+        chosen = ", ".join(str(int(k)) for k in kv["metrics.k"])
+        rows.append({"row": "ft+obj+senti+lf K chosen on validation", "paper": float("nan"), "ours": m, "ci95": c,
+                     "runs": n, "note": f"K per fold: {chosen}"})
+    return pd.DataFrame(rows)
+
+
+def curve(runs, method: str, param: str, **fixed):
+    """Mean ± CI of test accuracy against one parameter (Fig. 4: K; also β and α)."""
+    import pandas as pd
+
+    sel = runs[runs["method"] == method]
+    for k, v in fixed.items():
+        sel = sel[sel[f"params.{k}"] == v]
+    rows = [{param: x, **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
+            for x, g in sel.groupby(f"params.{param}")]
+    return pd.DataFrame(rows)
