@@ -4,6 +4,8 @@
 
 - synthetic generation: 1,000 scenes at 128 px, in memory and written;
 - feature extraction: EfficientNet-Lite0 forward, images/s at 224 px (batch 32);
+- region scoring (Sun2016): proposals per image (EdgeBoxes, selective search) and scoring of 100
+  proposals per image by crop-and-forward vs RoIAlign, images/s and their ratio, in one run;
 - training throughput: the `cpu` profile's fine-tuned part (trunk stages 12: + classifier) on cached
   activations, samples/s forward+backward at 224 px, batch 32;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
@@ -49,9 +51,23 @@ def bench_synthetic() -> dict:
     return {"synthetic_1000x128_memory_s": round(t_mem, 2), "synthetic_1000x128_written_s": round(t_disk, 2)}
 
 
-def bench_backbone() -> dict:
+def train_step_time(model, x, y, repeat: int) -> float:
+    """Seconds of one SGD step (forward, backward, update) on batch ``x`` (best of ``repeat``)."""
     from torch import nn
 
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    step()
+    return timeit(step, repeat=repeat)
+
+
+def bench_backbone() -> dict:
     from vsalib.backbones import create_backbone
     from vsalib.methods.global_cnn import GlobalCNN
 
@@ -63,29 +79,48 @@ def bench_backbone() -> dict:
     out = {"extract_lite0_224_img_per_s": round(32 / t, 1)}
     with torch.no_grad():
         h = b.forward_to(x, 12)
-    model = GlobalCNN(b, 2, start=12).train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     y = torch.randint(0, 2, (32,))
-
-    def step():
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(h), y).backward()
-        opt.step()
-
-    step()
-    t = timeit(step, repeat=3)
-    out["train_cpu_profile_224_samples_per_s"] = round(32 / t, 1)
-    full = GlobalCNN(create_backbone("efficientnet_lite0"), 2).train()
-    opt = torch.optim.SGD(full.parameters(), lr=0.01, momentum=0.9)
-
-    def full_step():
-        opt.zero_grad()
-        nn.functional.cross_entropy(full(x), y).backward()
-        opt.step()
-
-    full_step()
-    t = timeit(full_step, repeat=2)
+    out["train_cpu_profile_224_samples_per_s"] = round(32 / train_step_time(GlobalCNN(b, 2, start=12), h, y, 3), 1)
+    t = train_step_time(GlobalCNN(create_backbone("efficientnet_lite0"), 2), x, y, 2)
     out["train_full_network_224_samples_per_s"] = round(32 / t, 1)
+    return out
+
+
+def bench_regions(n_boxes: int = 100, n_images: int = 3) -> dict:
+    """Sun2016 hot path: proposals per image, and region scoring by crop vs RoIAlign (N boxes, 224 px)."""
+    import numpy as np
+    from PIL import Image
+
+    from vsalib.backbones import create_backbone
+    from vsalib.data import is_available, load_dataset, open_image
+    from vsalib.methods.global_cnn import GlobalCNN
+    from vsalib.regions import scoring
+    from vsalib.regions.proposals import propose
+
+    if is_available("twitter1"):
+        images = [open_image(p) for p in load_dataset("twitter1").paths[:n_images]]
+        src = "Twitter I"
+    else:
+        rng = np.random.default_rng(0)
+        images = [Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)) for _ in range(n_images)]
+        src = "random 500x375"
+    out = {"regions_images": src}
+    for method in ("edgeboxes", "selective_search"):
+        t0 = time.perf_counter()
+        props = [propose(im, method, n_boxes) for im in images]
+        out[f"proposals_{method}_s_per_image"] = round((time.perf_counter() - t0) / len(images), 3)
+    model = GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval()
+    boxes = [propose(im, "edgeboxes", n_boxes).boxes for im in images]
+    boxes = [b if len(b) == n_boxes else torch.cat([b, b.new_tensor([[0, 0, im.width, im.height]]).repeat(
+        n_boxes - len(b), 1)]) for b, im in zip(boxes, images)]
+    t_crop = min(timeit(lambda: scoring.score_regions(model, images[0], boxes[0], "crop", size=224), repeat=1),
+                 float("inf"))
+    scoring.score_regions(model, images[0], boxes[0], "roialign", size=224)
+    t_roi = timeit(lambda: [scoring.score_regions(model, im, b, "roialign", size=224)
+                            for im, b in zip(images, boxes)], repeat=3) / len(images)
+    out.update({f"score_{n_boxes}_regions_crop_img_per_s": round(1 / t_crop, 3),
+                f"score_{n_boxes}_regions_roialign_img_per_s": round(1 / t_roi, 2),
+                "roialign_over_crop_speedup": round(t_crop / t_roi, 1)})
     return out
 
 
@@ -122,6 +157,7 @@ def main(argv=None) -> int:
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"}
     res.update(bench_synthetic())
     res.update(bench_backbone())
+    res.update(bench_regions())
     if args.real:
         res.update(bench_real_fold())
     if args.book:
