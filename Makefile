@@ -26,7 +26,7 @@ book: setup
 	$(PY) scripts/build_book.py
 
 test: setup
-	$(PY) -m pytest tests --nbval-lax notebooks
+	$(PY) -m pytest --nbval-lax notebooks tests
 
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
