@@ -283,7 +283,8 @@ def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict 
     """Our global-baseline accuracies (mean ± 95 % CI over folds and seeds) beside the papers'.
 
     ``runs``: ``ResultStore.load()`` output. ``backbone`` keeps only runs of that backbone;
-    ``profile_params`` (e.g. ``{"image_size": 224}``) keeps only runs with those params.
+    ``profile_params`` (e.g. ``{"image_size": 224}``) keeps only runs with those params. Of several
+    runs of the same fold (earlier settings), the latest is used.
     Returns a long table: paper, table, paper method, paper dataset, paper accuracy, ours, ci95,
     n runs, our method and backbone.
     """
@@ -298,6 +299,9 @@ def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict 
     for k, v in (profile_params or {}).items():
         if len(df) and f"params.{k}" in df:
             df = df[df[f"params.{k}"] == v]
+    if len(df):  # one run per fold: the latest one of each backbone (older settings are superseded)
+        df = (df.sort_values("created")
+                .drop_duplicates(["dataset", "subset", "method", "params.backbone", "seed", "fold"], keep="last"))
     rows = []
     for paper, table, methods, datasets in PAPER_BASELINES:
         pub = targets.published(paper=paper, table=table)
