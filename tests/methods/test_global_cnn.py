@@ -84,3 +84,15 @@ def test_paper_comparison_matches_published_rows():
     # a dataset without runs stays empty
     e6 = table[(table["paper"] == "rcnngsr") & (table["dataset"] == "emotion6")]
     assert (e6["runs"] == 0).all() and e6["ours"].isna().all()
+
+
+def test_finetune_gain_hand_numbers():
+    runs = pd.DataFrame([
+        {"dataset": "twitter1", "subset": "five", "method": m, "params.backbone": "efficientnet_lite0",
+         "metrics.accuracy": a, "fold": 0, "seed": 0, "created": "2026-01-01"}
+        for m, a in (("global-frozen", 0.80), ("global-finetune", 0.85))
+    ])
+    g = global_cnn.finetune_gain(global_cnn.paper_comparison(runs)).set_index("dataset")
+    assert g.loc["twitter1-5", "paper gain"] == pytest.approx(86.56 - 83.51, abs=0.01)
+    assert g.loc["twitter1-5", "our gain"] == pytest.approx(5.0)
+    assert np.isnan(g.loc["twitter1-4", "our gain"])

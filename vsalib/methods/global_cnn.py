@@ -324,3 +324,23 @@ def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict 
                              "paper accuracy": float(p["accuracy"].iloc[0]), "ours": mean, "ci95": ci,
                              "runs": n, "our method": ours_method, "our backbone": bb})
     return pd.DataFrame(rows)
+
+
+def finetune_gain(comparison):
+    """What fine-tuning adds over frozen features, in the paper (Sun2016 Table 1) and in our runs.
+
+    ``comparison``: :func:`paper_comparison`'s table. One row per dataset, in accuracy points.
+    """
+    import pandas as pd
+
+    t = comparison[comparison["paper"] == "sun2016"]
+    wide = t.pivot_table(index="dataset", columns="paper method", values=["paper accuracy", "ours"], aggfunc="first")
+    rows = []
+    for ds in wide.index:
+        get = lambda col, m: wide[(col, m)].get(ds, float("nan")) if (col, m) in wide else float("nan")  # noqa: E731
+        rows.append({"dataset": ds, "paper frozen": get("paper accuracy", "VGG16"),
+                     "paper fine-tuned": get("paper accuracy", "VGG16+ft"),
+                     "paper gain": get("paper accuracy", "VGG16+ft") - get("paper accuracy", "VGG16"),
+                     "ours frozen": get("ours", "VGG16"), "ours fine-tuned": get("ours", "VGG16+ft"),
+                     "our gain": get("ours", "VGG16+ft") - get("ours", "VGG16")})
+    return pd.DataFrame(rows).round(2)
