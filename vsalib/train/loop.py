@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 from vsalib.progress import tqdm
+from vsalib.train.distributed import is_main
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -100,11 +101,6 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _is_main() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or \
-        torch.distributed.get_rank() == 0
 
 
 @torch.no_grad()
@@ -234,7 +230,7 @@ def fit(
         epochs_run += 1
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"}, refresh=False)
-        if ckpt is not None and _is_main():
+        if ckpt is not None and is_main():
             atomic_torch_save({
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
