@@ -54,6 +54,7 @@ def test_book_builds_with_its_figures(tmp_path):
         assert text.count("<img") >= n_min, f"{page} has fewer than {n_min} figures"
         assert "Traceback" not in text
     assert "Sun" in (html / "references.html").read_text()
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax must ship with the book (offline)"
     # a second build reuses the executed notebooks
     proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
                           capture_output=True, text=True, timeout=600)
