@@ -89,3 +89,21 @@ def test_top1_hit_rate_counts_iou():
                              torch.tensor([0.5, 0.5]), torch.zeros(3))
     assert sun2016.top1_hit_rate([r], np.array([[0, 0, 10, 12]]), "obj") == 1.0
     assert sun2016.top1_hit_rate([r], np.array([[20, 20, 40, 40]]), "obj") == 0.0
+
+
+def test_k_curves_by_subset_keep_latest_run_per_fold():
+    import pandas as pd
+
+    cfg = sun2016.Sun2016Config()
+    base = {f"params.{k}": v for k, v in vars(cfg).items() if k not in ("k", "ranking")}
+    rows = []
+    for sub, acc in (("five", 0.9), ("four", 0.8)):
+        for fold in (0, 1):
+            for k in (1, 2):
+                rows.append({"dataset": "twitter1", "subset": sub, "method": "sun2016-lf", "seed": 0, "fold": fold,
+                             "params.ranking": "obj+senti", "params.k": k, "params.backbone": "b",
+                             "metrics.accuracy": acc + 0.01 * fold, "created": "2026-02", **base})
+    rows.append({**rows[0], "metrics.accuracy": 0.1, "created": "2026-01"})  # superseded
+    c = sun2016.k_curves_by_subset(pd.DataFrame(rows), "twitter1", cfg, backbone="b").set_index(["subset", "k"])
+    assert c.loc[("five", 1), "mean"] == pytest.approx(90.5) and c.loc[("five", 1), "runs"] == 2
+    assert c.loc[("four", 2), "mean"] == pytest.approx(80.5)

@@ -409,3 +409,26 @@ def curve(runs, method: str, param: str, **fixed):
     rows = [{param: x, **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
             for x, g in sel.groupby(f"params.{param}")]
     return pd.DataFrame(rows)
+
+
+def k_curves_by_subset(runs, dataset: str, cfg: Sun2016Config, ranking: str = "obj+senti",
+                       backbone: str | None = None):
+    """Fig. 4 across subsets: mean ± CI accuracy against K for every subset of ``dataset`` in the store
+    (Sun2016 runs with ``cfg``'s proposal and scoring settings; one row per subset and K)."""
+    import pandas as pd
+
+    df = runs[(runs["dataset"] == dataset) & (runs["method"] == "sun2016-lf")] if len(runs) else runs
+    if not len(df):
+        return pd.DataFrame(columns=["subset", "k", "mean", "ci95", "runs"])
+    df = df[df["params.ranking"] == ranking]
+    if backbone is not None:
+        df = df[df["params.backbone"] == backbone]
+    for k, v in asdict(cfg).items():
+        if k not in ("k", "ranking", "alpha", "beta") and f"params.{k}" in df:
+            df = df[df[f"params.{k}"] == v]
+    df = df[(df["params.alpha"] == cfg.alpha) & (df["params.beta"] == cfg.beta)]
+    # one run per fold and K: the latest (earlier global models of the same fold are superseded)
+    df = df.sort_values("created").drop_duplicates(["subset", "seed", "fold", "params.k"], keep="last")
+    rows = [{"subset": s, "k": int(k), **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
+            for (s, k), g in df.groupby(["subset", "params.k"])]
+    return pd.DataFrame(rows)
