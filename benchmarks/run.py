@@ -10,7 +10,7 @@
   activations, samples/s forward+backward at 224 px, batch 32;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
 - with --book: the quick book build (`scripts/build_book.py --force`), seconds.
-Results are printed and written to results/benchmarks.json.
+Results are printed and written to results/benchmarks/latest.json.
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ def main(argv=None) -> int:
     if args.book:
         res.update(bench_book())
     print(json.dumps(res, indent=1))
-    out = ROOT / "results" / "benchmarks.json"
-    out.parent.mkdir(exist_ok=True)
+    out = ROOT / "results" / "benchmarks" / "latest.json"  # beside the results store, not in it
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     return 0
 
