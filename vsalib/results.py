@@ -344,6 +344,16 @@ class ResultStore:
         return df.reset_index(drop=True)
 
 
+def latest_runs(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """One row per ``by`` group (e.g. a fold of a method): the most recently created record.
+
+    Records of the same fold made with earlier settings are superseded by the latest run.
+    """
+    if not len(df):
+        return df
+    return df.sort_values("created").drop_duplicates(by, keep="last")
+
+
 def _flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():

@@ -32,7 +32,7 @@ from vsalib.progress import tqdm
 from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
-from vsalib.results import Record, ResultStore
+from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
 from vsalib.train import features as feature_cache
 from vsalib.train.loop import evaluate_model, fit, make_optimizer, pick_device, seed_everything
@@ -299,9 +299,7 @@ def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict 
     for k, v in (profile_params or {}).items():
         if len(df) and f"params.{k}" in df:
             df = df[df[f"params.{k}"] == v]
-    if len(df):  # one run per fold: the latest one of each backbone (older settings are superseded)
-        df = (df.sort_values("created")
-                .drop_duplicates(["dataset", "subset", "method", "params.backbone", "seed", "fold"], keep="last"))
+    df = latest_runs(df, ["dataset", "subset", "method", "params.backbone", "seed", "fold"])
     rows = []
     for paper, table, methods, datasets in PAPER_BASELINES:
         pub = targets.published(paper=paper, table=table)

@@ -38,7 +38,7 @@ from vsalib.data.registry import ImageDataset
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, propose
-from vsalib.results import Record, ResultStore
+from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root
 from vsalib.train.loop import atomic_torch_save
 
@@ -427,8 +427,7 @@ def k_curves_by_subset(runs, dataset: str, cfg: Sun2016Config, ranking: str = "o
         if k not in ("k", "ranking", "alpha", "beta") and f"params.{k}" in df:
             df = df[df[f"params.{k}"] == v]
     df = df[(df["params.alpha"] == cfg.alpha) & (df["params.beta"] == cfg.beta)]
-    # one run per fold and K: the latest (earlier global models of the same fold are superseded)
-    df = df.sort_values("created").drop_duplicates(["subset", "seed", "fold", "params.k"], keep="last")
+    df = latest_runs(df, ["subset", "seed", "fold", "params.k"])  # earlier global models are superseded
     rows = [{"subset": s, "k": int(k), **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
             for (s, k), g in df.groupby(["subset", "params.k"])]
     return pd.DataFrame(rows)
