@@ -1,10 +1,15 @@
-"""`make results`: the global baseline on the real benchmarks with the `cpu` profile.
+"""`make results`: the chapters on the real benchmarks with the `cpu` profile.
 
-Executes notebooks/global_baseline.ipynb with papermill once per configuration below (Twitter I
-five/four/three-agree with 5-fold CV; Emotion6 binary with R-CNNGSR's 75/20/5 split over three
-seeds), writing the executed notebooks to results/notebooks/. Every fold is a record in the results
-store, so the book's global-baseline chapter shows them beside the papers' figures, and an
-interrupted run resumes where it stopped. Needs the datasets (VSALIB_DATA or ../shared/datasets).
+Executes each chapter's notebook with papermill once per configuration below, writing the executed
+notebooks to results/notebooks/:
+
+- ``global_baseline``: Twitter I five/four/three-agree (5-fold CV) and Emotion6 binary (R-CNNGSR's
+  75/20/5 split over three seeds);
+- ``sun2016``: Twitter I five/four/three-agree (5-fold CV), Table 1 and Fig. 4 of Sun et al.
+
+Every fold is a record in the results store, so the book's chapters show them beside the papers'
+figures, and an interrupted run resumes where it stopped (a chapter re-run skips finished folds).
+Needs the datasets (VSALIB_DATA or ../shared/datasets).
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from vsalib.data import is_available  # noqa: E402
 
-CONFIGS = [
-    {"dataset": "twitter1", "subset": "five"},
-    {"dataset": "twitter1", "subset": "four"},
-    {"dataset": "twitter1", "subset": "three"},
-    {"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]},
-]
+TWITTER1 = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")]
+CONFIGS = {  # chapter -> (notebook, configurations)
+    "global_baseline": ("global_baseline.ipynb",
+                        TWITTER1 + [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
+    "sun2016": ("sun2016_affective_regions.ipynb", TWITTER1),
+}
 
 
 def main(argv=None) -> int:
@@ -35,21 +40,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
     ap.add_argument("--only", nargs="*", help="dataset names to run (default: all available)")
+    ap.add_argument("--subsets", nargs="*", help="subsets to run (default: all)")
+    ap.add_argument("--chapters", nargs="*", choices=list(CONFIGS), default=list(CONFIGS),
+                    help="chapters to run, in this order (default: all)")
     args = ap.parse_args(argv)
     out = ROOT / "results" / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
-    for cfg in CONFIGS:
-        if args.only and cfg["dataset"] not in args.only:
-            continue
-        if not is_available(cfg["dataset"]):
-            print(f"skip {cfg['dataset']}: not found (set VSALIB_DATA)")
-            continue
-        name = f"global_baseline_{args.profile}_{cfg['dataset']}_{cfg.get('subset') or 'all'}.ipynb"
-        t0 = time.perf_counter()
-        pm.execute_notebook(str(ROOT / "notebooks" / "global_baseline.ipynb"), str(out / name),
-                            parameters={"profile": args.profile, **cfg}, cwd=str(ROOT / "notebooks"),
-                            progress_bar=False)
-        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    for chapter in args.chapters:
+        notebook, configs = CONFIGS[chapter]
+        for cfg in configs:
+            if args.only and cfg["dataset"] not in args.only:
+                continue
+            if args.subsets and cfg.get("subset") not in args.subsets:
+                continue
+            if not is_available(cfg["dataset"]):
+                print(f"skip {cfg['dataset']}: not found (set VSALIB_DATA)")
+                continue
+            name = f"{chapter}_{args.profile}_{cfg['dataset']}_{cfg.get('subset') or 'all'}.ipynb"
+            t0 = time.perf_counter()
+            pm.execute_notebook(str(ROOT / "notebooks" / notebook), str(out / name),
+                                parameters={"profile": args.profile, **cfg}, cwd=str(ROOT / "notebooks"),
+                                progress_bar=False)
+            print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
 

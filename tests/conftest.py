@@ -65,3 +65,15 @@ def write_test_image(path, kind: str = "rgb", color=(200, 30, 60), size=(12, 10)
 def image_file_writer():
     """The ``write_test_image`` function."""
     return write_test_image
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch intra-op thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    on a shared 2-core CPU, threads spinning against another job make tiny ops many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -69,10 +69,19 @@ def test_run_sun2016_writes_table1_records(tmp_path):
     recs = sun2016.run_sun2016(ds, folds, subset="binary", ks=(1, 2), betas=(0.5,), alphas=(1.0,), store=store,
                                cache_dir=tmp_path / "c", progress=False)
     methods = {r.method for r in recs}
-    assert methods == {"sun2016-global", "sun2016-lf", "sun2016-lf-beta", "sun2016-lf-alpha", "sun2016-ff",
-                       "sun2016-K-val"}
+    assert methods == {"sun2016-global", "sun2016-lf", "sun2016-lf-beta", "sun2016-lf-alpha", "sun2016-lf-objnorm",
+                       "sun2016-ff", "sun2016-K-val"}
     lf = [r for r in recs if r.method == "sun2016-lf"]
     assert {(r.params["ranking"], r.params["k"]) for r in lf} == {(m, k) for m in sun2016.RANKINGS for k in (1, 2)}
+    # the Obj-normalisation sweep: every norm × K; the configured norm ("max") repeats the lf obj+senti rows
+    on = [r for r in recs if r.method == "sun2016-lf-objnorm"]
+    assert {(r.params["norm"], r.params["k"]) for r in on} == {(n, k) for n in sun2016.OBJ_NORMS for k in (1, 2)}
+    for k in (1, 2):
+        same = next(r for r in lf if r.params["ranking"] == "obj+senti" and r.params["k"] == k)
+        mx = next(r for r in on if r.params["norm"] == "max" and r.params["k"] == k)
+        assert mx.metrics["accuracy"] == same.metrics["accuracy"]
+    # records carry Sun2016's own parameters only (no preset knobs at their defaults)
+    assert set(sun2016.Sun2016Config().params()) <= set(lf[0].params) and "w_obj" not in lf[0].params
     g = next(r for r in recs if r.method == "sun2016-global")
     assert g.metrics["accuracy"] == pytest.approx(ft[0].metrics["accuracy"])  # same model, same transform
     kval = next(r for r in recs if r.method == "sun2016-K-val")
@@ -81,6 +90,12 @@ def test_run_sun2016_writes_table1_records(tmp_path):
     again = sun2016.run_sun2016(ds, folds, subset="binary", ks=(1, 2), betas=(0.5,), alphas=(1.0,), store=store,
                                 cache_dir=tmp_path / "c", progress=False)
     assert len(again) == len(recs)
+    # the TMM 2018 rules (linear AR, convex fusion) have no α or β to sweep; their records say so
+    cfg = sun2016.Sun2016Config(ar_rule="linear", fusion_rule="convex", obj_norm="minmax")
+    yang = sun2016.run_sun2016(ds, folds, cfg, subset="binary", ks=(1,), betas=(0.5,), alphas=(1.0,), store=store,
+                               cache_dir=tmp_path / "c", progress=False, early_fusion=False)
+    assert {r.method for r in yang} == {"sun2016-global", "sun2016-lf", "sun2016-lf-objnorm", "sun2016-K-val"}
+    assert all(r.params["ar_rule"] == "linear" and r.params["fusion_rule"] == "convex" for r in yang)
 
 
 def test_top1_hit_rate_counts_iou():
@@ -107,3 +122,115 @@ def test_k_curves_by_subset_keep_latest_run_per_fold():
     c = sun2016.k_curves_by_subset(pd.DataFrame(rows), "twitter1", cfg, backbone="b").set_index(["subset", "k"])
     assert c.loc[("five", 1), "mean"] == pytest.approx(90.5) and c.loc[("five", 1), "runs"] == 2
     assert c.loc[("four", 2), "mean"] == pytest.approx(80.5)
+
+
+# -- the Yang et al. TMM 2018 preset and the chapter's helpers ----------------------------------
+
+def test_presets_and_their_parameters():
+    assert sun2016.Sun2016Config.preset("sun2016") == sun2016.Sun2016Config()
+    y = sun2016.Sun2016Config.preset("yang2018", k=None, alpha=2.0)  # None: keep the preset's value
+    assert (y.k, y.alpha, y.n_candidates, y.ar_rule, y.fusion_rule, y.w_global, y.w_obj) == \
+        (8, 2.0, 20, "linear", "convex", 0.7, 0.6)
+    assert y.log_base == pytest.approx(np.e) and y.scoring == "crop" and y.crop_context == 16
+    with pytest.raises(ValueError, match="yang2018"):
+        sun2016.Sun2016Config.preset("yang")
+    with pytest.raises(ValueError, match="w_obj"):
+        sun2016.Sun2016Config(w_obj=1.5)
+    with pytest.raises(ValueError, match="ar_rule"):
+        sun2016.Sun2016Config(ar_rule="product")
+    # params(): Sun2016's fields always, a knob only where it differs from its default
+    assert set(sun2016.Sun2016Config().params()) == {"n_proposals", "proposal_method", "min_box_frac", "scoring",
+                                                    "log_base", "obj_norm"}
+    p = y.params()
+    assert p["n_candidates"] == 20 and p["ar_rule"] == "linear" and "cluster_iou" not in p and "k" not in p
+
+
+def test_postprocess_filters_then_clusters():
+    boxes = torch.tensor([[0, 0, 100, 100], [2, 2, 100, 100], [0, 0, 20, 20], [0, 0, 300, 40], [200, 200, 260, 260]],
+                         dtype=torch.float32)
+    props = Proposals(boxes, torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0]), "t", (400, 400))
+    cfg = sun2016.Sun2016Config(min_side_px=28, max_side_px=500, max_aspect=6, n_candidates=20)
+    out = cfg.postprocess(props)
+    # the 20 px box (side < 28) and the 300×40 box (aspect 7.5 > 6) go; the two near-identical boxes merge
+    assert out.objectness.tolist() == [5.0, 1.0] and len(out) == 2
+    assert sun2016.Sun2016Config().postprocess(props) is props  # Sun2016: raw proposals
+
+
+def _regions(rules):
+    probs = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
+    return sun2016.ImageRegions(
+        torch.tensor([[0.0, 0, 10, 10], [0, 0, 20, 20], [5, 5, 30, 30]]), torch.tensor([1.0, 0.5, 0.25]), probs,
+        torch.zeros(3, 2), 1 + (probs * torch.log2(probs)).sum(1), torch.tensor([0.6, 0.4]), torch.zeros(2),
+        obj_raw=torch.tensor([4.0, 2.0, 1.0]), rules=rules)
+
+
+def test_linear_rule_and_convex_fusion_by_hand():
+    r = _regions(sun2016.Sun2016Config(ar_rule="linear", w_obj=0.6, fusion_rule="convex", w_global=0.7))
+    # Senti (log2) = 1 - H: 0.531, 0, 0.278 -> minmax 1, 0, 0.524; Obj minmax 1, 1/3, 0
+    senti = torch.tensor([1 - 0.4689956, 0.0, 1 - 0.7219281])
+    s_mm = senti / senti.max()
+    ar = 0.4 * s_mm + 0.6 * torch.tensor([1.0, 1 / 3, 0.0])
+    torch.testing.assert_close(r.ranking_scores("obj+senti"), ar, atol=1e-5, rtol=0)
+    assert r.top(2).tolist() == [0, 2]  # 1.0, 0.4*0.524 = 0.21 > 0.6/3 = 0.2
+    fused = r.late_fusion(2)
+    torch.testing.assert_close(fused.scores, 0.7 * torch.tensor([0.6, 0.4]) + 0.3 * torch.tensor([0.55, 0.45]))
+    # the obj and senti modes are the plain terms under either rule
+    assert r.top(1, "senti").tolist() == [0]
+
+
+def test_objectness_renormalised_from_the_raw_scores():
+    r = _regions(sun2016.Sun2016Config(obj_norm="max"))
+    assert r.objectness() is r.obj
+    torch.testing.assert_close(r.objectness("minmax"), torch.tensor([1.0, 1 / 3, 0.0]))
+    torch.testing.assert_close(r.objectness("none"), torch.tensor([4.0, 2.0, 1.0]))
+    # Eq. 2 with the raw scores: Obj dominates Senti (scale 4 vs ≤ 1)
+    assert r.top(3, obj_norm="none").tolist() == [0, 1, 2]
+    r.obj_raw = None
+    with pytest.raises(ValueError, match="raw"):
+        r.objectness("minmax")
+
+
+def test_matches_config_reads_missing_knobs_as_defaults():
+    import pandas as pd
+
+    core = {f"params.{k}": v for k, v in sun2016.Sun2016Config().params().items()}
+    legacy = pd.DataFrame([core])  # written before the preset's knobs existed: no such columns
+    assert sun2016.matches_config(legacy, sun2016.Sun2016Config()).tolist() == [True]
+    assert sun2016.matches_config(legacy, sun2016.Sun2016Config(ar_rule="linear")).tolist() == [False]
+    mixed = pd.DataFrame([core, {**core, "params.ar_rule": "linear"}])  # NaN knob in the legacy row
+    assert sun2016.matches_config(mixed, sun2016.Sun2016Config()).tolist() == [True, False]
+    assert sun2016.matches_config(mixed, sun2016.Sun2016Config(ar_rule="linear")).tolist() == [False, True]
+    assert sun2016.matches_config(mixed, sun2016.Sun2016Config(log_base=np.e)).tolist() == [False, False]
+
+
+def test_claims_pair_folds_and_give_verdicts():
+    import pandas as pd
+
+    rows = []
+    #            global-frozen, global-finetune, lf obj K=1, lf senti K=1, lf obj+senti K=1/K=2, ff
+    per_fold = [(0.60, 0.70, 0.72, 0.69, 0.75, 0.80, 0.70),
+                (0.62, 0.71, 0.73, 0.70, 0.76, 0.78, 0.73),
+                (0.61, 0.72, 0.75, 0.71, 0.77, 0.79, 0.76)]
+    for fold, (fr, ft, ob, se, os1, os2, ff) in enumerate(per_fold):
+        base = {"dataset": "twitter1", "subset": "five", "seed": 0, "fold": fold}
+        rows += [{**base, "method": "global-frozen", "metrics.accuracy": fr},
+                 {**base, "method": "global-finetune", "metrics.accuracy": ft},
+                 {**base, "method": "sun2016-lf", "params.ranking": "obj", "params.k": 1, "metrics.accuracy": ob},
+                 {**base, "method": "sun2016-lf", "params.ranking": "senti", "params.k": 1, "metrics.accuracy": se},
+                 {**base, "method": "sun2016-lf", "params.ranking": "obj+senti", "params.k": 1,
+                  "metrics.accuracy": os1},
+                 {**base, "method": "sun2016-lf", "params.ranking": "obj+senti", "params.k": 2,
+                  "metrics.accuracy": os2},
+                 {**base, "method": "sun2016-ff", "metrics.accuracy": ff},
+                 {**base, "method": "sun2016-K-val", "metrics.accuracy": ft, "metrics.k": 1}]
+    c = sun2016.claims(pd.DataFrame(rows), "twitter1", "five").set_index("claim")
+    ft_gain = c.loc["fine-tuning helps"]
+    assert ft_gain["our gain"] == pytest.approx(10.0) and ft_gain["folds"] == 3 and ft_gain["verdict"] == "held"
+    # the paper's own gain comes from its Table 1 (targets), not from us
+    assert np.isfinite(ft_gain["paper gain"])
+    # obj+senti - obj: 3, 3, 2 points -> held; late - early fusion: 5, 3, 1 -> CI (t, 2 dof) spans 0
+    assert c.loc["obj+senti ranks better than obj alone", "our gain"] == pytest.approx(8 / 3)
+    assert c.loc["late fusion beats early fusion", "verdict"] == "not resolved"
+    # best K (oracle on test) is K = 2 here: 5, 2, 2 points over K = 1
+    assert c.loc["the best K beats K = 1 (K chosen on test)", "our gain"] == pytest.approx(3.0)
+    assert c.loc["K chosen on validation beats the global model", "our gain"] == pytest.approx(0.0)

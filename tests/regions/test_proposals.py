@@ -370,3 +370,36 @@ def test_real_twitter_images_valid_and_timed():
             assert_valid(p, *im.size, n=100)
             assert len(p) > 0
             print(f"{f.name} {im.size[0]}x{im.size[1]} {m}: {len(p)} proposals in {dt:.2f} s")
+
+
+# ---------------------------------------------------------------------------- TMM 2018 preset filters
+def test_filter_sides_keeps_exactly_the_boxes_in_bounds():
+    # sides (w, h): (10, 10), (30, 5), (28, 28), (501, 40), (60, 10), (60, 11)
+    boxes = [[0, 0, 10, 10], [0, 0, 30, 5], [0, 0, 28, 28], [0, 0, 501, 40], [0, 0, 60, 10], [0, 0, 66, 11]]
+    p = Proposals(np.array(boxes, dtype=float), [6, 5, 4, 3, 2, 1], "t", (600, 600))
+    kept = P.filter_sides(p, min_side=10, max_side=500, max_aspect=6)
+    # (30, 5): side 5 < 10; (501, 40): 501 > 500; (60, 10): aspect exactly 6 is kept; (66, 11): aspect 6 kept
+    assert kept.boxes[:, 2].tolist() == [10, 28, 60, 66] and kept.objectness.tolist() == [6, 4, 2, 1]
+    assert len(P.filter_sides(p, max_aspect=5.9)) == 2  # only the squares
+    assert len(P.filter_sides(p)) == 6  # every bound off
+    none = P.filter_sides(p, min_side=600)
+    assert len(none) == 0 and "no proposal" in none.note
+    with pytest.raises(ValueError, match="max_aspect"):
+        P.filter_sides(p, max_aspect=0.5)
+    with pytest.raises(ValueError, match="min_side"):
+        P.filter_sides(p, min_side=20, max_side=10)
+
+
+def test_cluster_proposals_by_hand():
+    # two overlapping boxes (IoU 0.81) and one apart; scores 3, 1, 2
+    boxes = [[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60]]
+    p = Proposals(np.array(boxes, dtype=float), [3.0, 1.0, 2.0], "t", (100, 100))
+    c = P.cluster_proposals(p, n_clusters=5, iou=0.5)
+    # cluster 1: weights 3/4, 1/4 -> mean box (0.25, 0.25, 10, 10), score 3; cluster 2: the lone box, score 2
+    torch.testing.assert_close(c.boxes, torch.tensor([[0.25, 0.25, 10, 10], [50, 50, 60, 60]]))
+    assert c.objectness.tolist() == [3.0, 2.0]
+    assert P.cluster_proposals(p, n_clusters=1).objectness.tolist() == [3.0]  # the best cluster first
+    assert len(P.cluster_proposals(p, iou=0.9)) == 3  # IoU 0.81 < 0.9: nothing merges
+    assert len(P.cluster_proposals(Proposals(torch.zeros(0, 4), torch.zeros(0), "t", (4, 4)))) == 0
+    with pytest.raises(ValueError, match="n_clusters"):
+        P.cluster_proposals(p, n_clusters=0)

@@ -10,13 +10,7 @@ from vsalib.methods.global_cnn import GlobalCNN
 from vsalib.regions import scoring as sc
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the CPU is shared: intra-op threads spinning against another job make tiny forwards 50x slower
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- Senti score (Eq. 1) ------------------------------------------------------------------------

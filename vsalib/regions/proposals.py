@@ -576,6 +576,69 @@ def list_proposers() -> list[str]:
     return sorted(_PROPOSERS)
 
 
+def filter_sides(props: Proposals, min_side: float = 0.0, max_side: float | None = None,
+                 max_aspect: float | None = None) -> Proposals:
+    """Keep the proposals whose sides lie in ``[min_side, max_side]`` pixels and whose aspect ratio
+    ``max(w, h) / min(w, h)`` is at most ``max_aspect`` (Yang et al. TMM 2018: sides 28–500 px,
+    aspect ≤ 6). ``None`` switches a bound off; the order (by objectness) is kept."""
+    if min_side < 0 or (max_side is not None and max_side < min_side):
+        raise ValueError(f"need 0 <= min_side <= max_side, got min_side={min_side}, max_side={max_side}")
+    if max_aspect is not None and max_aspect < 1:
+        raise ValueError(f"max_aspect must be >= 1, got {max_aspect}")
+    if len(props) == 0:
+        return props
+    w = props.boxes[:, 2] - props.boxes[:, 0]
+    h = props.boxes[:, 3] - props.boxes[:, 1]
+    keep = (torch.minimum(w, h) >= min_side)
+    if max_side is not None:
+        keep &= torch.maximum(w, h) <= max_side
+    if max_aspect is not None:
+        keep &= torch.maximum(w, h) <= max_aspect * torch.minimum(w, h)
+    note = props.note if bool(keep.any()) else (props.note or f"no proposal with sides in [{min_side}, {max_side}] px")
+    return replace(props, boxes=props.boxes[keep].clone(), objectness=props.objectness[keep].clone(),
+                   note=note, params={**props.params, "min_side": min_side, "max_side": max_side,
+                                      "max_aspect": max_aspect})
+
+
+def cluster_proposals(props: Proposals, n_clusters: int = 20, iou: float = 0.5) -> Proposals:
+    """Group redundant proposals into at most ``n_clusters`` candidates (Yang et al. TMM 2018 preset).
+
+    The journal version clusters its 2000 objectness boxes "into 20 candidates" without printing the
+    rule; our reading, greedy IoU clustering in objectness order: the best unassigned box opens a
+    cluster and every unassigned box overlapping it with IoU ≥ ``iou`` joins it (as in NMS, but the
+    suppressed boxes are kept as members). A cluster's candidate box is the objectness-weighted mean
+    of its members' boxes (uniform if all weights are 0), its objectness the cluster's best score.
+    The first ``n_clusters`` clusters opened (the best-scored) are kept, in that order.
+    """
+    from torchvision.ops import box_iou
+
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    if not 0.0 < iou <= 1.0:
+        raise ValueError(f"iou must lie in (0, 1], got {iou}")
+    if len(props) == 0:
+        return props
+    order = torch.argsort(props.objectness, descending=True, stable=True)
+    boxes, scores = props.boxes[order].double(), props.objectness[order].double()
+    overlap = box_iou(boxes, boxes)
+    free = torch.ones(len(boxes), dtype=torch.bool)
+    out_boxes, out_scores = [], []
+    for i in range(len(boxes)):
+        if len(out_boxes) == n_clusters:
+            break
+        if not free[i]:
+            continue
+        members = free & (overlap[i] >= iou)
+        members[i] = True
+        free &= ~members
+        w = scores[members].clamp(min=0)
+        w = w / w.sum() if float(w.sum()) > 0 else torch.full_like(w, 1.0 / len(w))
+        out_boxes.append((boxes[members] * w[:, None]).sum(0))
+        out_scores.append(scores[i])
+    return replace(props, boxes=torch.stack(out_boxes).float(), objectness=torch.stack(out_scores).float(),
+                   params={**props.params, "n_clusters": n_clusters, "cluster_iou": iou})
+
+
 def propose(image: ImageLike, method: str = "edgeboxes", n: int = 100, **kw) -> Proposals:
     """Proposals of ``image`` from a registered source (``"edgeboxes"`` or ``"selective_search"``);
     keyword arguments go to that source's function."""
@@ -587,6 +650,7 @@ def propose(image: ImageLike, method: str = "edgeboxes", n: int = 100, **kw) -> 
 
 
 __all__ = [
-    "Proposals", "STRUCTURED_EDGE_MODEL_URL", "edge_boxes", "gradient_edges", "list_proposers",
+    "Proposals", "STRUCTURED_EDGE_MODEL_URL", "cluster_proposals", "edge_boxes", "filter_sides",
+    "gradient_edges", "list_proposers",
     "propose", "register_proposer", "selective_search", "structured_edges", "to_rgb_array",
 ]
