@@ -69,9 +69,17 @@ def test_area_weighted_fusion_hand_computed():
     r = fu.area_weighted_fusion(YG, YR, areas, 2000)
     # weights 0.5, 0.1: (0.6 + 0.1 + 0.04, 0.4 + 0.4 + 0.06) = (0.74, 0.86)
     torch.testing.assert_close(r.scores, torch.tensor([0.74, 0.86]))
-    n = fu.area_weighted_fusion(YG, YR, areas, 2000, normalize=True)
-    torch.testing.assert_close(n.scores, torch.tensor([0.74, 0.86]) / 1.6)
-    torch.testing.assert_close(n.scores.sum(), torch.tensor(1.0))
+    # the "weighted averaging" reading: weights 1000/1200, 200/1200 among the regions, plus the image:
+    # (0.6 + 5/6 * 0.2 + 1/6 * 0.4, 0.4 + 5/6 * 0.8 + 1/6 * 0.6) = (0.8333, 1.1667): another prediction
+    n = fu.area_weighted_fusion(YG, YR, areas, 2000, reading="average")
+    torch.testing.assert_close(n.scores, torch.tensor([0.6 + 0.7 / 3, 0.4 + 2.3 / 3]))
+    # regions covering 1.5 images: sum (0.6 + 1.5 * 0.42, 0.4 + 1.5 * 0.58) = (1.23, 1.27) -> class 1;
+    # average (1.02, 0.98) -> class 0
+    YR2 = torch.tensor([[0.42, 0.58], [0.42, 0.58]])
+    assert fu.area_weighted_fusion(YG, YR2, [2000, 1000], 2000).prediction == 1
+    assert fu.area_weighted_fusion(YG, YR2, [2000, 1000], 2000, reading="average").prediction == 0
+    with pytest.raises(ValueError, match="reading"):
+        fu.area_weighted_fusion(YG, YR, areas, 2000, reading="mean")
     z = fu.area_weighted_fusion(YG, torch.zeros(0, 2), [], 2000)
     assert z.fallback and torch.equal(z.scores, YG)
     with pytest.raises(ValueError, match="areas"):

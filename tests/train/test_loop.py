@@ -336,6 +336,22 @@ def test_regularizer_is_added_to_the_loss():
         assert b["train_accuracy"] == a["train_accuracy"]
 
 
+def test_after_step_runs_after_every_optimiser_step():
+    calls = []
+
+    def zero_first_weight(model, opt):
+        calls.append(opt.state_dict()["state"] != {})  # the optimiser has stepped before the hook
+        with torch.no_grad():
+            next(model.parameters()).zero_()
+
+    res, w = _run(seed=0, val=False, after_step=zero_first_weight)
+    model, _, _ = _setup()
+    train, _ = _loaders()
+    assert len(calls) == EPOCHS * len(train) and all(calls)
+    first = next(iter(w.values()))
+    assert float(first.abs().sum()) == 0.0  # the last thing done to the weights was the hook
+
+
 def test_amp_request_on_cpu_and_progress_bar_are_harmless(capsys):
     res_plain, w_plain = _run(seed=2, epochs=2)
     res_amp, w_amp = _run(seed=2, epochs=2, amp=True, device="cpu")

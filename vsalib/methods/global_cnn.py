@@ -20,6 +20,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -172,21 +173,34 @@ def run_finetune(
     device=None,
     progress: bool = True,
     num_workers: int = 0,
+    regularizer=None,
+    method: str = "global-finetune",
+    on_trained: Callable | None = None,
 ) -> list[Record]:
     """Fine-tune the global CNN on each split's training part; early stopping on its validation part.
 
     ``finetune_from=None`` trains the whole network on images (random resized crops + flips);
     an integer trains trunk stages ``finetune_from:`` + fc + classifier on cached activations
     (centre crop and, with ``views=2``, its flip).
+
+    ``regularizer``: a :class:`vsalib.losses.GroupSparseRegularizer` (R-CNNGSR Eq. 6) added to the
+    loss over the trainable layers, in place of weight decay (its ``xi2`` term is the L2 penalty);
+    with ``proximal=True`` its proximal step follows every optimiser step, at each parameter
+    group's learning rate. ``method`` names the records; ``on_trained(model, test_loader, device)``
+    returns extra metrics of the trained model (e.g. its sparsity).
     """
     store = ResultStore() if store is None else store
     lrs = dict(lrs or {"conv": 0.001, "fc": 0.001, "classifier": 0.01})
     base = create_backbone(backbone)
     size = image_size or base.info.input_size
+    if regularizer is not None:
+        weight_decay = 0.0  # the regulariser's xi2 * ||w||^2 is the L2 term
     params = {"backbone": backbone, "image_size": size, "epochs": epochs, "batch_size": batch_size,
               "lrs": lrs, "finetune_from": finetune_from, "views": views, "patience": patience,
               "dropout": dropout, "weight_decay": weight_decay}
-    method = "global-finetune"
+    if regularizer is not None:
+        params.update(xi1=regularizer.xi1, xi2=regularizer.xi2, gs_proximal=regularizer.proximal,
+                      gs_scale=regularizer.scale)
     device = pick_device(device)
     todo = [s for s in splits if store.get(**_ident(dataset, subset, splits, method, params, s)) is None]
     cached = None
@@ -215,24 +229,46 @@ def run_finetune(
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
         ckpt = ckpt_root / run_id / f"seed{split.seed}_fold{split.fold}.pt"
         net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, the model itself otherwise
+        reg, after = _regularizer_hooks(regularizer, model)
         fit_result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
                          val_loader=val_loader if len(split.val) else None, seed=split.seed * 1000 + split.fold,
                          device=device, scheduler=sched, checkpoint_path=ckpt, patience=patience,
-                         progress=progress, desc=f"fold {split.fold}")
+                         regularizer=reg, after_step=after, progress=progress, desc=f"fold {split.fold}")
         ev = evaluate_model(model, test_loader, device)
+        more = on_trained(model, test_loader, device) if on_trained is not None else {}
         model_path = ckpt_root / run_id / f"model_seed{split.seed}_fold{split.fold}.pt"
         if not ddp.is_main():  # every rank trained and evaluated the same model; rank 0 records it
             continue
         feature_cache.atomic_torch_save(model.state_dict(), model_path)
         rec = _record(dataset, subset, splits, method, params, split,
                       {"accuracy": ev["accuracy"], "val_accuracy": fit_result.best_metric,
-                       "best_epoch": fit_result.best_epoch, "epochs_run": len(fit_result.history)},
+                       "best_epoch": fit_result.best_epoch, "epochs_run": len(fit_result.history), **more},
                       time.perf_counter() - t0, ev["y_true"], ev["y_pred"], split.test,
                       {"history": fit_result.history, "model_path": str(model_path)})
         store.add(rec)
         records.append(rec)
         ckpt.unlink(missing_ok=True)  # the record and the saved weights now hold the outcome
     return records
+
+
+def _regularizer_hooks(regularizer, model: GlobalCNN):
+    """``(loss term, after-step hook)`` of a group-sparse regulariser on ``model``'s trainable layers."""
+    if regularizer is None:
+        return None, None
+    reg = lambda m: regularizer(model)["total"]  # noqa: E731  (the unwrapped model under DDP too)
+    if not regularizer.proximal:
+        return reg, None
+    from vsalib.losses import proximal_step, select_layers
+
+    layers = select_layers(model, regularizer.layers, trainable_only=True)
+
+    def after(_, opt):  # the proximal step of xi1 * R_gs at each parameter group's learning rate
+        for group in opt.param_groups:
+            ids = {id(p) for p in group["params"]}
+            mods = [m for _, m in layers if id(m.weight) in ids]
+            if mods:
+                proximal_step(model, group["lr"], regularizer.xi1, layers=mods, scale=regularizer.scale)
+    return reg, after
 
 
 def load_finetuned(record: Record, n_classes: int, device=None) -> GlobalCNN:

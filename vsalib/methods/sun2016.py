@@ -40,7 +40,7 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
 from vsalib.results import Record, ResultStore, latest_runs
-from vsalib.train.features import cache_root
+from vsalib.train.features import cache_root, image_key, load_cache
 from vsalib.train.loop import atomic_torch_save
 
 RANKINGS = ("obj", "senti", "obj+senti")
@@ -179,16 +179,10 @@ def dataset_proposals(paths: Sequence[str], cfg: Sun2016Config, *, cache_dir=Non
     The cache holds the raw proposals; the preset's filters and clustering (:meth:`Sun2016Config.postprocess`)
     are applied after loading, so presets that differ only in those share one cache."""
     file = _proposal_cache_file(cfg, cache_dir)
-    cache: dict = {}
-    if file.exists():
-        try:
-            cache = torch.load(file, weights_only=False)
-        except Exception:
-            cache = {}
+    cache = load_cache(file)
     out, changed = [], False
     for p in tqdm(paths, desc="proposals", disable=not progress, leave=False, mininterval=5):
-        st = os.stat(p)
-        key = f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}"
+        key = image_key(p)
         if key not in cache:
             im = open_image(p)
             cache[key] = propose(im, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(im.size))

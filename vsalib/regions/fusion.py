@@ -152,17 +152,25 @@ def box_areas(boxes) -> torch.Tensor:
     return (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
 
 
-def area_weighted_fusion(y_global, y_regions, region_areas, image_area: float, normalize: bool = False,
+AREA_READINGS = ("sum", "average")
+
+
+def area_weighted_fusion(y_global, y_regions, region_areas, image_area: float, reading: str = "sum",
                          on: str = "probs") -> FusionResult:
     """R-CNNGSR Eq. 3: ``Y = f(x) + sum_r area(x_r) / area(x) * f(x_r)`` over all regions (no top-K).
 
-    ``normalize=False`` (default): the equation as printed, an unnormalised sum.
-    ``normalize=True``: the text's "weighted averaging" reading, dividing by
-    ``1 + sum_r area(x_r)/area(x)`` (the whole image has weight 1). The two can predict different
-    classes. ``region_areas``: ``(R,)`` pixels (:func:`box_areas`); ``image_area``: W · H. ``on``: what
-    ``f`` is (the paper says last-layer activations, the text probabilities): see the module docstring.
+    ``reading="sum"`` (default): the equation as printed, each region weighted by its share of the
+    image, unnormalised (the regions of a whole hierarchy then outweigh the image many times over).
+    ``reading="average"``: the text's "weighted averaging through the area ratio": the regions'
+    area-weighted *average* ``sum_r a_r f(x_r) / sum_r a_r``, added to ``f(x)`` (image and regions
+    weigh the same). The two can predict different classes. (Dividing the printed sum by a constant
+    would not change any prediction, so that is not offered.) ``region_areas``: ``(R,)`` pixels
+    (:func:`box_areas`); ``image_area``: W · H. ``on``: what ``f`` is (the paper says last-layer
+    activations, the text probabilities): see the module docstring.
     """
     g, r = _inputs(y_global, y_regions, on)
+    if reading not in AREA_READINGS:
+        raise ValueError(f"reading must be one of {', '.join(AREA_READINGS)}, got {reading!r}")
     a = torch.as_tensor(region_areas, dtype=g.dtype).to(g.device).reshape(-1)
     if len(a) != len(r):
         raise ValueError(f"{len(a)} region areas for {len(r)} regions")
@@ -170,13 +178,10 @@ def area_weighted_fusion(y_global, y_regions, region_areas, image_area: float, n
         raise ValueError(f"image_area must be > 0, got {image_area}")
     if a.numel() and bool((a < 0).any()):
         raise ValueError("region areas must be >= 0")
-    if len(r) == 0:
+    if len(r) == 0 or (reading == "average" and float(a.sum()) == 0):
         return _fallback(g, "area-weighted fusion")
-    w = a / float(image_area)
-    y = g + (w[:, None] * r).sum(0)
-    if normalize:
-        y = y / (1.0 + w.sum())
-    return FusionResult(y, len(r), False, "")
+    w = a / float(image_area) if reading == "sum" else a / a.sum()
+    return FusionResult(g + (w[:, None] * r).sum(0), len(r), False, "")
 
 
 def fuse_batch(fusion: Callable[..., FusionResult], y_global, y_regions: Sequence,

@@ -32,6 +32,24 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("VSALIB_CACHE", Path.home() / ".cache" / "vsalib"))
 
 
+def image_key(path: str) -> str:
+    """A per-image cache key: the absolute path with the file's size and modification time, so an
+    edited image is recomputed."""
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def load_cache(path: str | os.PathLike) -> dict:
+    """A per-image cache dict written with :func:`atomic_torch_save`, or ``{}`` when it is absent or
+    unreadable (it is then rebuilt)."""
+    if not Path(path).exists():
+        return {}
+    try:
+        return torch.load(path, weights_only=False)
+    except Exception:
+        return {}
+
+
 def _key(backbone: Backbone, paths: Sequence[str], stop: int | None, size: int, views: int) -> str:
     """Cache file key: the extractor's settings and the folders the images live in."""
     h = hashlib.sha1()

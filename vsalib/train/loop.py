@@ -144,6 +144,7 @@ def fit(
     patience: int | None = None,
     monitor: str = "accuracy",
     regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+    after_step: Callable[[nn.Module, torch.optim.Optimizer], None] | None = None,
     progress: bool = True,
     desc: str = "train",
     stop_after_epochs: int | None = None,
@@ -153,7 +154,8 @@ def fit(
     ``monitor``: the validation metric for early stopping and best-epoch selection
     (``accuracy``, higher is better, or ``loss``, lower is better). ``patience``: stop after this
     many epochs without improvement (None: never). ``regularizer(model)`` is added to the loss
-    (R-CNNGSR's group-sparse term). ``stop_after_epochs`` ends the call early *as if killed*
+    (R-CNNGSR's group-sparse term); ``after_step(model, optimizer)`` runs after every optimiser step
+    (e.g. its proximal step, :func:`vsalib.losses.proximal_step`). ``stop_after_epochs`` ends the call early *as if killed*
     (used by the resume tests).
     """
     if monitor not in ("accuracy", "loss"):
@@ -209,6 +211,8 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if after_step is not None:
+                after_step(model, optimizer)
             total += float(loss.detach()) * len(y)
             correct += int((logits.detach().argmax(1) == y).sum())
             n += len(y)
