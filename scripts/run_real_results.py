@@ -5,7 +5,8 @@ notebooks to results/notebooks/:
 
 - ``global_baseline``: Twitter I five/four/three-agree (5-fold CV) and Emotion6 binary (R-CNNGSR's
   75/20/5 split over three seeds);
-- ``sun2016``: Twitter I five/four/three-agree (5-fold CV), Table 1 and Fig. 4 of Sun et al.
+- ``sun2016``: Twitter I five/four/three-agree (5-fold CV), Table 1 and Fig. 4 of Sun et al.;
+- ``rcnngsr``: Emotion6 binary (75/20/5 split over three seeds), Table 2 and Fig. 5 of R-CNNGSR.
 
 Every fold is a record in the results store, so the book's chapters show them beside the papers'
 figures, and an interrupted run resumes where it stopped (a chapter re-run skips finished folds).
@@ -32,6 +33,7 @@ CONFIGS = {  # chapter -> (notebook, configurations)
     "global_baseline": ("global_baseline.ipynb",
                         TWITTER1 + [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
     "sun2016": ("sun2016_affective_regions.ipynb", TWITTER1),
+    "rcnngsr": ("rcnngsr.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
 }
 
 

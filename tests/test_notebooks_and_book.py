@@ -46,10 +46,11 @@ def test_book_builds_with_its_figures(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     html = work / "book" / "_build" / "html"
     for page in ("intro.html", "rerun.html", "references.html", "notebooks/datasets.html",
-                 "notebooks/global_baseline.html", "notebooks/sun2016_affective_regions.html"):
+                 "notebooks/global_baseline.html", "notebooks/sun2016_affective_regions.html",
+                 "notebooks/rcnngsr.html"):
         assert (html / page).is_file(), page
     for page, n_min in (("notebooks/datasets.html", 2), ("notebooks/global_baseline.html", 2),
-                        ("notebooks/sun2016_affective_regions.html", 2)):
+                        ("notebooks/sun2016_affective_regions.html", 2), ("notebooks/rcnngsr.html", 4)):
         text = (html / page).read_text()
         assert text.count("<img") >= n_min, f"{page} has fewer than {n_min} figures"
         assert "Traceback" not in text
