@@ -7,7 +7,9 @@
 - region scoring (Sun2016): proposals per image (EdgeBoxes, selective search) and scoring of 100
   proposals per image by crop-and-forward vs RoIAlign, images/s and their ratio, in one run;
 - training throughput: the `cpu` profile's fine-tuned part (trunk stages 12: + classifier) on cached
-  activations, samples/s forward+backward at 224 px, batch 32;
+  activations, samples/s forward+backward at 224 px, batch 32, without and with R-CNNGSR's R;
+- sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
+  and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
 - with --book: the quick book build (`scripts/build_book.py --force`), seconds.
 Results are printed and written to results/benchmarks/latest.json.
@@ -51,8 +53,9 @@ def bench_synthetic() -> dict:
     return {"synthetic_1000x128_memory_s": round(t_mem, 2), "synthetic_1000x128_written_s": round(t_disk, 2)}
 
 
-def train_step_time(model, x, y, repeat: int) -> float:
-    """Seconds of one SGD step (forward, backward, update) on batch ``x`` (best of ``repeat``)."""
+def train_step_time(model, x, y, repeat: int, regularizer=None) -> float:
+    """Seconds of one SGD step (forward, backward, update) on batch ``x`` (best of ``repeat``);
+    ``regularizer(model)`` is added to the loss (R-CNNGSR's R)."""
     from torch import nn
 
     model.train()
@@ -60,7 +63,10 @@ def train_step_time(model, x, y, repeat: int) -> float:
 
     def step():
         opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
+        loss = nn.functional.cross_entropy(model(x), y)
+        if regularizer is not None:
+            loss = loss + regularizer(model)["total"]
+        loss.backward()
         opt.step()
 
     step()
@@ -81,6 +87,10 @@ def bench_backbone() -> dict:
         h = b.forward_to(x, 12)
     y = torch.randint(0, 2, (32,))
     out["train_cpu_profile_224_samples_per_s"] = round(32 / train_step_time(GlobalCNN(b, 2, start=12), h, y, 3), 1)
+    from vsalib.losses import GroupSparseRegularizer
+
+    out["train_cpu_profile_224_with_R_samples_per_s"] = round(
+        32 / train_step_time(GlobalCNN(b, 2, start=12), h, y, 3, regularizer=GroupSparseRegularizer()), 1)
     t = train_step_time(GlobalCNN(create_backbone("efficientnet_lite0"), 2), x, y, 2)
     out["train_full_network_224_samples_per_s"] = round(32 / t, 1)
     return out
@@ -124,6 +134,46 @@ def bench_regions(n_boxes: int = 100, n_images: int = 3) -> dict:
     return out
 
 
+def bench_grouping(n_images: int = 3, side: int = 384) -> dict:
+    """R-CNNGSR hot path: the sentiment grouping of one image at ``side`` px (longer side), with and
+    without the sentiment term, and the scoring of its filtered regions (RoIAlign vs crop)."""
+    import numpy as np
+    from PIL import Image
+
+    from vsalib.backbones import create_backbone
+    from vsalib.data import is_available, load_dataset, open_image
+    from vsalib.methods.global_cnn import GlobalCNN
+    from vsalib.regions import grouping
+
+    if is_available("emotion6"):
+        images = [open_image(p) for p in load_dataset("emotion6").paths[::660][:n_images]]
+        src = "Emotion6"
+    else:
+        rng = np.random.default_rng(0)
+        images = [Image.fromarray(rng.integers(0, 255, (288, 384, 3), dtype=np.uint8)) for _ in range(n_images)]
+        src = "random 384x288"
+    images = [im.resize((side, round(side * im.height / im.width))) if im.width >= im.height else
+              im.resize((round(side * im.width / im.height), side)) for im in images]
+    model = GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval()
+    out = {"grouping_images": f"{src} at {side} px"}
+    results = {}
+    for name, w in (("without", 0.0), ("with", 1.0)):
+        cfg = grouping.GroupingConfig(sentiment=w, cnn_size=224)
+        grouping.hierarchical_grouping(images[0], cfg, model if w else None)
+        t0 = time.perf_counter()
+        results[name] = [grouping.hierarchical_grouping(im, cfg, model if w else None) for im in images]
+        out[f"grouping_{name}_sentiment_s_per_image"] = round((time.perf_counter() - t0) / len(images), 3)
+    out["grouping_regions_per_image"] = round(float(np.mean([len(r) for r in results["with"]])), 1)
+    for method in ("roialign", "crop"):
+        cfg = grouping.GroupingConfig(cnn_size=224, score_method=method)
+        ims = images if method == "roialign" else images[:1]
+        t0 = time.perf_counter()
+        for im, res in zip(ims, results["with"]):
+            grouping.sentiment_regions(im, cfg, model, result=res)
+        out[f"score_filtered_regions_{method}_s_per_image"] = round((time.perf_counter() - t0) / len(ims), 3)
+    return out
+
+
 def bench_real_fold() -> dict:
     from vsalib.data import load_dataset, make_splits
     from vsalib.methods import global_cnn
@@ -158,6 +208,7 @@ def main(argv=None) -> int:
     res.update(bench_synthetic())
     res.update(bench_backbone())
     res.update(bench_regions())
+    res.update(bench_grouping())
     if args.real:
         res.update(bench_real_fold())
     if args.book:
