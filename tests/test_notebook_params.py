@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from vsalib.data.registry import UnknownNameError
@@ -62,3 +64,19 @@ def test_dataset_options_fill_the_default_subset():
     assert dataset_options("twitter2", None) == (None, {})
     with pytest.raises(UnknownNameError):
         dataset_options("twitter2", "five")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    """papermill's own parser (``--help-notebook``, ``-p`` checks) finds every parameter of the cell."""
+    import ast
+
+    import nbformat
+    from papermill.inspection import inspect_notebook
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    assert set(inspect_notebook(str(path))) == names
