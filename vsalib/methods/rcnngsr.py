@@ -349,20 +349,15 @@ CONTRIBUTIONS = [  # (what, better row, the row it is compared with)
 
 def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
     """What each part brings: paired per-split differences of accuracy (points) with their 95 % CI,
-    beside the paper's where its Table 2 has both rows. Verdict as in Sun2016's chapter: ``held``
-    (CI above 0), ``reversed`` (below), ``not resolved`` (spans 0)."""
+    beside the paper's where its Table 2 has both rows; verdict of :func:`vsalib.evaluate.paired_gain`."""
     import pandas as pd
 
-    from vsalib.evaluate import mean_ci
+    from vsalib.evaluate import paired_gain
 
     t2 = table2(runs, dataset, reading=reading, xi=xi).set_index("row")["paper"]
     rows = []
     for what, better, worse in CONTRIBUTIONS:
-        d = (_rows(runs, better, reading, xi) - _rows(runs, worse, reading, xi)).dropna()
-        m, c = mean_ci(list(d)) if len(d) else (float("nan"), float("nan"))
-        n = len(d)
-        verdict = ("–" if n == 0 else "held" if m - c > 0 else "reversed" if m + c < 0
-                   else "not resolved" if n > 1 else "one split only")
+        m, c, n, verdict = paired_gain((_rows(runs, better, reading, xi) - _rows(runs, worse, reading, xi)).dropna())
         rows.append({"contribution": what, "paper gain": t2.get(better, np.nan) - t2.get(worse, np.nan),
                      "our gain": m, "ci95": c, "splits": n, "verdict": verdict})
     return pd.DataFrame(rows)

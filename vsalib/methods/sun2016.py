@@ -561,11 +561,13 @@ def claims(runs, dataset: str, subset: str | None):
     """What held: each claim of the paper (:data:`CLAIMS`) as the paper's gain beside ours.
 
     Ours is the mean of the paired per-fold differences (same folds, same fine-tuned model) with its
-    95 % CI. Verdict: ``held`` where the whole CI is above 0, ``reversed`` where it is below 0, ``not
-    resolved`` where it spans 0 (the folds cannot tell the two variants apart). The paper's best K was
+    95 % CI, and the verdict of :func:`vsalib.evaluate.paired_gain` (``held``: the whole CI above 0;
+    ``reversed``: below; ``not resolved``: it spans 0, the folds cannot tell the two apart). The paper's best K was
     chosen on test data; ours is the oracle K of these runs (the K with the best mean test accuracy).
     """
     import pandas as pd
+
+    from vsalib.evaluate import paired_gain
 
     t1 = table1(runs, dataset, subset)
     paper = {r["row"]: r["paper"] for _, r in t1.iterrows()}
@@ -577,11 +579,7 @@ def claims(runs, dataset: str, subset: str | None):
     rows = []
     for claim, better, worse in CLAIMS:
         a, b = _fold_accuracy(runs, better, k_best), _fold_accuracy(runs, worse, k_best)
-        diff = (a - b).dropna()
-        m, c, n = _mean_ci(diff) if len(diff) else (float("nan"), float("nan"), 0)
-        lo, hi = m - c, m + c
-        verdict = ("–" if n == 0 else "held" if lo > 0 else "reversed" if hi < 0
-                   else "not resolved" if n > 1 else "one fold only")
+        m, c, n, verdict = paired_gain(100 * (a - b).dropna())
         rows.append({"claim": claim, "paper gain": paper.get(better, float("nan")) - paper.get(worse, float("nan")),
                      "our gain": m, "ci95": c, "folds": n, "verdict": verdict})
     return pd.DataFrame(rows)
