@@ -23,3 +23,14 @@ def test_box_is_clipped_to_the_crop():
 def test_square_image_scales_only():
     b = box_after_center_crop([32, 32, 96, 96], (128, 128), 128, resize=128)
     np.testing.assert_allclose(b, [32, 32, 96, 96])
+
+
+def test_boxes_to_input_rounds_outward_and_clips():
+    from vsalib.regions.boxes import boxes_to_input
+
+    # found at half size: (1.2, 0.5, 3.0, 4.9) -> (2.4, 1, 6, 9.8) -> outward (2, 1, 6, 10); the second is clipped
+    b = boxes_to_input([[1.2, 0.5, 3.0, 4.9], [-1, 2, 60, 40]], 0.5, width=100, height=50)
+    assert b.tolist() == [[2, 1, 6, 10], [0, 4, 100, 50]]
+    # exact edges stay put despite float error (1 / (1/3) = 3.0000000000000004); scale 1 only clips
+    assert boxes_to_input([[1, 1, 2, 2]], 1 / 3, 10, 10).tolist() == [[3, 3, 6, 6]]
+    assert boxes_to_input([[0.5, 0, 7.5, 5]], 1.0, 5, 5).tolist() == [[0.5, 0, 5, 5]]

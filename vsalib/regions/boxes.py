@@ -28,3 +28,17 @@ def box_after_center_crop(box, image_size: tuple[int, int], size: int, resize: i
     b = np.asarray(box, dtype=float)
     out = np.array([b[0] * scale - dx, b[1] * scale - dy, b[2] * scale - dx, b[3] * scale - dy])
     return np.clip(out, 0, size)
+
+
+def boxes_to_input(xyxy, scale: float, width: int, height: int) -> np.ndarray:
+    """Boxes ``(N, 4)`` found on an image resized by ``scale`` back in input-image pixels: divided by
+    ``scale``, rounded outward to whole pixels (with a 1e-6 tolerance, so exact pixel edges stay put)
+    and clipped to ``[0, width] x [0, height]``. Returns a new float64 array."""
+    b = np.array(xyxy, dtype=np.float64).reshape(-1, 4)
+    if scale != 1.0:
+        b = b / scale
+        b[:, :2] = np.floor(b[:, :2] + 1e-6)
+        b[:, 2:] = np.ceil(b[:, 2:] - 1e-6)
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, width)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, height)
+    return b

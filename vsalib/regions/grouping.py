@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from vsalib.regions.boxes import boxes_to_input
 from vsalib.regions.proposals import _downscale, to_rgb_array
 from vsalib.regions.scoring import (
     _check_model, _eval_mode, _head, _image_tensor, _model_device, _normalize, _size, _warp,
@@ -765,13 +766,7 @@ def hierarchical_grouping(image, cfg: GroupingConfig | None = None, model=None, 
 
 def _box_fullres(boxes: np.ndarray, s: float, W: int, H: int) -> np.ndarray:
     """Working-resolution boxes → input-image pixels, rounded outward, clipped, at least 1 px."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if s != 1.0:
-        b = b / s
-        b[:, :2] = np.floor(b[:, :2] + 1e-6)
-        b[:, 2:] = np.ceil(b[:, 2:] - 1e-6)
-    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, W)
-    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, H)
+    b = boxes_to_input(boxes, s, W, H)
     b[:, 2] = np.maximum(b[:, 2], np.minimum(b[:, 0] + 1, W))
     b[:, 3] = np.maximum(b[:, 3], np.minimum(b[:, 1] + 1, H))
     b[:, 0] = np.minimum(b[:, 0], b[:, 2] - 1)

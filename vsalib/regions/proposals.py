@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 
 from vsalib.data.registry import UnknownNameError
+from vsalib.regions.boxes import boxes_to_input
 
 ImageLike = Union[Image.Image, np.ndarray]
 
@@ -219,14 +220,7 @@ def _finish_boxes(
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     ok = np.isfinite(xyxy).all(axis=1) & np.isfinite(scores)
-    xyxy, scores = xyxy[ok], scores[ok]
-    if scale != 1.0:
-        xyxy = xyxy / scale
-        # outward rounding, with a small tolerance so exact pixel edges stay put
-        xyxy[:, :2] = np.floor(xyxy[:, :2] + 1e-6)
-        xyxy[:, 2:] = np.ceil(xyxy[:, 2:] - 1e-6)
-    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
-    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+    xyxy, scores = boxes_to_input(xyxy[ok], scale, w, h), scores[ok]
     bw, bh = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
     keep = (bw >= 1) & (bh >= 1)
     xyxy, scores = xyxy[keep], scores[keep]
