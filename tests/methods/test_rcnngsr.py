@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vsalib.data import Protocol, load_dataset, make_splits
-from vsalib.losses import group_norms
+from vsalib.losses import group_norms, remove_dead_groups
 from vsalib.methods import global_cnn, rcnngsr
 from vsalib.regions.grouping import GroupingConfig
 from vsalib.results import ResultStore
@@ -33,7 +33,7 @@ def test_remove_dead_groups_by_hand():
         dw.weight[2] = 1e-5
     model = nn.Sequential(dw, nn.Flatten(), nn.LazyLinear(3), nn.ReLU(), lin)
     model(torch.zeros(1, 4, 5, 5))  # materialise the lazy layer (36 inputs)
-    removed = rcnngsr.remove_dead_groups(model, threshold=1e-3)
+    removed = remove_dead_groups(model, threshold=1e-3)
     # lin: columns 1 (norm 0) and 2 (1e-4) are dead, 2 weights each; dw: channel 2 (9 weights of 1e-5, norm 3e-5)
     assert removed == 2 * 2 + 9
     assert lin.weight[:, 1:].abs().sum() == 0 and lin.weight[:, 0].tolist() == [3.0, 4.0]

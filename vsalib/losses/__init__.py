@@ -5,9 +5,10 @@ from vsalib.losses.group_sparse import (
     group_norms,
     proximal_step,
     prune_dead_inputs,
+    remove_dead_groups,
     select_layers,
     sparsity_report,
 )
 
-__all__ = ["GroupSparseRegularizer", "group_norms", "proximal_step", "prune_dead_inputs",
+__all__ = ["GroupSparseRegularizer", "group_norms", "proximal_step", "prune_dead_inputs", "remove_dead_groups",
            "select_layers", "sparsity_report"]

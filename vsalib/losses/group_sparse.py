@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 __all__ = ["SCALES", "WEIGHT_LAYERS", "GroupSparseRegularizer", "group_norms", "select_layers",
-           "proximal_step", "sparsity_report", "prune_dead_inputs"]
+           "proximal_step", "remove_dead_groups", "sparsity_report", "prune_dead_inputs"]
 
 SCALES = ("none", "sqrt")
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -156,6 +156,22 @@ def proximal_step(target, lr: float, xi1: float = 1e-3, *, layers: LayerSpec = N
         w.copy_((w4 * shrink).reshape(w.shape))
         zero_groups += int((torch.linalg.vector_norm(w4 * shrink, dim=(1, 3)) == 0).sum())
     return zero_groups
+
+
+@torch.no_grad()
+def remove_dead_groups(target, threshold: float, *, layers: LayerSpec = None) -> int:
+    """Zero, in place, every input group (column, see the module docstring) whose norm is at most
+    ``threshold``: a layer without input ``c`` computes what it computes with ``W[:, c] = 0``, so this
+    is the removal of those inputs for any architecture (residual blocks included; physical removal:
+    :func:`prune_dead_inputs`). ``target``/``layers`` as in :func:`proximal_step` (trainable layers
+    only). Returns the number of weights removed."""
+    removed = 0
+    for w, g in _weights(target, layers, trainable_only=True):
+        w4 = _grouped(w, g)
+        alive = torch.linalg.vector_norm(w4, dim=(1, 3), keepdim=True) > threshold
+        w.copy_((w4 * alive).reshape(w.shape))
+        removed += int((~alive).sum()) * w4.shape[1] * w4.shape[3]
+    return removed
 
 
 @torch.no_grad()

@@ -193,13 +193,11 @@ def run_finetune(
     lrs = dict(lrs or {"conv": 0.001, "fc": 0.001, "classifier": 0.01})
     base = create_backbone(backbone)
     size = image_size or base.info.input_size
-    if regularizer is not None:
-        weight_decay = 0.0  # the regulariser's xi2 * ||w||^2 is the L2 term
     params = {"backbone": backbone, "image_size": size, "epochs": epochs, "batch_size": batch_size,
               "lrs": lrs, "finetune_from": finetune_from, "views": views, "patience": patience,
               "dropout": dropout, "weight_decay": weight_decay}
-    if regularizer is not None:
-        params.update(xi1=regularizer.xi1, xi2=regularizer.xi2, gs_proximal=regularizer.proximal,
+    if regularizer is not None:  # its xi2 * ||w||^2 is the L2 term, in place of weight decay
+        params.update(weight_decay=0.0, xi1=regularizer.xi1, xi2=regularizer.xi2, gs_proximal=regularizer.proximal,
                       gs_scale=regularizer.scale)
     device = pick_device(device)
     todo = [s for s in splits if store.get(**_ident(dataset, subset, splits, method, params, s)) is None]
@@ -210,7 +208,6 @@ def run_finetune(
     ckpt_root = Path(checkpoint_dir) if checkpoint_dir else feature_cache.cache_root(cache_dir) / "checkpoints"
     run_id = hashlib.sha1(json.dumps([dataset.name, subset, params, dataset.paths[:3], len(dataset)],
                                      sort_keys=True, default=str).encode()).hexdigest()[:16]
-    y = dataset.labels
     records = []
     for split in tqdm(splits, desc=f"{method} folds", disable=not progress, leave=False):
         ident = _ident(dataset, subset, splits, method, params, split)
@@ -225,11 +222,11 @@ def run_finetune(
                                                          num_workers, seed=split.seed * 1000 + split.fold)
         groups = model.param_groups()
         opt = make_optimizer(groups, {k: v for k, v in lrs.items() if k in groups},
-                             momentum=0.9, weight_decay=weight_decay)
+                             momentum=0.9, weight_decay=params["weight_decay"])
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
         ckpt = ckpt_root / run_id / f"seed{split.seed}_fold{split.fold}.pt"
         net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, the model itself otherwise
-        reg, after = _regularizer_hooks(regularizer, model)
+        reg, after = _regularizer_hooks(regularizer, model, opt)
         fit_result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
                          val_loader=val_loader if len(split.val) else None, seed=split.seed * 1000 + split.fold,
                          device=device, scheduler=sched, checkpoint_path=ckpt, patience=patience,
@@ -251,7 +248,7 @@ def run_finetune(
     return records
 
 
-def _regularizer_hooks(regularizer, model: GlobalCNN):
+def _regularizer_hooks(regularizer, model: GlobalCNN, opt: torch.optim.Optimizer):
     """``(loss term, after-step hook)`` of a group-sparse regulariser on ``model``'s trainable layers."""
     if regularizer is None:
         return None, None
@@ -260,14 +257,17 @@ def _regularizer_hooks(regularizer, model: GlobalCNN):
         return reg, None
     from vsalib.losses import proximal_step, select_layers
 
-    layers = select_layers(model, regularizer.layers, trainable_only=True)
+    layers = [m for _, m in select_layers(model, regularizer.layers, trainable_only=True)]
+    plan = []  # (parameter group, its regularised layers), found once
+    for group in opt.param_groups:
+        ids = {id(p) for p in group["params"]}
+        mods = nn.ModuleList([m for m in layers if id(m.weight) in ids])
+        if len(mods):
+            plan.append((group, mods))
 
-    def after(_, opt):  # the proximal step of xi1 * R_gs at each parameter group's learning rate
-        for group in opt.param_groups:
-            ids = {id(p) for p in group["params"]}
-            mods = [m for _, m in layers if id(m.weight) in ids]
-            if mods:
-                proximal_step(model, group["lr"], regularizer.xi1, layers=mods, scale=regularizer.scale)
+    def after(_, __):  # the proximal step of xi1 * R_gs at each parameter group's (scheduled) learning rate
+        for group, mods in plan:
+            proximal_step(mods, group["lr"], regularizer.xi1, scale=regularizer.scale)
     return reg, after
 
 

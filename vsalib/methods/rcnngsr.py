@@ -32,11 +32,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from vsalib.data.images import open_image
 from vsalib.data.registry import ImageDataset
-from vsalib.losses import GroupSparseRegularizer, select_layers, sparsity_report
+from vsalib.losses import GroupSparseRegularizer, remove_dead_groups, select_layers, sparsity_report
 from vsalib.progress import tqdm
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
@@ -97,38 +96,8 @@ class RCNNGSRConfig:
     def regularizer(self) -> GroupSparseRegularizer:
         return GroupSparseRegularizer(self.xi1, self.xi2, scale=self.gs_scale, proximal=self.proximal)
 
-    def grouping_params(self) -> dict:
-        return {f"grouping.{k}": v for k, v in asdict(self.grouping).items()}
-
 
 # -- step 1: training with the regulariser, and what it made sparse ------------------------------
-
-def _dead_masks(model: nn.Module, threshold: float) -> list[tuple[nn.Module, torch.Tensor]]:
-    """``(layer, dead input groups)`` of every trainable Linear / conv layer of ``model``."""
-    from vsalib.losses import group_norms
-
-    out = []
-    for _, m in select_layers(model, trainable_only=True):
-        norms = group_norms(m.weight.detach(), groups=getattr(m, "groups", 1))
-        out.append((m, norms <= threshold))
-    return out
-
-
-@torch.no_grad()
-def remove_dead_groups(model: nn.Module, threshold: float) -> int:
-    """Zero, in place, every trainable layer's input groups whose norm is at most ``threshold``
-    (removing those inputs: a layer without input ``c`` computes what it computes with ``W[:, c] = 0``).
-    Returns the number of weights removed."""
-    removed = 0
-    for m, dead in _dead_masks(model, threshold):
-        g = getattr(m, "groups", 1)
-        w4 = m.weight.view(g, m.weight.shape[0] // g, m.weight.shape[1], -1)  # input g*in/G + j <-> [g, :, j]
-        d = dead.reshape(g, -1)
-        for gi in torch.nonzero(d.any(1)).flatten().tolist():
-            w4[gi, :, d[gi]] = 0
-        removed += int(dead.sum()) * w4.shape[1] * w4.shape[3]
-    return removed
-
 
 def sparsity_metrics(threshold: float):
     """``on_trained`` callback of :func:`~vsalib.methods.global_cnn.run_finetune`: the trained
@@ -386,4 +355,4 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
 
 __all__ = ["CONTRIBUTIONS", "FUSION_READINGS", "PAPER_CARD", "RCNNGSRConfig", "SENTIMENT_VARIANTS", "TABLE2_ROWS",
            "ImageRegions", "ablation", "analyse_image", "contributions", "dataset_regions", "fusion_accuracy",
-           "remove_dead_groups", "run_rcnngsr", "select_runs", "sparsity_metrics", "table2", "train"]
+           "run_rcnngsr", "select_runs", "sparsity_metrics", "table2", "train"]
