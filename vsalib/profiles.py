@@ -48,6 +48,9 @@ def resolve_profile(profile: str, **overrides) -> dict:
         if value is not None:
             cfg[key] = value
     cfg["profile"] = profile
+    from vsalib import provenance
+
+    provenance.set_run(profile=profile, backbone=cfg["backbone"])  # stamped on the records written next
     return cfg
 
 

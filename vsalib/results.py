@@ -124,7 +124,9 @@ class Record:
     ``method``, ``params`` (every setting that changes the result), ``seed``, ``fold``
     (None for a single split). Outcome: ``metrics`` (e.g. ``{"accuracy": 0.87}``,
     fractions), ``wall_time_s``; provenance: ``vsalib_version``, ``created`` (ISO 8601,
-    UTC); ``extra``: anything else (device, notes, per-class numbers).
+    UTC); ``extra``: anything else (device, notes, per-class numbers, per-image predictions);
+    ``provenance``: code, method version, dataset fingerprint, run settings and machine
+    (:mod:`vsalib.provenance`), filled in by :meth:`ResultStore.add` when left empty.
     """
 
     dataset: str
@@ -139,6 +141,7 @@ class Record:
     vsalib_version: str = __version__
     created: str = field(default_factory=_now_iso)
     extra: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("dataset", "protocol", "method"):
@@ -147,7 +150,7 @@ class Record:
                 raise ValueError(f"Record.{name} must be a non-empty string, got {value!r}")
         if self.subset is not None and not isinstance(self.subset, str):
             raise ValueError(f"Record.subset must be a string or None, got {self.subset!r}")
-        for name in ("params", "metrics", "extra"):
+        for name in ("params", "metrics", "extra", "provenance"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"Record.{name} must be a dict, got {getattr(self, name)!r}")
 
@@ -206,9 +209,16 @@ class ResultStore:
 
     # -- writing ----------------------------------------------------------------
     def add(self, record: Record) -> Path:
-        """Write ``record`` atomically; a record of the same run is replaced. Returns its path."""
+        """Write ``record`` atomically; a record of the same run is replaced. Returns its path.
+
+        A record without provenance is stamped now (:func:`vsalib.provenance.stamp`).
+        """
         if not isinstance(record, Record):
             raise TypeError(f"add() takes a Record, got {type(record).__name__}")
+        if not record.provenance:
+            from vsalib import provenance
+
+            record.provenance = provenance.stamp(record)
         target = self.path_for(**record.identity())
         text = json.dumps(record.to_dict(), indent=1, sort_keys=False, allow_nan=True)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -299,7 +309,8 @@ class ResultStore:
 
         Columns: ``key``, ``dataset``, ``subset``, ``protocol``, ``method``, ``seed``,
         ``fold``, then ``params.<name>`` and ``metrics.<name>`` (nested dicts flattened with
-        dots), ``wall_time_s``, ``vsalib_version``, ``created``, ``extra.<name>``, ``path``.
+        dots), ``wall_time_s``, ``vsalib_version``, ``created``, ``extra.<name>``,
+        ``provenance.<name>``, ``path``.
 
         ``filters``: column = value keeps rows equal to value; a list/tuple/set keeps rows
         whose value is among them; None keeps rows where the column is missing. Flattened
@@ -317,6 +328,7 @@ class ResultStore:
             row.update(_flatten(d["metrics"], "metrics"))
             row.update({k: d[k] for k in ("wall_time_s", "vsalib_version", "created")})
             row.update(_flatten(d["extra"], "extra"))
+            row.update(_flatten(d["provenance"], "provenance"))
             row["path"] = str(p)
             rows.append(row)
         ident = ["key", "dataset", "subset", "protocol", "method", "seed", "fold"]
@@ -326,8 +338,8 @@ class ResultStore:
         else:
             df = pd.DataFrame(rows)
             flat = {pre: sorted(c for c in df.columns if c.startswith(pre + "."))
-                    for pre in ("params", "metrics", "extra")}
-            df = df[[*ident, *flat["params"], *flat["metrics"], *tail, *flat["extra"], "path"]]
+                    for pre in ("params", "metrics", "extra", "provenance")}
+            df = df[[*ident, *flat["params"], *flat["metrics"], *tail, *flat["extra"], *flat["provenance"], "path"]]
         for name, value in filters.items():
             if name not in df.columns:
                 if not rows:

@@ -185,7 +185,12 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None, **option
                 + ", ".join(repr(v) for v in allowed)
             )
     root = find_dataset_dir(name, data_root) if spec.needs_files else Path(data_root or ".")
-    return spec.loader(root, **options)
+    ds = spec.loader(root, **options)
+    # Remember its fingerprint and image ids for the provenance of the records written about it.
+    from vsalib import provenance
+
+    provenance.note_dataset(ds, options.get("subset", options.get("labels")))
+    return ds
 
 
 def _import_loaders() -> None:

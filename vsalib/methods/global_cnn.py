@@ -33,12 +33,19 @@ from vsalib.progress import tqdm
 from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
+from vsalib import provenance
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
 from vsalib.train import features as feature_cache
 from vsalib.train.loop import evaluate_model, fit, make_optimizer, pick_device, seed_everything
 
 C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0)
+
+#: Bump when a change here changes the numbers of ``global-*`` records (say what changed).
+VERSION = provenance.declare_method("global", 1, changes={
+    1: "first published version: frozen features + logistic regression (C on validation); fine-tuning "
+       "with per-group learning rates, early stopping on validation",
+})
 
 
 class GlobalCNN(nn.Module):

@@ -40,9 +40,16 @@ from vsalib.progress import tqdm
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.grouping import GroupingConfig, sentiment_regions
+from vsalib import provenance
 from vsalib.results import Record, ResultStore
 from vsalib.train.features import cache_root, image_key, load_cache
 from vsalib.train.loop import atomic_torch_save, evaluate_model
+
+#: Bump when a change here changes the numbers of ``rcnngsr-*`` records (say what changed).
+VERSION = provenance.declare_method("rcnngsr", 1, depends=("global",), changes={
+    1: "first published version: sentiment selective search from Felzenszwalb segments, regions as "
+       "boxes scored by RoIAlign, Eq. 3 as printed and as a weighted average, subgradient training with R",
+})
 
 PAPER_CARD = {
     "paper": "rcnngsr",

@@ -39,11 +39,18 @@ from vsalib.data.registry import ImageDataset
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
+from vsalib import provenance
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root, image_key, load_cache
 from vsalib.train.loop import atomic_torch_save
 
 RANKINGS = ("obj", "senti", "obj+senti")
+
+#: Bump when a change here changes the numbers of ``sun2016-*`` records (say what changed).
+VERSION = provenance.declare_method("sun2016", 1, depends=("global",), changes={
+    1: "first published version: EdgeBoxes N=100 on a model-free edge map, RoIAlign scoring, log2, "
+       "Obj/max, late fusion in probabilities, K and early-fusion C chosen on validation",
+})
 
 PAPER_CARD = {
     "paper": "sun2016",
@@ -391,7 +398,9 @@ def run_sun2016(
         n_props = [len(r.boxes) for r in test]
         glob_acc = float((np.asarray([int(r.global_probs.argmax()) for r in test]) == y[split.test]).mean())
         add("sun2016-global", {}, {"accuracy": glob_acc, "mean_proposals": float(np.mean(n_props)),
-                                   "images_without_proposals": int(sum(n == 0 for n in n_props))})
+                                   "images_without_proposals": int(sum(n == 0 for n in n_props)),
+                                   # proposals + region scoring per image (proposals may come from the cache)
+                                   "seconds_per_image": wall / max(len(need), 1)})
         for ranking in RANKINGS:
             for k in ks:
                 acc, preds, fb = late_fusion_accuracy(test, y[split.test], k, cfg.beta, ranking, cfg.alpha)
