@@ -7,7 +7,7 @@ STAMP := $(VENV)/.vsalib-installed
 # Spinning OpenMP threads slow torch down by up to 100x when other work shares the cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup book test test-fast benchmark results clean
+.PHONY: setup book test test-fast benchmark results publish clean
 
 setup: $(STAMP)
 
@@ -37,5 +37,12 @@ benchmark: setup
 clean:
 	rm -rf book/_build book/notebooks
 
+# make results [PROFILE=cpu] [CHAPTERS="sun2016 rcnngsr"] [DATASETS=twitter1] [SUBSETS="five four"]
+PROFILE ?= cpu
 results: setup
-	$(PY) scripts/run_real_results.py
+	$(PY) scripts/run_real_results.py --profile $(PROFILE) \
+	  $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(if $(DATASETS),--only $(DATASETS)) $(if $(SUBSETS),--subsets $(SUBSETS))
+
+# Copy the finished real-data runs of PROFILE from the working store into results/published/ (committed).
+publish: setup
+	$(PY) scripts/publish_results.py --profile $(PROFILE)

@@ -1,0 +1,167 @@
+"""The published snapshot: records that parse, full provenance, results only, and chapters' tables
+that show exactly the stored numbers."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from vsalib import provenance, published
+from vsalib.data import load_dataset
+from vsalib.results import Record, ResultStore
+
+
+@pytest.fixture(autouse=True)
+def _own_run_context(monkeypatch):
+    """Each test sets the run context and notes datasets in copies that are put back afterwards."""
+    monkeypatch.setattr(provenance, "_RUN", dict(provenance._RUN))
+    monkeypatch.setattr(provenance, "_DATASETS", dict(provenance._DATASETS))
+
+
+def test_the_snapshot_parses_has_provenance_and_is_results_only():
+    assert published.check() == []
+    files = list(published.PUBLISHED_DIR.glob("*.json"))
+    size = sum(p.stat().st_size for p in files)
+    assert size <= published.MAX_BYTES
+    for p in files:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        assert d["dataset"] != "synthetic"
+        assert provenance.missing(d["provenance"]) == [], p.name
+        # per-image fields are one scalar per test image, aligned with each other
+        per_image = {k: v for k, v in d["extra"].items() if k in published.PER_IMAGE_FIELDS}
+        assert len({len(v) for v in per_image.values()}) <= 1, p.name
+        n = d["provenance"]["dataset"]["n_images"]
+        for k, v in per_image.items():
+            assert len(v) <= n and all(isinstance(x, (int, float, str)) for x in v), (p.name, k)
+
+
+def _record(tmp_path, **kw):
+    ds = load_dataset("synthetic", n_images=16, size=32, cache_dir=str(tmp_path / "c"))
+    ds.name = kw.get("dataset", "synthetic")  # stands in for the dataset the record names
+    provenance.note_dataset(ds, kw.get("subset", "binary"))
+    base = dict(dataset="synthetic", subset="binary", protocol="kfold2", method="global-finetune",
+                params={"backbone": "efficientnet_lite0"}, seed=0, fold=0, metrics={"accuracy": 0.75},
+                extra={"y_pred": [0, 1], "y_true": [0, 0], "test_index": [3, 5]})
+    base.update(kw)
+    return Record(**base)
+
+
+def test_check_record_refuses_missing_provenance_and_image_arrays(tmp_path):
+    provenance.set_run(profile="cpu")
+    store = ResultStore(tmp_path / "r")
+    rec = _record(tmp_path)
+    store.add(rec)
+    d = json.loads(store.files()[0].read_text())
+    assert published.check_record(d) == []
+    assert d["extra"]["test_ids"] == ["images/00003.png", "images/00005.png"] or len(d["extra"]["test_ids"]) == 2
+    bad = json.loads(json.dumps(d))
+    bad["extra"]["features"] = [[0.1] * 64] * 3  # a feature matrix is not a result
+    bad["extra"]["thumbnail"] = "iVBORw0KGgo" * 400  # nor is an encoded image
+    bad["provenance"]["code"]["commit"] = None
+    problems = " | ".join(published.check_record(bad))
+    assert "code.commit" in problems and "binary data" in problems
+    big = json.loads(json.dumps(d))
+    big["extra"]["y_pred"] = [0] * (published.MAX_LIST + 1)
+    assert any("more than" in p for p in published.check_record(big))
+    nested = json.loads(json.dumps(d))
+    nested["extra"]["y_pred"] = [[0.2, 0.8]] * 2
+    assert any("not one scalar per image" in p for p in published.check_record(nested))
+
+
+def test_publish_copies_complete_records_of_the_profile_only(tmp_path, monkeypatch, capsys):
+    src, dst = ResultStore(tmp_path / "work"), tmp_path / "pub"
+    provenance.set_run(profile="cpu")
+    ok = src.add(_record(tmp_path, dataset="twitter1", subset="five"))
+    src.add(_record(tmp_path, fold=1))  # synthetic: never published
+    provenance.set_run(profile="quick")
+    src.add(_record(tmp_path, dataset="twitter1", subset="five", fold=2))  # another profile
+    provenance.set_run(profile="cpu")
+    bad = _record(tmp_path, dataset="twitter1", subset="five", fold=3)
+    bad.provenance = provenance.stamp(bad)
+    bad.provenance["code"]["commit"] = None  # made outside a checkout
+    src.add(bad)
+    counts = published.publish(src.path, dst, profile="cpu")
+    assert counts == {"copied": 1, "unchanged": 0, "refused": 1, "other": 2}
+    assert "refused" in capsys.readouterr().out
+    assert (dst / ok.name).read_bytes() == ok.read_bytes()
+    assert published.publish(src.path, dst, profile="cpu")["unchanged"] == 1
+    assert published.check(dst) == []
+    (dst / "notes.txt").write_text("x")
+    assert any("not a record" in p for p in published.check(dst))
+
+
+def test_provenance_line_and_stale_rows(tmp_path, monkeypatch):
+    provenance.set_run(profile="cpu")
+    store = ResultStore(tmp_path / "r")
+    for fold in range(3):
+        store.add(_record(tmp_path, dataset="twitter1", subset="five", fold=fold))
+    runs = store.load()
+    line = published.provenance_line(runs)
+    commit = provenance.code_version()["commit"][:7]
+    assert line.startswith("Runs: 3 folds × 1 seed, profile `cpu`, backbone EfficientNet-Lite0")
+    assert f"`{commit}`" in line and "global v1" in line
+    assert published.stale_note(runs) == ""
+    monkeypatch.setitem(provenance._METHODS, "global", provenance.MethodVersion(
+        "global", 2, {1: "first", 2: "random crops in fine-tuning"}))
+    note = published.stale_note(runs)
+    assert "global-finetune" in note and "global v1 → v2 (v2: random crops in fine-tuning)" in note
+
+
+def test_chapter_runs_keep_the_latest_global_model_of_each_fold(tmp_path):
+    provenance.set_run(profile="cpu")
+    store = ResultStore(tmp_path / "r")
+    old = store.add(_record(tmp_path, dataset="twitter1", subset="five", metrics={"accuracy": 0.5},
+                            params={"backbone": "efficientnet_lite0", "epochs": 3}))
+    new = store.add(_record(tmp_path, dataset="twitter1", subset="five", metrics={"accuracy": 0.9},
+                            params={"backbone": "efficientnet_lite0", "epochs": 12}))
+    # make "new" the later one whatever the clock's resolution
+    d = json.loads(new.read_text()); d["created"] = "2999-01-01T00:00:00+00:00"; new.write_text(json.dumps(d))
+    runs = published.chapter_runs("global_baseline", "twitter1", "five", runs=store.load())
+    assert runs["metrics.accuracy"].tolist() == [0.9]
+    assert not len(published.chapter_runs("global_baseline", "twitter1", "five", profile="paper", runs=store.load()))
+    with pytest.raises(ValueError, match="unknown chapter"):
+        published.chapter_runs("nope", "twitter1", runs=store.load())
+
+
+def _raw(dataset, subset):
+    """The snapshot's records of one dataset read straight from the JSON files (no vsalib selection)."""
+    out = []
+    for p in published.PUBLISHED_DIR.glob(f"{dataset}-*.json"):
+        d = json.loads(p.read_text(encoding="utf-8"))
+        if d["subset"] == subset:
+            out.append(d)
+    return out
+
+
+@pytest.mark.parametrize("subset", ["five", "four", "three"])
+def test_sun2016_table1_from_the_snapshot_shows_the_stored_numbers(subset):
+    from vsalib.methods import sun2016
+
+    raw = _raw("twitter1", subset)
+    if not any(d["method"] == "sun2016-K-val" for d in raw):
+        pytest.skip(f"the snapshot holds no Sun2016 run of Twitter I {subset} yet")
+    t1 = sun2016.table1(published.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
+                        ks=range(1, 21)).set_index("row")
+    # the same rows computed by hand from the files: latest fine-tuned model per fold, records built on it
+    ft = {}
+    for d in raw:
+        if d["method"] == "global-finetune":
+            k = (d["seed"], d["fold"])
+            if k not in ft or d["created"] > ft[k]["created"]:
+                ft[k] = d
+    keys = {d["key"] for d in ft.values()}
+    lf1 = [d["metrics"]["accuracy"] for d in raw if d["method"] == "sun2016-lf" and d["params"]["global"] in keys
+           and d["params"]["ranking"] == "obj+senti" and d["params"]["k"] == 1]
+    assert len(lf1) == len(ft) == 5
+    assert t1.loc["ft+obj+senti+lf K=1", "ours"] == pytest.approx(100 * np.mean(lf1))
+    assert t1.loc["VGG16+ft", "ours"] == pytest.approx(100 * np.mean([d["metrics"]["accuracy"] for d in ft.values()]))
+    assert t1.loc["VGG16+ft", "paper"] == pytest.approx({"five": 86.56, "four": 80.42, "three": 76.93}[subset])
+
+
+def test_a_clone_without_datasets_reads_the_snapshot(tmp_path, monkeypatch):
+    """The chapters read results/published whatever the data root: it needs no dataset."""
+    monkeypatch.setenv("VSALIB_DATA", str(tmp_path / "nothing"))
+    copy = tmp_path / "pub"
+    shutil.copytree(published.PUBLISHED_DIR, copy) if published.PUBLISHED_DIR.is_dir() else copy.mkdir()
+    assert len(published.load(copy)) == len(published.published_store())

@@ -1,0 +1,297 @@
+"""The published snapshot: the committed records of the real-data runs that the book shows.
+
+``results/published/`` holds one JSON record per run (the :class:`~vsalib.results.ResultStore`
+format) copied from a working store by ``make publish`` (:func:`publish`). It holds results only:
+metrics, parameters, per-image predictions keyed by the dataset's own image ids, and each record's
+provenance; never images, features or anything an image could be rebuilt from (:func:`check`).
+Every chapter's section "On the real benchmarks" and the scoreboard read it, so a clone without
+the datasets shows the study's findings.
+
+This module selects one chapter's runs from it (:func:`chapter_runs`), says where they come from
+(:func:`provenance_line`) and which of them an older version of their method made
+(:func:`stale_methods`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from vsalib import provenance
+from vsalib.results import ResultStore, latest_runs
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED_DIR = _REPO_ROOT / "results" / "published"
+
+#: The snapshot's size limit (bytes) and the longest list a record may hold: one scalar per test image
+#: of the largest dataset we publish (FI has 23,308 images); an array longer than that is not a result.
+MAX_BYTES = 20 * 1024 * 1024
+MAX_LIST = 25_000
+#: Per-image fields a record may carry (one scalar per test image each).
+PER_IMAGE_FIELDS = ("y_pred", "y_true", "test_index", "test_ids")
+
+#: Display names of the backbones, for rows named by what ran.
+BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "vgg16": "VGG16", "resnet101": "ResNet-101",
+                  "tiny": "tiny CNN"}
+
+#: The chapters' datasets on the real benchmarks: (dataset, subset) in the order they are shown.
+CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
+    "global_baseline": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
+                        ("emotion6", "binary")],
+    "sun2016": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None)],
+    "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
+}
+
+#: The command that fills a chapter's published runs on one dataset.
+FILL_COMMAND = ("make results CHAPTERS={chapter} DATASETS={dataset}{subsets} && make publish")
+
+
+def published_store(path: str | os.PathLike | None = None) -> ResultStore:
+    """The snapshot as a read-only :class:`ResultStore` (``results/published`` unless ``path``)."""
+    return ResultStore(PUBLISHED_DIR if path is None else path)
+
+
+def load(path: str | os.PathLike | None = None, **filters: Any) -> pd.DataFrame:
+    """The snapshot as a table (:meth:`ResultStore.load`), quietly empty when there is none."""
+    return published_store(path).load(**filters)
+
+
+def backbone_name(backbone: str | None) -> str:
+    return BACKBONE_NAMES.get(backbone or "", backbone or "?")
+
+
+def fill_command(chapter: str, dataset: str, subset: str | None = None) -> str:
+    """The command that runs ``chapter`` on ``dataset`` and publishes it."""
+    return FILL_COMMAND.format(chapter=chapter, dataset=dataset, subsets=f" SUBSETS={subset}" if subset else "")
+
+
+# -- selecting one chapter's runs ---------------------------------------------------------------------
+def _of(df: pd.DataFrame, dataset: str, subset: str | None, profile: str | None) -> pd.DataFrame:
+    if not len(df):
+        return df
+    sel = df[df["dataset"] == dataset]
+    if subset is not None:
+        sel = sel[sel["subset"] == subset]
+    if profile is not None and "provenance.run.profile" in sel:
+        sel = sel[sel["provenance.run.profile"] == profile]
+    return sel
+
+
+def base_keys(df: pd.DataFrame, methods: Iterable[str], by: Iterable[str] = ()) -> list[str]:
+    """Keys of the latest record of each fold of each ``methods`` run (distinct by ``by`` params)."""
+    sel = df[df["method"].isin(list(methods))] if len(df) else df
+    if not len(sel):
+        return []
+    cols = ["method", "seed", "fold", "params.backbone", *[c for c in by if c in sel]]
+    sel = sel.assign(**{c: sel[c].astype(str) for c in cols})
+    return latest_runs(sel, cols)["key"].tolist()
+
+
+def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profile: str | None = "cpu",
+                 runs: pd.DataFrame | None = None, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The snapshot's rows of one chapter's run on one dataset (empty if it holds none).
+
+    The global models are the latest run of each fold; the chapter's method records are those built
+    on them (Sun2016 with its default preset's settings; R-CNNGSR with subgradient training).
+    """
+    df = _of(load(path) if runs is None else runs, dataset, subset, profile)
+    if not len(df):
+        return df
+    if chapter == "global_baseline":
+        return df[df["key"].isin(base_keys(df, ["global-frozen", "global-finetune"]))]
+    if chapter == "sun2016":
+        from vsalib.methods import sun2016
+
+        keys = base_keys(df, ["global-frozen", "global-finetune"])
+        return sun2016.select_runs(df, dataset, subset, sun2016.Sun2016Config(), keys)
+    if chapter == "rcnngsr":
+        from vsalib.methods import rcnngsr
+
+        if "params.proximal" in df:
+            df = df[~df["params.proximal"].fillna(False).astype(bool)]
+        keys = base_keys(df, ["global-frozen", "global-finetune"])
+        keys += base_keys(df, ["rcnngsr-train"], by=("params.xi1", "params.xi2"))
+        return rcnngsr.select_runs(df, dataset, subset, keys)
+    raise ValueError(f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTER_DATASETS)}")
+
+
+# -- saying where the numbers come from --------------------------------------------------------------
+def _uniq(series) -> list:
+    return sorted({str(v) for v in series.dropna()}) if series is not None else []
+
+
+def provenance_line(runs: pd.DataFrame) -> str:
+    """One sentence under a table: n folds/seeds, profile, backbone and weights, commit, date,
+    dataset fingerprint, method versions (Markdown)."""
+    if not len(runs):
+        return "No runs."
+    col = lambda c: runs[c] if c in runs else None  # noqa: E731
+    folds = runs[["seed", "fold"]].drop_duplicates()
+    seeds = sorted(int(s) for s in folds["seed"].dropna().unique())
+    n_folds = int(folds["fold"].nunique()) if folds["fold"].notna().any() else 1
+    split = (f"{n_folds} folds × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}" if folds["fold"].notna().any()
+             else f"{len(seeds)} random split{'s' if len(seeds) > 1 else ''} (seeds {', '.join(map(str, seeds))})")
+    profile = ", ".join(_uniq(col("provenance.run.profile"))) or "?"
+    bb = ", ".join(f"{backbone_name(b)}" for b in _uniq(col("provenance.run.backbone"))) or "?"
+    weights = "; ".join(_uniq(col("provenance.run.weights")))
+    commits = _uniq(col("provenance.code.commit"))
+    dirty = col("provenance.code.dirty")
+    clean = "" if dirty is None else (" (uncommitted changes)" if dirty.fillna(False).astype(bool).any()
+                                      else " (clean tree)")
+    dates = sorted(str(d)[:10] for d in col("provenance.date").dropna()) if col("provenance.date") is not None else []
+    when = (dates[0] if dates and dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}") if dates else "?"
+    fps = _uniq(col("provenance.dataset.fingerprint"))
+    n_img = _uniq(col("provenance.dataset.n_images"))
+    fam = runs[["provenance.method.family", "provenance.method.version"]].dropna().drop_duplicates() \
+        if "provenance.method.version" in runs else pd.DataFrame()
+    versions = ", ".join(f"{f} v{int(v)}" for f, v in sorted(map(tuple, fam.to_numpy()))) or "?"
+    gpu = _uniq(col("provenance.machine.gpu"))
+    where = gpu[0] if gpu else (", ".join(_uniq(col("provenance.machine.cpu"))) or "?") + " CPU"
+    return (f"Runs: {split}, profile `{profile}`, backbone {bb} ({weights}), "
+            f"commit `{', '.join(c[:7] for c in commits) or '?'}`{clean}, {when}, on {where}; "
+            f"dataset fingerprint `{', '.join(fps) or '?'}` ({', '.join(n_img) or '?'} images); {versions}.")
+
+
+def stale_methods(runs: pd.DataFrame) -> dict[str, str]:
+    """``{method name: why}`` for the records that an older version of their method made."""
+    out: dict[str, str] = {}
+    for path in runs.get("path", pd.Series(dtype=str)):
+        try:
+            rec = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        why = provenance.staleness(rec.get("provenance") or {})
+        if why:
+            out.setdefault(rec["method"], why)
+    return out
+
+
+def stale_note(runs: pd.DataFrame) -> str:
+    """A Markdown line naming the rows an older method version made ('' when all are current)."""
+    stale = stale_methods(runs)
+    if not stale:
+        return ""
+    return "**Made by an older version:** " + "; ".join(f"`{m}`: {why}" for m, why in sorted(stale.items())) + \
+        ". Rerun the chapter (`make results`, then `make publish`) to bring them up to date."
+
+
+# -- publishing -------------------------------------------------------------------------------------
+def _lists(obj, where: str = "") -> Iterable[tuple[str, list]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _lists(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(obj, list):
+        yield where, obj
+        for i, v in enumerate(obj):
+            if isinstance(v, (list, dict)):
+                yield from _lists(v, f"{where}[{i}]")
+
+
+def check_record(d: dict) -> list[str]:
+    """What makes a record unfit for the snapshot: missing provenance, an array that is not one
+    scalar per image, nested arrays, binary-looking strings. Empty when it is fit."""
+    problems = [f"provenance lacks {m}" for m in provenance.missing(d.get("provenance"))]
+    for where, values in _lists({k: d.get(k) for k in ("params", "metrics", "extra")}):
+        if len(values) > MAX_LIST:
+            problems.append(f"{where} has {len(values)} values (more than {MAX_LIST})")
+        if any(isinstance(v, (list, dict)) for v in values) and where.split(".")[-1] in PER_IMAGE_FIELDS:
+            problems.append(f"{where} is not one scalar per image")
+        if where.split(".")[-1] not in PER_IMAGE_FIELDS and len(values) > 200:
+            problems.append(f"{where}: {len(values)} values in a field that is not a per-image prediction")
+    for where, v in _strings(d):
+        if len(v) > 2000:
+            problems.append(f"{where}: a {len(v)}-character string (binary data?)")
+    return problems
+
+
+def _strings(obj, where: str = "") -> Iterable[tuple[str, str]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _strings(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _strings(v, f"{where}[{i}]")
+    elif isinstance(obj, str):
+        yield where, obj
+
+
+def check(path: str | os.PathLike | None = None) -> list[str]:
+    """Every problem of the snapshot (``[]`` when it is fit to publish): unreadable records, records
+    :func:`check_record` refuses, files that are not records, and a total size over the limit."""
+    root = Path(PUBLISHED_DIR if path is None else path)
+    if not root.is_dir():
+        return []
+    problems, total = [], 0
+    for p in sorted(root.rglob("*")):
+        if p.is_dir():
+            continue
+        total += p.stat().st_size
+        if p.suffix != ".json" or p.name.startswith("."):
+            if p.name != "README.md":
+                problems.append(f"{p.name}: not a record (only .json records and README.md belong here)")
+            continue
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+            from vsalib.results import Record
+
+            Record.from_dict(d)
+        except (OSError, ValueError, TypeError) as exc:
+            problems.append(f"{p.name}: does not parse as a record ({exc})")
+            continue
+        problems += [f"{p.name}: {m}" for m in check_record(d)]
+    if total > MAX_BYTES:
+        problems.append(f"the snapshot is {total / 2**20:.1f} MiB, over {MAX_BYTES / 2**20:.0f} MiB")
+    return problems
+
+
+def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | None = None, *,
+            profile: str = "cpu", datasets: Iterable[str] | None = None,
+            synthetic: bool = False) -> dict[str, int]:
+    """Copy the finished runs of ``profile`` from the working store ``source`` into the snapshot.
+
+    Only records with complete provenance and fit to publish are copied (each atomically, replacing
+    the record of the same run); records of the synthetic dataset are left out unless ``synthetic``.
+    Returns counts: ``copied``, ``unchanged``, ``refused`` (with reasons printed), ``other`` (another
+    profile or dataset).
+    """
+    src = ResultStore(source)
+    dst = published_store(dest)
+    counts = {"copied": 0, "unchanged": 0, "refused": 0, "other": 0}
+    wanted = set(datasets) if datasets else None
+    for p in src.files():
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"refused {p.name}: unreadable ({exc})")
+            counts["refused"] += 1
+            continue
+        run = (d.get("provenance") or {}).get("run") or {}
+        if run.get("profile") != profile or (wanted and d["dataset"] not in wanted) \
+                or (d["dataset"] == "synthetic" and not synthetic):
+            counts["other"] += 1
+            continue
+        problems = check_record(d)
+        if problems:
+            print(f"refused {p.name}: {'; '.join(problems)}")
+            counts["refused"] += 1
+            continue
+        target = dst.path / p.name
+        if target.exists() and target.read_bytes() == p.read_bytes():
+            counts["unchanged"] += 1
+            continue
+        dst.path.mkdir(parents=True, exist_ok=True)
+        tmp = dst.path / f".tmp-{p.name}"
+        shutil.copyfile(p, tmp)
+        os.replace(tmp, target)
+        counts["copied"] += 1
+    return counts
+
+
+__all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "backbone_name", "base_keys",
+           "chapter_runs", "check", "check_record", "fill_command", "load", "provenance_line", "publish",
+           "published_store", "stale_methods", "stale_note"]
