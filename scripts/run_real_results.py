@@ -3,10 +3,14 @@
 Executes each chapter's notebook with papermill once per configuration below, writing the executed
 notebooks to results/notebooks/:
 
-- ``global_baseline``: Twitter I five/four/three-agree (5-fold CV) and Emotion6 binary (R-CNNGSR's
-  75/20/5 split over three seeds);
-- ``sun2016``: Twitter I five/four/three-agree (5-fold CV), Table 1 and Fig. 4 of Sun et al.;
-- ``rcnngsr``: Emotion6 binary (75/20/5 split over three seeds), Table 2 and Fig. 5 of R-CNNGSR.
+- ``global_baseline``: Twitter I five/four/three-agree and Twitter II (5-fold CV), and R-CNNGSR's
+  datasets (Emotion6, IAPS, ArtPhoto, Abstract; binary, 75/20/5 split over three seeds);
+- ``sun2016``: Twitter I five/four/three-agree and Twitter II (5-fold CV), Table 1 and Fig. 4 of Sun et al.;
+- ``rcnngsr``: Emotion6, IAPS, ArtPhoto, Abstract (binary, 75/20/5 split over three seeds), Table 2 and
+  Fig. 5 of R-CNNGSR.
+
+Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
+copies the finished runs into the committed snapshot (results/published/).
 
 Every fold is a record in the results store, so the book's chapters show them beside the papers'
 figures, and an interrupted run resumes where it stopped (a chapter re-run skips finished folds).
@@ -28,12 +32,13 @@ sys.path.insert(0, str(ROOT))
 
 from vsalib.data import is_available  # noqa: E402
 
-TWITTER1 = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")]
-CONFIGS = {  # chapter -> (notebook, configurations)
-    "global_baseline": ("global_baseline.ipynb",
-                        TWITTER1 + [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
-    "sun2016": ("sun2016_affective_regions.ipynb", TWITTER1),
-    "rcnngsr": ("rcnngsr.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
+TWITTER = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")] + [{"dataset": "twitter2"}]
+# R-CNNGSR's four datasets, binary labels, its 75/20/5 random split over three seeds
+RCNNGSR = [{"dataset": d, "subset": "binary", "seeds": [0, 1, 2]} for d in ("emotion6", "iaps", "artphoto", "abstract")]
+CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here are skipped
+    "global_baseline": ("global_baseline.ipynb", TWITTER + RCNNGSR),
+    "sun2016": ("sun2016_affective_regions.ipynb", TWITTER),
+    "rcnngsr": ("rcnngsr.ipynb", RCNNGSR),
 }
 
 

@@ -38,7 +38,11 @@ PROFILES: dict[str, dict] = {
 
 
 def resolve_profile(profile: str, **overrides) -> dict:
-    """The profile's settings with every non-None override applied."""
+    """The profile's settings with every non-None override applied.
+
+    The profile's ``subset`` belongs to the profile's own dataset: when another dataset is asked
+    for, the subset is left to that dataset's default (unless given).
+    """
     if profile not in PROFILES:
         raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     cfg = dict(PROFILES[profile])
@@ -47,6 +51,8 @@ def resolve_profile(profile: str, **overrides) -> dict:
             raise UnknownNameError(f"profile setting {key!r} does not exist; valid: {', '.join(sorted(cfg))}")
         if value is not None:
             cfg[key] = value
+    if cfg["dataset"] != PROFILES[profile]["dataset"] and overrides.get("subset") is None:
+        cfg["subset"] = None  # a profile's default subset is its own dataset's (five-agree is Twitter I's)
     cfg["profile"] = profile
     from vsalib import provenance
 

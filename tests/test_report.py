@@ -1,0 +1,68 @@
+"""How the book writes numbers, names rows and shows the papers' tables; the scoreboard from the snapshot."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vsalib import published, report, scoreboard
+
+
+def test_numbers_are_written_one_way():
+    assert report.fmt_acc(87.6412, 0.904, 5) == "87.64 ± 0.90"
+    assert report.fmt_acc(87.6412, float("nan"), 1) == "87.64"
+    assert report.fmt_acc(float("nan")) == report.fmt_acc(50.0, 1.0, 0) == "–"
+    assert report.fmt_gain(1.5, 2.1) == "+1.50 ± 2.10" and report.fmt_gain(-0.004) == "-0.00"
+    assert report.fmt_gain(None) == "–" and report.fmt_num(1386.0) == "1386.00"
+
+
+def test_show_hides_the_index_and_prints_dashes():
+    html = report.show(pd.DataFrame({"row": ["a", "b"], "paper %": [83.51, math.nan], "n": [5.0, 3.0]}),
+                       "a caption").to_html()
+    assert "–" in html and "nan" not in html.lower() and "83.51" in html and ">5<" in html and "a caption" in html
+    assert "83.510000" not in html
+
+
+def test_rows_are_named_by_what_ran():
+    assert report.our_row("VGG16+ft", "efficientnet_lite0") == "EfficientNet-Lite0+ft"
+    assert report.our_row("VGG16 fine-tuned", "vgg16") == "VGG16 fine-tuned"
+    assert report.our_row("ft+obj+lf K=1", "efficientnet_lite0") == "ft+obj+lf K=1"
+    assert report.caption("Table 1", "twitter1", "five", "efficientnet_lite0", "cpu", 224) == \
+        "Table 1 — Twitter I five-agree · EfficientNet-Lite0 at 224 px · profile cpu"
+    assert "synthetic data" in report.walkthrough_banner("synthetic", "quick", "efficientnet_lite0", 128)
+    assert "synthetic" not in report.walkthrough_banner("twitter1", "cpu", "efficientnet_lite0")
+
+
+def test_paper_table_is_the_published_table():
+    t = report.paper_table("sun2016", 1)
+    assert list(t.columns)[:2] == ["sun2016 Table 1 row", "Twitter I 5-agree"]
+    row = t.set_index("sun2016 Table 1 row").loc["VGG16+ft"]
+    assert row["Twitter I 5-agree"] == 86.56 and row["Twitter I 3-agree"] == 76.93
+    t2 = report.paper_table("rcnngsr", 2).set_index("rcnngsr Table 2 row")
+    assert t2.loc["R-CNNGSR", "Emotion6"] == 81.36
+
+
+def test_majority_rate_pools_the_test_labels():
+    runs = pd.DataFrame({"method": ["global-finetune", "global-finetune", "sun2016-lf"],
+                         "extra.y_true": [[0, 0, 1], [1, 0, 0, 0], None]})
+    assert scoreboard.majority_rate(runs) == pytest.approx(100 * 5 / 7)
+    assert np.isnan(scoreboard.majority_rate(runs.iloc[2:]))
+
+
+def test_the_scoreboard_rows_are_the_chapters_verdicts():
+    from vsalib.methods import rcnngsr, sun2016
+
+    board = scoreboard.scoreboard()
+    have = [(c, d, s) for c in ("sun2016", "rcnngsr") for d, s in published.CHAPTER_DATASETS[c]
+            if len(published.chapter_runs(c, d, s))]
+    assert len(board) == sum(len(sun2016.CLAIMS if c == "sun2016" else rcnngsr.CONTRIBUTIONS) for c, _, _ in have)
+    for c, d, s in have:
+        runs = published.chapter_runs(c, d, s)
+        v = sun2016.claims(runs, d, s) if c == "sun2016" else rcnngsr.contributions(runs, d, xi=(0.001, 0.0005))
+        rows = board[(board["paper"] == c) & (board["dataset"] == report.dataset_name(d, s))]
+        assert rows["verdict"].tolist() == v["verdict"].tolist()
+        assert np.allclose(rows["our gain"], v["our gain"], equal_nan=True)
+        assert rows["majority"].between(50, 100).all()
+    out = scoreboard.formatted(board)
+    assert not out.isna().any().any()

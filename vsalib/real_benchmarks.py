@@ -1,0 +1,176 @@
+"""Each chapter's section "On the real benchmarks", built from the published snapshot.
+
+``section(chapter)`` walks the chapter's datasets (:data:`vsalib.published.CHAPTER_DATASETS`) and, for
+each one the snapshot holds, displays the paper's table beside ours (rows named by what ran, the
+paper's row name beside), its figure(s), the verdicts on the paper's claims, and under each table the
+runs it comes from; for a dataset the snapshot does not hold it says so in one line, with the command
+that fills it. The same functions return the tables, for tests and the scoreboard.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vsalib import figures, published, report
+from vsalib.methods import global_cnn, rcnngsr, sun2016
+
+#: R-CNNGSR's Fig. 5 variants at the paper's ξ (chapter defaults).
+XI = (0.001, 0.0005)
+FIG5_VARIANTS = {"L2 only (ξ1 = 0)": (0.0, XI[1]), "GS only (ξ2 = 0)": (XI[0], 0.0), "both": XI}
+
+
+def _backbone(runs: pd.DataFrame) -> str | None:
+    col = runs.get("provenance.run.backbone")
+    vals = sorted(set(col.dropna())) if col is not None else []
+    return vals[0] if len(vals) == 1 else None
+
+
+def _profile(runs: pd.DataFrame) -> str | None:
+    col = runs.get("provenance.run.profile")
+    vals = sorted(set(col.dropna())) if col is not None else []
+    return ", ".join(vals) or None
+
+
+def _ours_column(t: pd.DataFrame) -> list[str]:
+    return [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])]
+
+
+# -- Sun2016 ----------------------------------------------------------------------------------------
+def sun2016_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.DataFrame:
+    """Table 1 with rows named by what ran (the paper's row beside), paper % and ours (mean ± CI, n)."""
+    t = sun2016.table1(runs, dataset, subset, ks=range(1, 21))
+    bb = _backbone(runs)
+    return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
+                         "paper %": t["paper"], "ours %": _ours_column(t), "n": t["runs"], "note": t["note"]})
+
+
+def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") -> pd.DataFrame:
+    return pd.DataFrame({what: verdicts[what], "paper gain": verdicts["paper gain"].map(report.fmt_gain),
+                         "our gain": [report.fmt_gain(m, c) for m, c in zip(verdicts["our gain"], verdicts["ci95"])],
+                         n: verdicts[n], "verdict": verdicts["verdict"]})
+
+
+# -- R-CNNGSR ---------------------------------------------------------------------------------------
+def rcnngsr_table2(runs: pd.DataFrame, dataset: str, reading: str = "sum") -> pd.DataFrame:
+    t = rcnngsr.table2(runs, dataset, reading=reading, xi=XI)
+    bb = _backbone(runs)
+    return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
+                         "paper %": t["paper"], "ours %": _ours_column(t), "n": t["runs"]})
+
+
+def rcnngsr_grid(runs: pd.DataFrame) -> pd.DataFrame:
+    """The ξ1 × ξ2 grid of the first seed: validation and test accuracy of f(x), dead groups."""
+    tr = runs[runs["method"] == "rcnngsr-train"] if len(runs) else runs
+    if not len(tr):
+        return pd.DataFrame()
+    tr = tr[tr["seed"] == tr["seed"].min()]
+    g = tr.groupby(["params.xi1", "params.xi2"]).agg(val=("metrics.val_accuracy", "mean"),
+                                                     test=("metrics.accuracy", "mean"),
+                                                     dead=("metrics.dead_fraction", "mean")).reset_index()
+    return pd.DataFrame({"ξ1": g["params.xi1"], "ξ2": g["params.xi2"], "validation %": 100 * g["val"],
+                         "test %": 100 * g["test"], "dead groups %": 100 * g["dead"]})
+
+
+# -- displaying a section ---------------------------------------------------------------------------
+def _md(text: str) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def _show(df: pd.DataFrame, caption: str) -> None:
+    from IPython.display import display
+
+    display(report.show(df, caption))
+
+
+def _under(runs: pd.DataFrame) -> None:
+    _md(published.provenance_line(runs) + ("\n\n" + published.stale_note(runs) if published.stale_note(runs) else ""))
+
+
+def _missing(chapter: str, dataset: str, subset: str | None) -> None:
+    _md(f"*{report.dataset_name(dataset, subset)}*: the snapshot holds no run of this chapter; "
+        f"`{published.fill_command(chapter, dataset, subset)}` fills it where the dataset is available.")
+
+
+def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataFrame]:
+    """Display ``chapter``'s real-benchmark results from the snapshot; returns the runs per dataset."""
+    import matplotlib.pyplot as plt
+
+    shown: dict[tuple[str, str | None], pd.DataFrame] = {}
+    if chapter == "global_baseline":
+        runs = published.load(path)
+        cmp = global_cnn.paper_comparison(runs[runs["key"].isin(published.base_keys(
+            runs, ["global-frozen", "global-finetune"]))] if len(runs) else runs)
+        have = cmp[cmp["runs"] > 0]
+        if not len(have):
+            _missing(chapter, "twitter1", None)
+            return shown
+        bb = ", ".join(sorted(set(have["our backbone"]))) or None
+        table = pd.DataFrame({"paper": have["paper"], "paper's row": have["paper method"],
+                              "ours (what ran)": [report.our_row(m, bb) for m in have["paper method"]],
+                              "dataset": have["dataset"].map(lambda d: report.PAPER_COLUMNS.get(d, d)),
+                              "paper %": have["paper accuracy"],
+                              "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(have["ours"], have["ci95"], have["runs"])],
+                              "n": have["runs"]})
+        _show(table, "The global baseline beside the papers' VGG16 rows (published snapshot)")
+        for ds, sub in published.CHAPTER_DATASETS[chapter]:
+            r = published.chapter_runs(chapter, ds, sub, runs=runs)
+            if len(r):
+                shown[(ds, sub)] = r
+                _md(f"*{report.dataset_name(ds, sub)}* — " + published.provenance_line(r))
+            else:
+                _missing(chapter, ds, sub)
+        gain = global_cnn.finetune_gain(cmp)
+        if len(gain):
+            _show(gain.rename(columns={"dataset": "Sun2016 column"}),
+                  "What fine-tuning adds over frozen features, Sun2016 Table 1 against ours (points)")
+        return shown
+    all_runs = published.load(path)
+    for ds, sub in published.CHAPTER_DATASETS[chapter]:
+        runs = published.chapter_runs(chapter, ds, sub, runs=all_runs)
+        if not len(runs):
+            _missing(chapter, ds, sub)
+            continue
+        shown[(ds, sub)] = runs
+        bb, prof = _backbone(runs), _profile(runs)
+        _md(f"### {report.dataset_name(ds, sub)}")
+        if chapter == "sun2016":
+            _show(sun2016_table1(runs, ds, sub), report.caption("Sun2016 Table 1, paper beside ours", ds, sub, bb, prof))
+            _under(runs)
+            fig = figures.sun2016_fig4(
+                runs, report.caption("Sun2016 Fig. 4", ds, sub, bb, prof) + " · mean ± 95 % CI over folds")
+            plt.show()
+            plt.close(fig)
+            v = sun2016.claims(runs, ds, sub)
+            _show(claims_table(v), report.caption("What held: Sun2016's claims as paired per-fold gains (points)",
+                                                  ds, sub, bb, prof))
+        elif chapter == "rcnngsr":
+            for reading in rcnngsr.FUSION_READINGS:
+                _show(rcnngsr_table2(runs, ds, reading),
+                      report.caption(f"R-CNNGSR Table 2, Eq. 3 read as '{reading}', paper beside ours", ds, sub, bb, prof))
+            _under(runs)
+            ab = rcnngsr.ablation(runs, FIG5_VARIANTS)
+            if ab[["f(x)", "R-CNNGSR"]].notna().any().any():
+                fig = figures.rcnngsr_fig5(ab, report.caption("R-CNNGSR Fig. 5", ds, sub, bb, prof))
+                plt.show()
+                plt.close(fig)
+            grid = rcnngsr_grid(runs)
+            if len(grid):
+                _show(grid, report.caption("ξ grid on the first seed's split: what validation picks and what test says",
+                                           ds, sub, bb, prof))
+            for reading in rcnngsr.FUSION_READINGS:
+                v = rcnngsr.contributions(runs, ds, reading=reading, xi=XI)
+                _show(claims_table(v, "contribution", "splits"),
+                      report.caption(f"What each part brings, Eq. 3 read as '{reading}' (points)", ds, sub, bb, prof))
+    if chapter == "sun2016":
+        curves = sun2016.k_curves_by_subset(
+            pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
+        if len(curves):
+            fig = figures.k_curves(curves, "Twitter I: obj+senti late fusion against K, every subset (Fig. 4)")
+            plt.show()
+            plt.close(fig)
+    return shown
+
+
+__all__ = ["FIG5_VARIANTS", "XI", "claims_table", "rcnngsr_grid", "rcnngsr_table2", "section", "sun2016_table1"]
