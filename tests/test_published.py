@@ -165,3 +165,11 @@ def test_a_clone_without_datasets_reads_the_snapshot(tmp_path, monkeypatch):
     copy = tmp_path / "pub"
     shutil.copytree(published.PUBLISHED_DIR, copy) if published.PUBLISHED_DIR.is_dir() else copy.mkdir()
     assert len(published.load(copy)) == len(published.published_store())
+
+
+def test_base_keys_keep_each_dataset_apart(tmp_path):
+    provenance.set_run(profile="cpu")
+    store = ResultStore(tmp_path / "r")
+    for ds, sub in (("twitter1", "five"), ("emotion6", "binary")):
+        store.add(_record(tmp_path, dataset=ds, subset=sub))  # same method, seed and fold
+    assert len(published.base_keys(store.load(), ["global-finetune"])) == 2

@@ -87,7 +87,7 @@ def base_keys(df: pd.DataFrame, methods: Iterable[str], by: Iterable[str] = ()) 
     sel = df[df["method"].isin(list(methods))] if len(df) else df
     if not len(sel):
         return []
-    cols = ["method", "seed", "fold", "params.backbone", *[c for c in by if c in sel]]
+    cols = ["dataset", "subset", "method", "seed", "fold", "params.backbone", *[c for c in by if c in sel]]
     sel = sel.assign(**{c: sel[c].astype(str) for c in cols})
     return latest_runs(sel, cols)["key"].tolist()
 
@@ -112,8 +112,8 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
     if chapter == "rcnngsr":
         from vsalib.methods import rcnngsr
 
-        if "params.proximal" in df:
-            df = df[~df["params.proximal"].fillna(False).astype(bool)]
+        if "params.gs_proximal" in df:  # the chapter's main run trains with subgradients
+            df = df[~df["params.gs_proximal"].fillna(False).astype(bool)]
         keys = base_keys(df, ["global-frozen", "global-finetune"])
         keys += base_keys(df, ["rcnngsr-train"], by=("params.xi1", "params.xi2"))
         return rcnngsr.select_runs(df, dataset, subset, keys)
@@ -134,8 +134,10 @@ def provenance_line(runs: pd.DataFrame) -> str:
     folds = runs[["seed", "fold"]].drop_duplicates()
     seeds = sorted(int(s) for s in folds["seed"].dropna().unique())
     n_folds = int(folds["fold"].nunique()) if folds["fold"].notna().any() else 1
-    split = (f"{n_folds} folds × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}" if folds["fold"].notna().any()
-             else f"{len(seeds)} random split{'s' if len(seeds) > 1 else ''} (seeds {', '.join(map(str, seeds))})")
+    kfold = runs["protocol"].astype(str).str.startswith("kfold").any() if "protocol" in runs else n_folds > 1
+    split = (f"{n_folds} folds × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}" if kfold
+             else f"{len(seeds)} random split{'s' if len(seeds) > 1 else ''} (seed{'s' if len(seeds) > 1 else ''} "
+                  f"{', '.join(map(str, seeds))})")
     profile = ", ".join(_uniq(col("provenance.run.profile"))) or "?"
     bb = ", ".join(f"{backbone_name(b)}" for b in _uniq(col("provenance.run.backbone"))) or "?"
     weights = "; ".join(_uniq(col("provenance.run.weights")))

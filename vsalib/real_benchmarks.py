@@ -67,7 +67,8 @@ def rcnngsr_grid(runs: pd.DataFrame) -> pd.DataFrame:
     g = tr.groupby(["params.xi1", "params.xi2"]).agg(val=("metrics.val_accuracy", "mean"),
                                                      test=("metrics.accuracy", "mean"),
                                                      dead=("metrics.dead_fraction", "mean")).reset_index()
-    return pd.DataFrame({"ξ1": g["params.xi1"], "ξ2": g["params.xi2"], "validation %": 100 * g["val"],
+    return pd.DataFrame({"ξ1": g["params.xi1"].map("{:g}".format), "ξ2": g["params.xi2"].map("{:g}".format),
+                         "validation %": 100 * g["val"],
                          "test %": 100 * g["test"], "dead groups %": 100 * g["dead"]})
 
 
@@ -107,8 +108,10 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             _missing(chapter, "twitter1", None)
             return shown
         bb = ", ".join(sorted(set(have["our backbone"]))) or None
+        what = {"global-frozen": f"{published.backbone_name(bb)} frozen + logistic regression",
+                "global-finetune": f"{published.backbone_name(bb)} fine-tuned"}
         table = pd.DataFrame({"paper": have["paper"], "paper's row": have["paper method"],
-                              "ours (what ran)": [report.our_row(m, bb) for m in have["paper method"]],
+                              "ours (what ran)": have["our method"].map(what),
                               "dataset": have["dataset"].map(lambda d: report.PAPER_COLUMNS.get(d, d)),
                               "paper %": have["paper accuracy"],
                               "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(have["ours"], have["ci95"], have["runs"])],
@@ -123,7 +126,8 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 _missing(chapter, ds, sub)
         gain = global_cnn.finetune_gain(cmp)
         if len(gain):
-            _show(gain.rename(columns={"dataset": "Sun2016 column"}),
+            gain["dataset"] = gain["dataset"].map(lambda d: report.PAPER_COLUMNS.get(d, d))
+            _show(gain,
                   "What fine-tuning adds over frozen features, Sun2016 Table 1 against ours (points)")
         return shown
     all_runs = published.load(path)
