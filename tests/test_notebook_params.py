@@ -80,3 +80,45 @@ def test_papermill_reads_every_parameter(path):
     names = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)}
     assert set(inspect_notebook(str(path))) == names
+
+
+def _is_small(v):
+    return isinstance(v, int) and 0 <= v < 10
+
+
+def test_check_without_docstring_is_described_by_its_source():
+    """No failure message says just "a valid value": an undocumented check shows its condition."""
+    with pytest.raises(UnknownNameError) as err:
+        check_params(ns(profile="quick", K=0, name=None), SPEC)
+    assert "isinstance(v, int) and v > 0" in str(err.value) and "a valid value" not in str(err.value)
+    two = {"lo": lambda x: x >= 1, "hi": lambda y: (y in {1, 2,
+                                                          3})}  # two lambdas on one line, one spanning two
+    with pytest.raises(UnknownNameError, match=r"hi=5 is not valid; expected a value y for which `y in \{1, 2, 3\}`"):
+        check_params({"lo": 1, "hi": 5}, two)
+    with pytest.raises(UnknownNameError, match=r"lo=0 is not valid; expected a value x for which `x >= 1` is true"):
+        check_params({"lo": 0, "hi": 1}, two)
+    with pytest.raises(UnknownNameError, match=r"expected a value v for which `isinstance\(v, int\) and 0 <= v < 10`"):
+        check_params({"n": 12}, {"n": _is_small})
+    # a check that raises on a value of the wrong type still gives the message, not a TypeError
+    with pytest.raises(UnknownNameError, match=r"lo='a' is not valid; expected a value x for which `x >= 1`"):
+        check_params({"lo": "a", "hi": 1}, two)
+
+
+def test_check_without_source_still_says_what_to_do():
+    check = eval("lambda v: v > 0")  # no source file to read
+    with pytest.raises(UnknownNameError) as err:
+        check_params({"n": 0}, {"n": check})
+    assert "a valid value" not in str(err.value) and "docstring" in str(err.value)
+
+
+def test_optional_and_described_need_a_description():
+    from vsalib.notebook import described
+
+    with pytest.raises(ValueError, match="description"):
+        optional(lambda v: v > 0, "")
+    with pytest.raises(ValueError, match="description"):
+        described(lambda v: v > 0, "  ")
+    spec = {"n": described(lambda v: isinstance(v, int) and v >= 32, "an int >= 32")}
+    assert check_params({"n": 64}, spec) == {"n": 64}
+    with pytest.raises(UnknownNameError, match="n=8 is not valid; expected an int >= 32"):
+        check_params({"n": 8}, spec)

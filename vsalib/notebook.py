@@ -8,7 +8,12 @@ outside its allowed set, listing the valid ones.
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import linecache
 import sys
+import textwrap
 import types
 from typing import Any, Callable
 
@@ -42,7 +47,10 @@ def check_params(namespace: dict, spec: dict[str, Any]) -> dict[str, Any]:
     """Validate notebook parameters; return them as a dict.
 
     ``spec`` maps each parameter name to its allowed values: a tuple/list of values, a callable
-    ``check(value) -> bool``, a type (or tuple of types), or ``None`` (anything).
+    ``check(value) -> bool``, a type (or tuple of types), or ``None`` (anything). A failure states the
+    allowed values: the list, the type, or a check's docstring (give one with :func:`described` or
+    :func:`optional`); a check without one is described by its source (``a value v for which
+    `isinstance(v, int) and v > 0` is true``).
     """
     given = user_variables(namespace)
     unknown = sorted(set(given) - set(spec))
@@ -69,7 +77,10 @@ def _ok(value: Any, allowed: Any) -> bool:
     if isinstance(allowed, type) or (isinstance(allowed, tuple) and all(isinstance(a, type) for a in allowed)):
         return isinstance(value, allowed)
     if callable(allowed):
-        return bool(allowed(value))
+        try:
+            return bool(allowed(value))
+        except Exception:  # e.g. ``v > 0`` given a string: not a valid value (the message says which are)
+            return False
     raise TypeError(f"bad spec entry {allowed!r}")
 
 
@@ -80,11 +91,121 @@ def _describe(allowed: Any) -> str:
         return f"a {allowed.__name__}"
     if isinstance(allowed, tuple):
         return "one of the types " + ", ".join(a.__name__ for a in allowed)
-    return getattr(allowed, "__doc__", None) or "a valid value"
+    return _describe_callable(allowed)
+
+
+def _describe_callable(check: Callable) -> str:
+    """A check's own description (its docstring), else what its source says it accepts."""
+    if isinstance(check, functools.partial):
+        args = ", ".join([*map(repr, check.args), *(f"{k}={v!r}" for k, v in check.keywords.items())])
+        return f"{_describe_callable(check.func)} (the check is called with {args} first)"
+    doc = getattr(check, "__doc__", None)
+    generic = not isinstance(check, _FUNCTION_TYPES) and type(check).__module__ in ("builtins", "functools", "operator")
+    if isinstance(doc, str) and doc.strip() and not generic:
+        return doc.strip()
+    try:
+        source = _check_source(check)
+    except Exception:  # describing a failure must never fail itself
+        source = None
+    if source:
+        return source
+    name = getattr(check, "__qualname__", None) or type(check).__qualname__
+    return (f"a value accepted by the check {name} (its source is not available: give the check a "
+            "docstring saying which values it accepts)")
+
+
+_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.MethodDescriptorType,
+                   types.WrapperDescriptorType, types.MethodWrapperType, types.ClassMethodDescriptorType)
+_MAX_SOURCE = 300
+
+
+def _check_source(check: Callable) -> str | None:
+    """``a value v for which `<expression>` is true`` from a check's source: a lambda, or a ``def``
+    (its returned expression when it is a single ``return``, else its whole source)."""
+    skip_self = 0
+    if not isinstance(check, _FUNCTION_TYPES) and isinstance(getattr(check, "__call__", None), types.MethodType):
+        check, skip_self = check.__call__.__func__, 1  # a callable object: its __call__ method
+    elif isinstance(check, types.MethodType):
+        check, skip_self = check.__func__, 1
+    code = getattr(check, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return None
+    if code.co_name == "<lambda>":
+        found = _lambda_source(code)
+        if found is None:
+            return None
+        args, body = found
+    else:
+        try:
+            text = textwrap.dedent(inspect.getsource(check))
+            fn = ast.parse(text).body[0]
+        except (OSError, TypeError, SyntaxError, IndexError):
+            return None
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        args = ", ".join(a.arg for a in fn.args.args[skip_self:])
+        stmts = [b for b in fn.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+        if len(stmts) == 1 and isinstance(stmts[0], ast.Return) and stmts[0].value is not None:
+            body = ast.unparse(stmts[0].value)
+        else:
+            source = " ".join(text.split())
+            if len(source) > _MAX_SOURCE:
+                source = source[:_MAX_SOURCE] + " ..."
+            return f"a value accepted by {code.co_name}() (source: `{source}`)"
+    body = " ".join(body.split())
+    if len(body) > _MAX_SOURCE:
+        body = body[:_MAX_SOURCE] + " ..."
+    return f"a value {args} for which `{body}` is true" if args else f"a value for which `{body}` is true"
+
+
+def _lambda_source(code: types.CodeType) -> tuple[str, str] | None:
+    """``(arguments, body)`` text of the ``lambda`` that compiled to ``code``; several lambdas on one
+    line are told apart by the columns of their bodies."""
+    lines = linecache.getlines(code.co_filename)
+    first = code.co_firstlineno
+    # (the RESUME instruction and the like carry an empty span at column 0: left out)
+    positions = [p for p in code.co_positions() if None not in p and (p[1] > p[0] or p[3] > p[2])]
+    if not positions or first > len(lines):
+        return None
+    on_first = [col for line, _, col, _ in positions if line == first]
+    body_col = min(on_first) if on_first else len(lines[first - 1])
+    start = lines[first - 1].rfind("lambda", 0, body_col)
+    if start < 0:
+        return None
+    last_line = max(end_line for _, end_line, _, _ in positions)
+    last_col = max(end_col for _, end_line, _, end_col in positions if end_line == last_line)
+    text = "".join(lines[first - 1:last_line + 3])  # a closing bracket may sit on a later line
+    end = len("".join(lines[first - 1:last_line - 1])) + last_col
+    for stop in range(end, len(text) + 1):  # go past closing brackets the body's positions leave out
+        source = "(" + text[start:stop] + "\n)"
+        try:
+            node = ast.parse(source, mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(node, ast.Lambda):
+            args = ", ".join(a.arg for a in node.args.args)
+            return args, ast.get_source_segment(source, node.body) or ast.unparse(node.body)
+    return None
+
+
+def described(check: Callable[[Any], bool], doc: str) -> Callable[[Any], bool]:
+    """``check`` with ``doc`` (what it accepts, e.g. ``"an int >= 1"``) as the text of its failure message."""
+    if not isinstance(doc, str) or not doc.strip():
+        raise ValueError("described() needs a non-empty description of the accepted values")
+
+    @functools.wraps(check)
+    def f(v):
+        return check(v)
+
+    f.__doc__ = doc
+    return f
 
 
 def optional(check: Callable[[Any], bool], doc: str) -> Callable[[Any], bool]:
-    """A check that also accepts None (profile default)."""
+    """A check that also accepts None (profile default); ``doc`` says what ``check`` accepts."""
+    if not isinstance(doc, str) or not doc.strip():
+        raise ValueError(f"optional() needs a description of the values the check accepts, e.g. "
+                         f"'a positive int'; got {doc!r}")
 
     def f(v):
         return v is None or check(v)

@@ -230,6 +230,30 @@ def test_missing_dataset_says_where_it_looked(name, tmp_path):
     assert not is_available(name, data_root=tmp_path / "empty")
 
 
+@pytest.mark.parametrize("name", ["twitter1", "emotion6"])
+def test_data_root_that_does_not_exist_is_named_as_such(name, tmp_path, monkeypatch):
+    missing = tmp_path / "no" / "such" / "folder"
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset(name, data_root=missing)
+    assert f"data_root '{missing}' does not exist" in str(err.value)
+    assert str(missing / dataset_spec(name).folder) in str(err.value)  # still says where it looked
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(DatasetNotFoundError, match="is a file, not a folder"):
+        load_dataset(name, data_root=a_file)
+    # the environment variable pointing nowhere is named too (when no data_root is given)
+    monkeypatch.setenv("VSALIB_DATA", str(missing))
+    monkeypatch.setattr("vsalib.data.registry._REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(DatasetNotFoundError, match=f"VSALIB_DATA='{missing}' does not exist"):
+        load_dataset(name)
+    # an existing but empty data root keeps the plain "not found" message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset(name, data_root=tmp_path / "empty")
+    assert "does not exist" not in str(err.value)
+
+
 @pytest.mark.parametrize("name", FILE_DATASETS)
 def test_unknown_option_and_value_list_the_valid_ones(name, tmp_path, dataset_writer):
     dataset_writer(name)
@@ -285,6 +309,18 @@ def test_twitter1_rejects_conflicting_labels_and_bad_lines(tmp_path, dataset_wri
         load_dataset("twitter1", data_root=tmp_path, subset="three")
 
 
+@pytest.mark.parametrize("subset, fname", [("five", "twitter_five_agrees.txt"),
+                                           ("three", "twitter_four_agrees.txt")])
+@pytest.mark.parametrize("text", ["", "\n  \n"], ids=["empty", "blank"])
+def test_twitter1_empty_label_file_is_an_error(tmp_path, dataset_writer, subset, fname, text):
+    dataset_writer("twitter1")
+    label_file = tmp_path / "twitter1" / "ground_truth" / fname
+    label_file.write_text(text)
+    with pytest.raises(DatasetLayoutError, match="has no rows") as err:
+        load_dataset("twitter1", data_root=tmp_path, subset=subset)
+    assert str(label_file) in str(err.value)
+
+
 # --- Twitter II --------------------------------------------------------------------------
 
 
@@ -330,6 +366,26 @@ def test_twitter2_label_file_errors(tmp_path):
     path.write_text("id\tlabel\n1\t1\n1\t-1\n")
     with pytest.raises(DatasetLayoutError, match="conflicting"):
         read_twitter2_labels(path)
+
+
+def test_twitter2_missing_partition_folders_are_named(tmp_path, dataset_writer):
+    dataset_writer("twitter2")
+    root = tmp_path / "twitter2"
+    for i in (2, 4):
+        shutil.rmtree(root / f"partition{i}")
+    with pytest.raises(DatasetLayoutError) as err:
+        load_dataset("twitter2", data_root=tmp_path)
+    msg = str(err.value)
+    assert "partition2, partition4 missing" in msg and str(root) in msg
+    assert "partition1" not in msg.split("missing")[0]
+
+
+def test_twitter2_empty_partition_folder_is_an_error(tmp_path, dataset_writer):
+    dataset_writer("twitter2")
+    for f in (tmp_path / "twitter2" / "partition3").iterdir():
+        f.unlink()
+    with pytest.raises(DatasetLayoutError, match="partition3 hold no images"):
+        load_dataset("twitter2", data_root=tmp_path)
 
 
 # --- Emotion6 / EmotionROI ---------------------------------------------------------------
@@ -403,6 +459,38 @@ def test_emotionroi_does_not_need_emotion6_ground_truth(tmp_path, dataset_writer
     ds = load_dataset("emotionroi", data_root=tmp_path)
     assert len(ds) == 30 and "p_joy" not in ds.table
     assert not is_available("emotion6", data_root=tmp_path)
+
+
+def test_emotion6_non_numeric_value_names_file_line_and_column(tmp_path, dataset_writer):
+    dataset_writer("emotion6")
+    gt = tmp_path / "emotion6" / "ground_truth.txt"
+    lines = gt.read_text().splitlines()
+    fields = lines[3].split("\t")  # line 4 of the file (the header is line 1)
+    fields[1] = "abc"
+    lines[3] = "\t".join(fields)
+    gt.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetLayoutError) as err:
+        load_dataset("emotion6", data_root=tmp_path)
+    msg = str(err.value)
+    assert str(gt) in msg and "line 4" in msg and "'valence'" in msg and "'abc'" in msg
+    # a blank line above it still counts: the bad value is now on line 5; a bad probability is named too
+    fields[1], fields[6] = "5", "0.2x"
+    gt.write_text("\n".join([lines[0], "", lines[1], lines[2], "\t".join(fields), *lines[4:]]) + "\n")
+    with pytest.raises(DatasetLayoutError, match=r"line 5, column 'p_joy' \(header '\[prob. joy\]'\): '0.2x'"):
+        load_dataset("emotion6", data_root=tmp_path)
+    with pytest.raises(DatasetLayoutError, match="line 5"):  # EmotionROI joins the same file
+        load_dataset("emotionroi", data_root=tmp_path)
+
+
+@pytest.mark.parametrize("text", ["HEADER\n", "HEADER\n\n  \n", ""], ids=["header", "header+blank", "empty"])
+def test_emotion6_ground_truth_without_rows_is_an_error(tmp_path, dataset_writer, text):
+    dataset_writer("emotion6")
+    gt = tmp_path / "emotion6" / "ground_truth.txt"
+    header = gt.read_text().splitlines()[0]
+    gt.write_text(text.replace("HEADER", header))
+    with pytest.raises(DatasetLayoutError, match="has no rows|is empty") as err:
+        load_dataset("emotion6", data_root=tmp_path)
+    assert str(gt) in str(err.value)
 
 
 # --- FI / IAPS / ArtPhoto / Abstract -----------------------------------------------------

@@ -286,3 +286,39 @@ def test_cached_views_returns_feature_label_index_with_indices():
     assert len(full) == 5 and [full[i][2] for i in range(5)] == list(range(5))
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
     assert batch[0].shape == (2, 3) and batch[1].tolist() == [0, 1] and batch[2].tolist() == [3, 1]
+
+
+class _Planted:
+    """Unpickling this (weights_only=False) runs code: it creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_load_cache_reads_with_weights_only_and_old_pickles_are_a_miss(tmp_path):
+    from vsalib.regions.proposals import Proposals
+    from vsalib.train.loop import atomic_torch_save
+
+    props = Proposals(torch.rand(4, 4), torch.rand(4), "edgeboxes", (40, 36), "", {"n": 4, "alpha": np.float64(.65)})
+    # an old cache: a plain pickle of Proposals objects (needs weights_only=False) -> recomputed
+    old = tmp_path / "old.pt"
+    torch.save({"img|1|2": props}, old)
+    assert features.load_cache(old) == {}
+    # a planted file never runs its code
+    marker = tmp_path / "code-ran"
+    planted = tmp_path / "planted.pt"
+    torch.save({"img|1|2": _Planted(marker)}, planted)
+    assert features.load_cache(planted) == {} and not marker.exists()
+    # what vsalib writes now loads with weights_only=True and gives the same objects back
+    new = tmp_path / "new.pt"
+    atomic_torch_save({"img|1|2": props}, new)
+    torch.load(new, weights_only=True)
+    back = features.load_cache(new)["img|1|2"]
+    assert type(back) is Proposals and torch.equal(back.boxes, props.boxes)
+    assert torch.equal(back.objectness, props.objectness) and back.params == props.params
+    assert type(back.params["alpha"]) is np.float64

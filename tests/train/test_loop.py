@@ -5,6 +5,10 @@ Everything runs on CPU with a tiny MLP on a learnable toy problem, so a whole fi
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -394,3 +398,76 @@ def test_evaluate_model_accepts_extra_batch_items():
     y = torch.tensor([0, 1, 0, 0])
     loader = DataLoader(TensorDataset(x, y, torch.arange(4)), batch_size=3)
     assert evaluate_model(model, loader)["accuracy"] == pytest.approx(0.75)
+
+
+# -- damaged checkpoints, weights_only loading -------------------------------------------
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_damaged_checkpoint_is_moved_aside_and_the_run_restarts(tmp_path, damage):
+    full, w_full = _run(seed=4)
+    ckpt = tmp_path / "fold0.pt"
+    _run(seed=4, checkpoint_path=ckpt, stop_after_epochs=2)  # killed after 2 epochs
+    data = ckpt.read_bytes()
+    damaged = {"truncated": data[: len(data) // 2], "garbage": b"not a checkpoint" * 8, "empty": b""}[damage]
+    ckpt.write_bytes(damaged)
+    with pytest.warns(RuntimeWarning, match=re.escape(str(ckpt))) as rec:
+        res, w = _run(seed=4, init_seed=0, checkpoint_path=ckpt)
+    msg = str(rec[0].message)
+    assert "restarting this run from epoch 0" in msg and f"{ckpt}.corrupt" in msg
+    # the bad file is kept beside it for inspection, and the run started from scratch ...
+    assert (tmp_path / "fold0.pt.corrupt").read_bytes() == damaged
+    assert res.resumed_from is None and len(res.history) == EPOCHS
+    # ... so it ends exactly like an uninterrupted run, and leaves a good checkpoint
+    assert res.history == full.history
+    _assert_same_weights(w, w_full)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == EPOCHS - 1
+
+
+class _Planted:
+    """Unpickling this (weights_only=False) runs code: it creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_checkpoint_is_read_with_weights_only(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    _run(seed=1, checkpoint_path=ckpt, stop_after_epochs=2)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # a plain checkpoint
+    marker = tmp_path / "code-ran"
+    state = torch.load(ckpt, weights_only=True)
+    state["history"][0]["planted"] = _Planted(marker)
+    torch.save(state, ckpt)  # a checkpoint that runs code when unpickled
+    with pytest.warns(RuntimeWarning, match=re.escape(str(ckpt))):
+        res, _ = _run(seed=1, checkpoint_path=ckpt)
+    assert not marker.exists()  # never unpickled
+    assert res.resumed_from is None and (tmp_path / "ckpt.pt.corrupt").exists()
+
+
+def test_to_plain_round_trips_numpy_and_vsalib_dataclasses(tmp_path):
+    from vsalib.regions.proposals import Proposals
+
+    obj = {
+        "arrays": [np.arange(6, dtype=np.float64).reshape(2, 3), np.arange(4, dtype=">i4")[::2],
+                   np.array(["a", "bc"]), np.array(2.5, dtype=np.float32), np.ones(3, dtype=bool)],
+        "scalars": (np.float64(0.1), np.int64(7), np.bool_(True), 3, "x", None),
+        "proposals": Proposals(torch.rand(3, 4), torch.rand(3), "edgeboxes", (10, 8), "", {"n": 3, "a": np.float64(.5)}),
+        "state": nn.BatchNorm1d(2).state_dict(),
+    }
+    path = tmp_path / "obj.pt"
+    atomic_torch_save(obj, path)
+    torch.load(path, weights_only=True)  # no pickled classes inside
+    back = loop.safe_torch_load(path)
+    for a, b in zip(obj["arrays"], back["arrays"]):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    assert all(type(a) is type(b) and a == b for a, b in zip(obj["scalars"], back["scalars"]))
+    p, q = obj["proposals"], back["proposals"]
+    assert type(q) is Proposals and torch.equal(p.boxes, q.boxes) and torch.equal(p.objectness, q.objectness)
+    assert (q.source, q.image_size, q.note, q.params) == (p.source, p.image_size, p.note, p.params)
+    assert back["state"]._metadata == obj["state"]._metadata
+    # what cannot be stored safely is refused when saving, naming where it sits
+    with pytest.raises(TypeError, match=r"obj\['a'\]\[1\].*function"):
+        atomic_torch_save({"a": [1, lambda: 0]}, tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()

@@ -91,17 +91,33 @@ def load_emotion6(root: Path, labels: str = "binary") -> ImageDataset:
 def read_emotion6_ground_truth(root: Path) -> pd.DataFrame:
     """Parse ``ground_truth.txt``; check every listed image exists and every image is listed."""
     path = root / GROUND_TRUTH
-    raw = pd.read_csv(path, sep="\t", header=0, dtype={0: str})
     expected = 3 + len(EMOTION6_PROB_COLUMNS)
+    try:
+        # Blank lines are kept (as empty rows, dropped below) so that row i is line i + 2.
+        raw = pd.read_csv(path, sep="\t", header=0, dtype={0: str}, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DatasetLayoutError(
+            f"{path} is empty; expected a header line and one tab-separated row per image "
+            "(image, valence, arousal, 7 probabilities)"
+        ) from None
     if raw.shape[1] != expected:
         raise DatasetLayoutError(
             f"{path}: expected {expected} tab-separated columns (image, valence, arousal, 7 probabilities); "
             f"found {raw.shape[1]}: {list(raw.columns)}"
         )
+    header = [str(c) for c in raw.columns]
     raw.columns = ["image", "valence", "arousal", *EMOTION6_PROB_COLUMNS]
-    table = _folder_columns(raw["image"].str.strip().tolist(), root, str(path))
-    for col in ["valence", "arousal", *EMOTION6_PROB_COLUMNS]:
-        table[col] = pd.to_numeric(raw[col], errors="raise").to_numpy(dtype=np.float64)
+    raw.index = raw.index + 2  # the file's line numbers (the header is line 1)
+    blank = raw.apply(lambda c: c.isna() | c.astype(str).str.strip().eq("")).all(axis=1)
+    raw = raw[~blank]  # blank or whitespace-only lines
+    if raw.empty:
+        raise DatasetLayoutError(
+            f"{path} has no rows (only its header line); expected one tab-separated row per image "
+            "(image, valence, arousal, 7 probabilities)"
+        )
+    table = _folder_columns(raw["image"].fillna("").str.strip().tolist(), root, str(path))
+    for col, name in zip(raw.columns[1:], header[1:]):
+        table[col] = _numeric_column(raw[col], path, col, name)
     require_files(table["path"], path, "emotion6")
     unlisted = sorted(set(_image_names(root)) - set(table["image"]))
     if unlisted:
@@ -110,6 +126,20 @@ def read_emotion6_ground_truth(root: Path) -> pd.DataFrame:
             f"{describe_list(unlisted)}"
         )
     return table
+
+
+def _numeric_column(values: pd.Series, path: Path, column: str, header: str) -> np.ndarray:
+    """``values`` as float64; a value that is not a number is an error naming its line and column."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        lines = bad[bad].index.tolist()
+        more = f" ({len(lines)} such values, on lines {describe_list(lines)})" if len(lines) > 1 else ""
+        raise DatasetLayoutError(
+            f"{path}, line {lines[0]}, column {column!r} (header {header!r}): "
+            f"{str(values[lines[0]]).strip()!r} is not a number; expected a decimal number such as 0.25{more}"
+        )
+    return numbers.to_numpy(dtype=np.float64)
 
 
 def _folder_columns(images: list[str], root: Path, source: str) -> pd.DataFrame:

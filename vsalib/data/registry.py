@@ -154,8 +154,20 @@ def find_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -> P
         if (d / spec.marker).exists():
             return d
     where = "; ".join(str(p) for p in looked)
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        given = Path(data_root).expanduser()
+        problem = "is a file, not a folder" if given.exists() else "does not exist"
+        raise DatasetNotFoundError(
+            f"dataset {name!r} not found: data_root {str(data_root)!r} {problem} (looked for {where}). "
+            f"Pass data_root= the folder that holds {spec.folder}/, or leave it unset to use "
+            f"{DATA_ENV} or the default locations. {spec.how_to_get}"
+        )
+    env = os.environ.get(DATA_ENV)
+    env_note = ""
+    if data_root is None and env and not Path(env).expanduser().is_dir():
+        env_note = f" ({DATA_ENV}={env!r} does not exist)"
     raise DatasetNotFoundError(
-        f"dataset {name!r} not found: looked for {where}. {spec.how_to_get} "
+        f"dataset {name!r} not found: looked for {where}{env_note}. {spec.how_to_get} "
         f"Then set {DATA_ENV}=<folder holding {spec.folder}/> or pass data_root=."
     )
 

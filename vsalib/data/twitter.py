@@ -18,7 +18,8 @@ Twitter II layout (``<data root>/twitter2/``)::
 
 Columns: ``path, label, group, name, image_id, partition``. Rows without an image are
 dropped (counted in ``info``); images without a row are an error. The five partition
-folders are the published folds: ``make_splits`` uses them (``info['fold_column']``).
+folders are the published folds: ``make_splits`` uses them (``info['fold_column']``); a missing
+or empty partition folder is an error (it would silently drop a fold).
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ def read_twitter1_labels(path: Path) -> pd.DataFrame:
                 f"{path}, line {lineno}: expected '<file name> <0|1>', got {line!r}"
             )
         rows.append((parts[0], int(parts[1])))
+    if not rows:
+        raise DatasetLayoutError(
+            f"{path} has no rows (the file is empty or blank); expected one '<file name> <0|1>' line per image"
+        )
     table = pd.DataFrame(rows, columns=["name", "label"])
     dupes = table["name"][table["name"].duplicated()].tolist()
     if dupes:
@@ -258,13 +263,27 @@ def _twitter2_images(root: Path) -> pd.DataFrame:
         key=lambda d: int(d.name[len("partition"):]),
     )
     if not folders:
-        raise DatasetLayoutError(f"twitter2: no partition1..partition5 folders in {root}")
+        raise DatasetLayoutError(f"twitter2: no partition1..partition{TWITTER2_PROTOCOL.k} folders in {root}")
+    found = {int(d.name[len("partition"):]) for d in folders}
+    missing = [f"partition{i}" for i in range(1, TWITTER2_PROTOCOL.k + 1) if i not in found]
+    if missing:
+        raise DatasetLayoutError(
+            f"twitter2: partition folder(s) {', '.join(missing)} missing from {root} (found "
+            f"{', '.join(d.name for d in folders)}); the {TWITTER2_PROTOCOL.k} partition folders are the "
+            "published folds, so restore the missing ones from the original download"
+        )
     rows = [
         (str(p), p.name, normalize_image_id(p.name), int(d.name[len("partition"):]))
         for d in folders
         for p in list_image_files(d)
     ]
     images = pd.DataFrame(rows, columns=["path", "name", "image_id", "partition"])
+    empty = [d.name for d in folders if int(d.name[len("partition"):]) not in set(images["partition"])]
+    if empty and not images.empty:
+        raise DatasetLayoutError(
+            f"twitter2: partition folder(s) {', '.join(str(root / n) for n in empty)} hold no images; "
+            "each partition folder is one of the published folds"
+        )
     dupes = images["image_id"][images["image_id"].duplicated()].unique().tolist()
     if dupes:
         raise DatasetLayoutError(f"twitter2: image ids found in more than one file: {describe_list(dupes)}")

@@ -23,7 +23,7 @@ import torch
 from vsalib.progress import tqdm
 
 from vsalib.backbones import Backbone
-from vsalib.train.loop import atomic_torch_save, pick_device
+from vsalib.train.loop import atomic_torch_save, pick_device, safe_torch_load
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -41,13 +41,18 @@ def image_key(path: str) -> str:
 
 def load_cache(path: str | os.PathLike) -> dict:
     """A per-image cache dict written with :func:`atomic_torch_save`, or ``{}`` when it is absent or
-    unreadable (it is then rebuilt)."""
+    unreadable (it is then rebuilt).
+
+    Read with ``weights_only=True`` (:func:`~vsalib.train.loop.safe_torch_load`): no pickled code
+    runs. A cache written by an older vsalib as a plain pickle (e.g. of ``Proposals`` objects) does
+    not load that way and counts as unreadable, so it is recomputed and rewritten in the new form."""
     if not Path(path).exists():
         return {}
     try:
-        return torch.load(path, weights_only=False)
-    except Exception:
+        cache = safe_torch_load(path)
+    except Exception:  # truncated, corrupt, or an old pickled cache: a cache miss
         return {}
+    return cache if isinstance(cache, dict) else {}
 
 
 def _key(backbone: Backbone, paths: Sequence[str], stop: int | None, size: int, views: int) -> str:
@@ -108,7 +113,7 @@ def extract(
         raise ValueError("extract() got no image paths")
     if use_cache and file.exists():
         try:
-            cached = torch.load(file, weights_only=True)
+            cached = safe_torch_load(file)
             if not (isinstance(cached, dict) and {"paths", "stamps", "feats"} <= set(cached)
                     and len(cached["paths"]) == len(cached["stamps"]) == len(cached["feats"])):
                 raise ValueError("unexpected structure")

@@ -4,17 +4,25 @@
 - per-parameter-group learning rates (the papers give separate rates per layer group);
 - a checkpoint after every epoch, written atomically, and resume after a kill: the
   shuffling order and dropout of epoch ``e`` depend only on ``(seed, e)``, so a resumed run
-  ends with the same weights and metrics as an uninterrupted one;
+  ends with the same weights and metrics as an uninterrupted one; a damaged checkpoint is
+  moved aside (``<name>.corrupt``, with a warning naming it) and the run starts again;
+- everything vsalib saves loads with ``torch.load(..., weights_only=True)`` (no pickled code):
+  :func:`atomic_torch_save` stores numpy arrays and vsalib dataclasses as plain containers
+  (:func:`to_plain`) and :func:`safe_torch_load` turns them back (:func:`from_plain`);
 - early stopping on a validation metric, restoring the best epoch's weights;
 - tqdm progress; DDP-aware (only rank 0 writes checkpoints, samplers are re-seeded per epoch).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import random
 import tempfile
 import time
+import warnings
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -89,9 +97,139 @@ class FitResult:
     wall_time_s: float = 0.0
 
 
+# -- saving and loading without pickled code ------------------------------------------------
+_TYPE_KEY = "__vsalib_type__"
+_SAFE_MODULES = ("vsalib",)  # dataclasses from these packages may be rebuilt by from_plain
+_PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes, bytearray, torch.Size, torch.device,
+                  torch.dtype)  # exact types: subclasses (numpy.float64, enums) are not readable
+_PLAIN_DICTS = (dict, OrderedDict, Counter)
+
+
+def _safe_class(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in _SAFE_MODULES)
+
+
+def to_plain(obj, where: str = "obj"):
+    """``obj`` in the types ``torch.load(..., weights_only=True)`` reads: tensors, Python scalars,
+    strings and bytes, and dicts / lists / tuples / sets of them.
+
+    numpy arrays become tensors, numpy scalars Python numbers, and instances of vsalib dataclasses
+    (e.g. cached ``Proposals``) dicts of their fields, each tagged so that :func:`from_plain`
+    restores the original type exactly. Containers with nothing to convert are returned as they
+    are (same object). Anything else is a ``TypeError`` naming where it sits in ``obj``.
+    """
+    if type(obj) in _PLAIN_SCALARS or isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return _ndarray_to_plain(obj, where)
+    if isinstance(obj, np.generic):
+        value = obj.item()
+        if type(value) not in _PLAIN_SCALARS:
+            raise TypeError(f"{where}: cannot save a numpy {obj.dtype} scalar so that it loads with weights_only=True")
+        return {_TYPE_KEY: "numpy.scalar", "dtype": obj.dtype.str, "value": value}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        cls = type(obj)
+        if not _safe_class(cls.__module__) or "<locals>" in cls.__qualname__:
+            raise TypeError(f"{where}: cannot save a {cls.__module__}.{cls.__qualname__} so that it loads with "
+                            f"weights_only=True (only module-level dataclasses of {', '.join(_SAFE_MODULES)})")
+        state = vars(obj) if hasattr(obj, "__dict__") else {f.name: getattr(obj, f.name)
+                                                             for f in dataclasses.fields(obj)}
+        return {_TYPE_KEY: "dataclass", "class": f"{cls.__module__}:{cls.__qualname__}",
+                "state": {k: to_plain(v, f"{where}.{k}") for k, v in state.items()}}
+    if type(obj) in _PLAIN_DICTS:
+        items = {k: to_plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
+        if all(items[k] is v for k, v in obj.items()):
+            return obj
+        out = type(obj)(items)
+        if hasattr(obj, "_metadata"):  # a module state_dict's version info
+            out._metadata = obj._metadata
+        return out
+    if type(obj) in (list, tuple, set):
+        items = [to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return type(obj)(items)
+    if type(obj) is frozenset:
+        return {_TYPE_KEY: "frozenset", "items": [to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    raise TypeError(f"{where}: cannot save a {type(obj).__module__}.{type(obj).__qualname__} so that it loads "
+                    "with weights_only=True; store tensors, numbers, strings, numpy arrays, vsalib dataclasses "
+                    "and dicts/lists/tuples of them")
+
+
+def _ndarray_to_plain(a: np.ndarray, where: str) -> dict:
+    if a.dtype.kind in "US":  # strings: a (nested) list
+        return {_TYPE_KEY: "numpy.ndarray", "dtype": a.dtype.str, "list": a.tolist()}
+    if a.dtype.kind not in "biufc":
+        raise TypeError(f"{where}: cannot save a numpy array of dtype {a.dtype} so that it loads with "
+                        "weights_only=True")
+    native = a.astype(a.dtype.newbyteorder("="), order="C", copy=True)  # torch wants native byte order
+    return {_TYPE_KEY: "numpy.ndarray", "dtype": a.dtype.str, "data": torch.from_numpy(native)}
+
+
+def from_plain(obj):
+    """Undo :func:`to_plain`: tagged dicts become numpy arrays / scalars and vsalib dataclasses again.
+
+    Only dataclasses defined in vsalib's own modules are rebuilt (their fields set directly, as
+    unpickling does); a tag naming anything else is a ``ValueError``.
+    """
+    if isinstance(obj, dict):
+        if _TYPE_KEY in obj:
+            return _from_tagged(obj)
+        items = {k: from_plain(v) for k, v in obj.items()}
+        if all(items[k] is v for k, v in obj.items()):
+            return obj
+        out = type(obj)(items)
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if type(obj) in (list, tuple, set):
+        items = [from_plain(v) for v in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return type(obj)(items)
+    return obj
+
+
+def _from_tagged(obj: dict):
+    kind = obj[_TYPE_KEY]
+    if kind == "numpy.ndarray":
+        dtype = np.dtype(obj["dtype"])
+        if "list" in obj:
+            return np.array(obj["list"], dtype=dtype)
+        return obj["data"].numpy().astype(dtype, copy=False)
+    if kind == "numpy.scalar":
+        return np.dtype(obj["dtype"]).type(obj["value"])
+    if kind == "frozenset":
+        return frozenset(from_plain(v) for v in obj["items"])
+    if kind == "dataclass":
+        module, _, qualname = str(obj["class"]).partition(":")
+        if not _safe_class(module):
+            raise ValueError(f"refusing to rebuild {obj['class']!r}: not a vsalib class")
+        cls = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise ValueError(f"{obj['class']!r} is not a dataclass")
+        inst = cls.__new__(cls)
+        for k, v in obj["state"].items():
+            object.__setattr__(inst, k, from_plain(v))
+        return inst
+    raise ValueError(f"unknown stored type {kind!r}")
+
+
+def safe_torch_load(path: str | os.PathLike, map_location=None):
+    """``torch.load(path, weights_only=True)`` (no pickled code runs), then :func:`from_plain`."""
+    return from_plain(torch.load(path, map_location=map_location, weights_only=True))
+
+
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a partial file."""
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a partial file.
+
+    ``obj`` is stored with :func:`to_plain`, so :func:`safe_torch_load` (``weights_only=True``)
+    reads it back.
+    """
     path = Path(path)
+    obj = to_plain(obj)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
@@ -171,8 +309,8 @@ def fit(
     best_state = None
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     t0 = time.perf_counter()
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+    state = _read_checkpoint(ckpt, device) if ckpt is not None and ckpt.exists() else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
@@ -251,3 +389,36 @@ def fit(
         model.load_state_dict(best_state)
     result.wall_time_s = time.perf_counter() - t0
     return result
+
+
+_CHECKPOINT_KEYS = frozenset({"epoch", "model", "optimizer", "history", "best_epoch", "best_metric", "best_state"})
+
+
+def _read_checkpoint(ckpt: Path, device: torch.device) -> dict | None:
+    """The resume state in ``ckpt``, or None when the file cannot be read (truncated, corrupt,
+    not a vsalib checkpoint): then it is moved aside to ``<name>.corrupt`` (rank 0) with a warning
+    naming it, and the run starts from scratch (its last good state: there is no other)."""
+    try:
+        state = safe_torch_load(ckpt, map_location=device)
+        if not isinstance(state, dict) or not _CHECKPOINT_KEYS <= set(state):
+            missing = sorted(_CHECKPOINT_KEYS - set(state)) if isinstance(state, dict) else None
+            raise ValueError(f"not a vsalib training checkpoint (missing {missing})" if missing is not None
+                             else f"not a vsalib training checkpoint (holds a {type(state).__name__})")
+    except Exception as err:  # noqa: BLE001 - any unreadable file: restart rather than crash
+        bad = ckpt.with_name(ckpt.name + ".corrupt")
+        reason = (str(err).strip().splitlines() or [""])[0]
+        if is_main():
+            try:
+                os.replace(ckpt, bad)
+                moved = f"moved it to {bad}"
+            except OSError as move_err:
+                moved = f"could not move it aside ({move_err})"
+        else:
+            moved = "rank 0 moves it aside"
+        warnings.warn(
+            f"checkpoint {ckpt} is unreadable ({type(err).__name__}: {reason}); {moved} and restarting "
+            "this run from epoch 0",
+            RuntimeWarning, stacklevel=3,
+        )
+        return None
+    return state
