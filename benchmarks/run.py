@@ -11,6 +11,7 @@
 - sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
   and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
+- the published snapshot: its size, reading it as a table, and the scoreboard built from it;
 - with --book: the quick book build (`scripts/build_book.py --force`), seconds.
 Results are printed and written to results/benchmarks/latest.json.
 """
@@ -191,6 +192,19 @@ def bench_real_fold() -> dict:
         return {"twitter1_five_cpu_profile_one_fold_with_extraction_s": round(time.perf_counter() - t0, 1)}
 
 
+def bench_snapshot() -> dict:
+    from vsalib import published, scoreboard
+
+    files = list(published.published_dir().glob("*.json"))
+    t0 = time.perf_counter()
+    runs = published.load()
+    t1 = time.perf_counter()
+    board = scoreboard.scoreboard(runs=runs)
+    t2 = time.perf_counter()
+    return {"snapshot_records": len(files), "snapshot_MiB": round(sum(p.stat().st_size for p in files) / 2**20, 2),
+            "snapshot_load_s": round(t1 - t0, 2), "scoreboard_s": round(t2 - t1, 2), "scoreboard_rows": len(board)}
+
+
 def bench_book() -> dict:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), "--force"], check=True, cwd=ROOT,
@@ -209,6 +223,7 @@ def main(argv=None) -> int:
     res.update(bench_backbone())
     res.update(bench_regions())
     res.update(bench_grouping())
+    res.update(bench_snapshot())
     if args.real:
         res.update(bench_real_fold())
     if args.book:

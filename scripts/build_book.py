@@ -52,7 +52,9 @@ def source_stamp(name: str) -> str:
     for py in sorted((ROOT / "vsalib").rglob("*.py")) + sorted((ROOT / "vsalib").rglob("*.csv")):
         h.update(py.relative_to(ROOT).as_posix().encode() + py.read_bytes())
     h.update(json.dumps({d: is_available(d) for d in list_datasets()}, sort_keys=True).encode())
-    for rec in sorted((ROOT / "results" / "published").glob("*.json")):  # the chapters read the snapshot
+    from vsalib.published import published_dir
+
+    for rec in sorted(published_dir().glob("*.json")):  # the chapters read the snapshot
         h.update(rec.name.encode() + rec.read_bytes())
     return h.hexdigest()
 

@@ -27,11 +27,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     source = Path(args.source) if args.source else default_results_dir()
     counts = published.publish(source, profile=args.profile, datasets=args.datasets)
-    print(f"{source} -> {published.PUBLISHED_DIR}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(f"{source} -> {published.published_dir()}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     problems = published.check()
     for p in problems:
         print("problem:", p)
-    size = sum(p.stat().st_size for p in published.PUBLISHED_DIR.rglob("*.json")) if published.PUBLISHED_DIR.is_dir() else 0
+    size = sum(p.stat().st_size for p in published.published_dir().rglob("*.json")) if published.published_dir().is_dir() else 0
     print(f"snapshot: {len(published.published_store())} records, {size / 2**20:.2f} MiB")
     return 1 if problems else 0
 

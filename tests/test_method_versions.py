@@ -32,6 +32,7 @@ def test_compare_catches_changed_numbers_and_versions():
 
 
 def test_staleness_names_what_changed(monkeypatch):
+    provenance.declared_methods()  # the method modules declare their versions when imported
     monkeypatch.setitem(provenance._METHODS, "toy", provenance.MethodVersion(
         "toy", 3, {1: "first", 2: "crop scoring", 3: "natural log"}, ("global",)))
     prov = {"method": {"family": "toy", "version": 1, "depends": {"global": provenance._METHODS["global"].version}}}

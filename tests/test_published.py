@@ -21,7 +21,7 @@ def _own_run_context(monkeypatch):
 
 def test_the_snapshot_parses_has_provenance_and_is_results_only():
     assert published.check() == []
-    files = list(published.PUBLISHED_DIR.glob("*.json"))
+    files = list(published.published_dir().glob("*.json"))
     size = sum(p.stat().st_size for p in files)
     assert size <= published.MAX_BYTES
     for p in files:
@@ -127,7 +127,7 @@ def test_chapter_runs_keep_the_latest_global_model_of_each_fold(tmp_path):
 def _raw(dataset, subset):
     """The snapshot's records of one dataset read straight from the JSON files (no vsalib selection)."""
     out = []
-    for p in published.PUBLISHED_DIR.glob(f"{dataset}-*.json"):
+    for p in published.published_dir().glob(f"{dataset}-*.json"):
         d = json.loads(p.read_text(encoding="utf-8"))
         if d["subset"] == subset:
             out.append(d)
@@ -163,7 +163,7 @@ def test_a_clone_without_datasets_reads_the_snapshot(tmp_path, monkeypatch):
     """The chapters read results/published whatever the data root: it needs no dataset."""
     monkeypatch.setenv("VSALIB_DATA", str(tmp_path / "nothing"))
     copy = tmp_path / "pub"
-    shutil.copytree(published.PUBLISHED_DIR, copy) if published.PUBLISHED_DIR.is_dir() else copy.mkdir()
+    shutil.copytree(published.published_dir(), copy) if published.published_dir().is_dir() else copy.mkdir()
     assert len(published.load(copy)) == len(published.published_store())
 
 

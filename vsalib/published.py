@@ -27,6 +27,14 @@ from vsalib.results import ResultStore, latest_runs
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_DIR = _REPO_ROOT / "results" / "published"
+#: Another snapshot folder (e.g. a reader's own runs, or a fixture) instead of the committed one.
+PUBLISHED_ENV = "VSALIB_PUBLISHED"
+
+
+def published_dir() -> Path:
+    """``$VSALIB_PUBLISHED`` if set, else the committed ``results/published``."""
+    env = os.environ.get(PUBLISHED_ENV)
+    return Path(env).expanduser() if env else PUBLISHED_DIR
 
 #: The snapshot's size limit (bytes) and the longest list a record may hold: one scalar per test image
 #: of the largest dataset we publish (FI has 23,308 images); an array longer than that is not a result.
@@ -52,8 +60,8 @@ FILL_COMMAND = ("make results CHAPTERS={chapter} DATASETS={dataset}{subsets} && 
 
 
 def published_store(path: str | os.PathLike | None = None) -> ResultStore:
-    """The snapshot as a read-only :class:`ResultStore` (``results/published`` unless ``path``)."""
-    return ResultStore(PUBLISHED_DIR if path is None else path)
+    """The snapshot as a :class:`ResultStore` (:func:`published_dir` unless ``path``)."""
+    return ResultStore(published_dir() if path is None else path)
 
 
 def load(path: str | os.PathLike | None = None, **filters: Any) -> pd.DataFrame:
@@ -225,7 +233,7 @@ def _strings(obj, where: str = "") -> Iterable[tuple[str, str]]:
 def check(path: str | os.PathLike | None = None) -> list[str]:
     """Every problem of the snapshot (``[]`` when it is fit to publish): unreadable records, records
     :func:`check_record` refuses, files that are not records, and a total size over the limit."""
-    root = Path(PUBLISHED_DIR if path is None else path)
+    root = Path(published_dir() if path is None else path)
     if not root.is_dir():
         return []
     problems, total = [], 0
@@ -294,6 +302,6 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
     return counts
 
 
-__all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "backbone_name", "base_keys",
+__all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
            "chapter_runs", "check", "check_record", "fill_command", "load", "provenance_line", "publish",
-           "published_store", "stale_methods", "stale_note"]
+           "published_dir", "published_store", "stale_methods", "stale_note"]
