@@ -173,3 +173,18 @@ def test_base_keys_keep_each_dataset_apart(tmp_path):
     for ds, sub in (("twitter1", "five"), ("emotion6", "binary")):
         store.add(_record(tmp_path, dataset=ds, subset=sub))  # same method, seed and fold
     assert len(published.base_keys(store.load(), ["global-finetune"])) == 2
+
+
+def test_rows_made_by_an_older_method_version_are_marked(tmp_path, monkeypatch):
+    from vsalib import real_benchmarks
+
+    provenance.set_run(profile="cpu")
+    store = ResultStore(tmp_path / "r")
+    for fold in range(2):
+        store.add(_record(tmp_path, dataset="twitter1", subset="five", fold=fold, metrics={"accuracy": 0.8}))
+    runs = store.load()
+    assert "†" not in real_benchmarks.sun2016_table1(runs, "twitter1", "five").to_string()
+    monkeypatch.setitem(provenance._METHODS, "global", provenance.MethodVersion("global", 2, {1: "a", 2: "b"}))
+    t = real_benchmarks.sun2016_table1(runs, "twitter1", "five").set_index("paper's row")
+    assert t.loc["VGG16+ft", "ours %"] == "80.00 ± 0.00 †"
+    assert "†" not in t.loc["VGG16", "ours %"]  # no frozen runs here: nothing to mark

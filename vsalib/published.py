@@ -186,7 +186,7 @@ def stale_note(runs: pd.DataFrame) -> str:
     stale = stale_methods(runs)
     if not stale:
         return ""
-    return "**Made by an older version:** " + "; ".join(f"`{m}`: {why}" for m, why in sorted(stale.items())) + \
+    return "† **Made by an older version:** " + "; ".join(f"`{m}`: {why}" for m, why in sorted(stale.items())) + \
         ". Rerun the chapter (`make results`, then `make publish`) to bring them up to date."
 
 

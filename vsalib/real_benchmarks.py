@@ -31,8 +31,23 @@ def _profile(runs: pd.DataFrame) -> str | None:
     return ", ".join(vals) or None
 
 
-def _ours_column(t: pd.DataFrame) -> list[str]:
-    return [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])]
+def _ours_column(t: pd.DataFrame, row_methods: dict[str, str] | None = None,
+                 runs: pd.DataFrame | None = None) -> list[str]:
+    """``mean ± CI`` per row; a row made by an older version of its method gets a ``†``
+    (:func:`vsalib.published.stale_note` under the table says what changed)."""
+    stale = published.stale_methods(runs) if runs is not None and row_methods else {}
+    return [report.fmt_acc(m, c, n) + (" †" if stale and row_methods.get(r) in stale else "")
+            for r, m, c, n in zip(t["row"], t["ours"], t["ci95"], t["runs"])]
+
+
+def _sun2016_row_methods(rows) -> dict[str, str]:
+    named = {name: method for name, method, _ in sun2016.TABLE1_ROWS}
+    return {r: named.get(r, "sun2016-K-val" if "validation" in r else "sun2016-lf") for r in rows}
+
+
+def _rcnngsr_row_methods(rows) -> dict[str, str]:
+    return {r: ("global-frozen" if r == "VGG16" else "global-finetune" if r == "VGG16 fine-tuned"
+                else "rcnngsr-train" if r.startswith("f(x)") else "rcnngsr-fusion") for r in rows}
 
 
 # -- Sun2016 ----------------------------------------------------------------------------------------
@@ -41,7 +56,8 @@ def sun2016_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
     t = sun2016.table1(runs, dataset, subset, ks=range(1, 21))
     bb = _backbone(runs)
     return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
-                         "paper %": t["paper"], "ours %": _ours_column(t), "n": t["runs"], "note": t["note"]})
+                         "paper %": t["paper"], "ours %": _ours_column(t, _sun2016_row_methods(t["row"]), runs),
+                         "n": t["runs"], "note": t["note"]})
 
 
 def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") -> pd.DataFrame:
@@ -55,7 +71,8 @@ def rcnngsr_table2(runs: pd.DataFrame, dataset: str, reading: str = "sum") -> pd
     t = rcnngsr.table2(runs, dataset, reading=reading, xi=XI)
     bb = _backbone(runs)
     return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
-                         "paper %": t["paper"], "ours %": _ours_column(t), "n": t["runs"]})
+                         "paper %": t["paper"], "ours %": _ours_column(t, _rcnngsr_row_methods(t["row"]), runs),
+                         "n": t["runs"]})
 
 
 def rcnngsr_grid(runs: pd.DataFrame) -> pd.DataFrame:

@@ -95,8 +95,8 @@ def formatted(board: pd.DataFrame) -> pd.DataFrame:
         "ours %": [report.fmt_acc(m, c) for m, c in zip(board["ours mean"], board["ours ci"])],
         "our gain": [report.fmt_gain(m, c) for m, c in zip(board["our gain"], board["gain ci"])],
         "n": board["n"], "verdict": board["verdict"],
-        "region step (s / image)": board["region step s/image"].map(lambda v: report.fmt_num(v, 3)),
-        "majority class %": board["majority"].map(report.fmt_num),
+        "region s/img": board["region step s/image"].map(lambda v: report.fmt_num(v, 3)),
+        "majority %": board["majority"].map(report.fmt_num),
     })
 
 

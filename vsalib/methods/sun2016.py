@@ -518,12 +518,13 @@ def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None =
     for name, method, flt in TABLE1_ROWS:
         sel = runs[runs["method"] == method]
         for k, v in flt.items():
-            sel = sel[sel[f"params.{k}"] == v]
+            sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0] if f"params.{k}" in sel else sel.iloc[:0]
         m, c, n = _mean_ci(sel["metrics.accuracy"]) if len(sel) else (float("nan"), float("nan"), 0)
         p, note = paper(name)
         rows.append({"row": name, "paper": p, "ours": m, "ci95": c, "runs": n, "note": note})
-    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")]
-    if ks is not None:
+    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] \
+        if "params.ranking" in runs else runs.iloc[:0]
+    if ks is not None and len(lf):
         lf = lf[lf["params.k"].isin(list(ks))]
     p, note = paper("ft+obj+senti+lf best K")
     if len(lf):
@@ -562,7 +563,7 @@ def _fold_accuracy(runs, row: str, k_best: int | None):
         method, flt = next((m, f) for name, m, f in TABLE1_ROWS if name == row)
     sel = runs[runs["method"] == method]
     for k, v in flt.items():
-        sel = sel[sel[f"params.{k}"] == v]
+        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
     return sel.groupby(["seed", "fold"])["metrics.accuracy"].mean()
 
 
@@ -583,7 +584,8 @@ def claims(runs, dataset: str, subset: str | None):
     paper["best K"] = next((r["paper"] for _, r in t1.iterrows() if r["row"].startswith("ft+obj+senti+lf best K")),
                            float("nan"))
     paper["K-val"] = float("nan")
-    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] if len(runs) else runs
+    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] \
+        if len(runs) and "params.ranking" in runs else runs.iloc[:0]
     k_best = int(lf.groupby("params.k")["metrics.accuracy"].mean().idxmax()) if len(lf) else None
     rows = []
     for claim, better, worse in CLAIMS:
@@ -600,7 +602,7 @@ def curve(runs, method: str, param: str, **fixed):
 
     sel = runs[runs["method"] == method]
     for k, v in fixed.items():
-        sel = sel[sel[f"params.{k}"] == v]
+        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
     rows = [{param: x, **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
             for x, g in sel.groupby(f"params.{param}")]
     return pd.DataFrame(rows)
