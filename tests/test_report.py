@@ -13,7 +13,7 @@ def test_numbers_are_written_one_way():
     assert report.fmt_acc(87.6412, 0.904, 5) == "87.64 ± 0.90"
     assert report.fmt_acc(87.6412, float("nan"), 1) == "87.64"
     assert report.fmt_acc(float("nan")) == report.fmt_acc(50.0, 1.0, 0) == "–"
-    assert report.fmt_gain(1.5, 2.1) == "+1.50 ± 2.10" and report.fmt_gain(-0.004) == "-0.00"
+    assert report.fmt_gain(1.5, 2.1) == "+1.50 ± 2.10" and report.fmt_gain(-0.004) == "+0.00" and report.fmt_gain(-0.006) == "-0.01"
     assert report.fmt_gain(None) == "–" and report.fmt_num(1386.0) == "1386.00"
 
 

@@ -57,7 +57,8 @@ def fmt_gain(mean: Any, ci: Any = None, decimals: int = 2) -> str:
     """``+1.50 ± 2.10`` with its sign; ``–`` where there is none."""
     if not _finite(mean):
         return DASH
-    return f"{float(mean):+.{decimals}f}" + (f" ± {float(ci):.{decimals}f}" if _finite(ci) else "")
+    m = round(float(mean), decimals) + 0.0  # no "-0.00"
+    return f"{m:+.{decimals}f}" + (f" ± {float(ci):.{decimals}f}" if _finite(ci) else "")
 
 
 def show(df: pd.DataFrame, caption: str | None = None, decimals: int = 2):
