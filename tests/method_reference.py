@@ -82,7 +82,7 @@ def compute() -> dict[str, dict]:
 
     from vsalib import provenance
     from vsalib.data import Protocol, load_dataset, make_splits
-    from vsalib.methods import global_cnn, rcnngsr, sun2016
+    from vsalib.methods import base, global_cnn, rcnngsr, sun2016
     from vsalib.regions.grouping import GroupingConfig
     from vsalib.results import ResultStore
 
@@ -94,6 +94,8 @@ def compute() -> dict[str, dict]:
             ds = load_dataset("synthetic", n_images=64, size=64, cache_dir=str(tmp / "c"))
             kfold = make_splits(ds, Protocol("kfold", k=2), seed=0)[:1]
             store = ResultStore(tmp / "r")
+            majority = base.run(base.create_method("majority"), ds, kfold, subset="binary", store=store,
+                                progress=False)
             kw = dict(subset="binary", image_size=64, store=store, cache_dir=tmp / "c", progress=False)
             frozen = global_cnn.run_frozen(ds, kfold, **kw)
             ft = global_cnn.run_finetune(ds, kfold, epochs=4, batch_size=16, finetune_from=12, lrs=LRS, **kw)
@@ -111,7 +113,7 @@ def compute() -> dict[str, dict]:
     finally:
         torch.set_num_threads(threads)
     versions = provenance.declared_methods()
-    numbers = {"global": _numbers(frozen + ft), "sun2016": {**_numbers(sun), **sun_eq},
+    numbers = {"majority": _numbers(majority), "global": _numbers(frozen + ft), "sun2016": {**_numbers(sun), **sun_eq},
                "rcnngsr": {**_numbers(trained + fused), **gsr_eq}}
     return {fam: {"version": versions[fam].version, "metrics": m} for fam, m in numbers.items()}
 

@@ -1,0 +1,112 @@
+"""The method contract: the fold's leak guard, pairing by identity, the registry and the fold runner."""
+
+import numpy as np
+import pytest
+
+from vsalib import provenance
+from vsalib.data import Protocol, load_dataset, make_splits
+from vsalib.data.registry import UnknownNameError
+from vsalib.methods import base
+from vsalib.results import Record, ResultStore
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    ds = load_dataset("synthetic", n_images=24, size=32, cache_dir=str(tmp_path_factory.mktemp("c")))
+    return ds, make_splits(ds, Protocol("kfold", k=3), seed=0)
+
+
+def test_test_labels_are_reached_only_by_score(data):
+    ds, splits = data
+    fold = base.Fold(ds, splits[0], "binary")
+    assert np.array_equal(fold.labels("train"), ds.labels[splits[0].train])
+    assert np.array_equal(fold.labels("val"), ds.labels[splits[0].val])
+    with pytest.raises(PermissionError, match="Fold.score"):
+        fold.labels("test")
+    y = ds.labels[splits[0].test]
+    s = fold.score(y)
+    assert s["accuracy"] == 1.0 and np.array_equal(s["y_true"], y)
+    assert fold.score(1 - y)["accuracy"] == 0.0
+    with pytest.raises(ValueError, match="predictions for the"):
+        fold.score(y[:-1])
+    with pytest.raises(ValueError, match="unknown part"):
+        fold.index("dev")
+    assert fold.paths("test") == [ds.paths[i] for i in splits[0].test]
+    assert str(fold.id) == "synthetic/binary kfold3-grouped seed 0 fold 0"
+
+
+def test_models_are_paired_with_their_folds_by_identity(data):
+    ds, splits = data
+    folds = base.folds_of(ds, splits, "binary")
+    recs = [f.record("global-finetune", {}, {"accuracy": 0.5}) for f in folds]
+    assert base.pair_by_identity(folds, reversed(recs)) == recs  # order does not matter
+    with pytest.raises(base.FoldMismatchError, match="was trained for .* fold 1, not for .* fold 0"):
+        base.check_pairing(folds[0], recs[1])
+    other = Record(dataset="synthetic", subset="five", protocol="kfold3-grouped", method="m", seed=0, fold=0)
+    with pytest.raises(base.FoldMismatchError):
+        base.check_pairing(folds[0], other)  # another subset's model
+    with pytest.raises(base.FoldMismatchError, match="no model was trained for"):
+        base.pair_by_identity(folds, recs[:2])
+
+
+def test_choose_on_validation_takes_the_first_best():
+    assert base.choose_on_validation([1, 2, 3, 4], {1: 0.5, 2: 0.7, 3: 0.7, 4: 0.6}.get) == (2, 0.7)
+    with pytest.raises(ValueError):
+        base.choose_on_validation([], float)
+
+
+def test_registry_and_settings():
+    assert "majority" in base.list_methods()
+    with pytest.raises(UnknownNameError, match="valid names: .*majority"):
+        base.create_method("nope")
+    with pytest.raises(UnknownNameError, match="has no setting 'K'"):
+        base.create_method("majority", K=3)
+
+
+@pytest.mark.parametrize("name", base.list_methods())
+def test_every_registered_method_runs_a_fold_with_provenance(name, data, tmp_path):
+    """Every method on the contract: one synthetic fold, records with provenance, one per variant."""
+    ds, splits = data
+    store = ResultStore(tmp_path)
+    recs = base.run(base.create_method(name), ds, splits[:1], subset="binary", store=store, progress=False)
+    assert recs and len(store) == len(recs)
+    for r in store.records():
+        assert base.FoldId.of(r) == base.Fold(ds, splits[0], "binary").id
+        assert r.provenance["method"]["family"] == provenance.method_family(r.method)
+        assert r.provenance["method"]["version"] is not None
+        assert 0.0 <= r.metrics["accuracy"] <= 1.0
+
+
+def test_majority_class_by_hand(data, tmp_path):
+    ds, splits = data
+    fold = base.Fold(ds, splits[0], "binary")
+    m = base.create_method("majority")
+    model = m.train(fold, ResultStore(tmp_path))
+    y_tr = ds.labels[splits[0].train]
+    assert model.metrics["class"] == int(np.bincount(y_tr).argmax())
+    (rec,) = m.evaluate(fold, model)
+    assert rec.metrics["accuracy"] == pytest.approx(float((ds.labels[splits[0].test] == model.metrics["class"]).mean()))
+
+
+def test_the_runner_refuses_a_model_made_for_another_fold(data, tmp_path):
+    ds, splits = data
+
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class NoKnobs:
+        pass
+
+    class Wrong(base.Method):
+        name = "wrong"
+        Config = NoKnobs
+
+        def train(self, fold, store):
+            other = base.Fold(ds, splits[1], "binary")
+            return other.record("wrong-train", {}, {})
+
+        def evaluate(self, fold, model):
+            raise AssertionError("never reached")
+
+    with pytest.raises(base.FoldMismatchError):
+        base.run(Wrong(), ds, splits[:1], subset="binary", store=ResultStore(tmp_path), progress=False)

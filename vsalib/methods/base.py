@@ -1,0 +1,333 @@
+"""The contract every paper's method implements, and the one fold runner that runs them all.
+
+Shaped after pytorch-grad-cam's ``base_cam.py`` (the shared machinery once, each method a small
+module that overrides a hook or two) and timm's registry (methods register by name;
+:func:`create_method` builds any of them from keyword settings, checked against its config):
+
+- :class:`Fold`: one split of one dataset, with the leak guard built in. Selection code (a K, a
+  C, a β, a threshold) reads the labels of the ``train`` and ``val`` parts only; the test labels
+  are not handed out at all: :meth:`Fold.score` compares predictions with them and returns the
+  metrics, and that is the only way to reach them.
+- :class:`FoldId`: what a model or a record was made for, ``(dataset, subset, protocol, seed,
+  fold)``. The runner pairs every fold with its own model by this identity, never by position,
+  and refuses a mismatch (:func:`check_pairing`).
+- :class:`PaperCard`: a paper as data: citation, equations implemented, the readings chosen
+  where the text is open, the rows of its table (which of our methods and parameters give which
+  published row) and its claims (pairs of rows).
+- :class:`Method`: ``Config`` (a frozen dataclass), ``card``, ``train(fold)`` and
+  ``evaluate(fold, model)``; :func:`run` does identity, skip-if-stored, records and progress.
+
+Where we chose otherwise than the examples: a method here is not an ``nn.Module`` (timm's models
+are), because a paper's method is a protocol around models — a global CNN trained per fold,
+regions scored by it, fusion rules and selections on validation data — and its outcome is a set of
+records, not a tensor. The networks it trains stay ``nn.Module``s (``GlobalCNN``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+
+from vsalib.data.registry import ImageDataset, UnknownNameError
+from vsalib.data.splits import Split
+from vsalib.progress import tqdm
+from vsalib.results import Record, ResultStore
+
+PARTS = ("train", "val", "test")
+
+
+# -- identity and pairing -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FoldId:
+    """What a fold is: the dataset (and subset) it splits, the protocol, the seed and the fold."""
+
+    dataset: str
+    subset: str | None
+    protocol: str
+    seed: int
+    fold: int
+
+    @classmethod
+    def of(cls, record: Record) -> FoldId:
+        """The fold a record (a trained model's, a result's) was made for."""
+        return cls(record.dataset, record.subset, record.protocol, int(record.seed or 0), int(record.fold or 0))
+
+    def __str__(self) -> str:
+        sub = f"/{self.subset}" if self.subset else ""
+        return f"{self.dataset}{sub} {self.protocol} seed {self.seed} fold {self.fold}"
+
+
+class FoldMismatchError(ValueError):
+    """A model (or record) was paired with a fold it was not made for."""
+
+
+def check_pairing(fold: Fold, record: Record, what: str = "model") -> None:
+    """Raise :class:`FoldMismatchError` unless ``record`` was made for ``fold``."""
+    got = FoldId.of(record)
+    if got != fold.id:
+        raise FoldMismatchError(
+            f"the {what} {record.method!r} ({record.key}) was trained for {got}, not for {fold.id}: its "
+            f"training images may be this fold's test images. Pair each fold with its own {what}.")
+
+
+def pair_by_identity(folds: Sequence[Fold], records: Iterable[Record], what: str = "model") -> list[Record]:
+    """For each fold, the record made for it (by :class:`FoldId`, whatever the order); raises
+    :class:`FoldMismatchError` for a fold without one."""
+    by_id: dict[FoldId, Record] = {}
+    for r in records:
+        by_id[FoldId.of(r)] = r
+    out = []
+    for f in folds:
+        if f.id not in by_id:
+            have = ", ".join(str(i) for i in by_id) or "none"
+            raise FoldMismatchError(f"no {what} was trained for {f.id} (have: {have})")
+        out.append(by_id[f.id])
+    return out
+
+
+def protocol_name(split: Split) -> str:
+    """The record's protocol name for a split (``kfold5-grouped``, ``ratio``, ``fixed``)."""
+    if split.kind == "kfold":
+        return f"kfold{split.n_folds}" + ("-grouped" if split.grouped else "")
+    return split.kind
+
+
+# -- the fold, with its leak guard ----------------------------------------------------------------
+class Fold:
+    """One split of a dataset. Train and validation labels are readable; test labels are not.
+
+    ``paths(part)``, ``index(part)`` for any part; ``labels(part)`` for ``"train"`` and ``"val"``
+    only; :meth:`score` for the test part (and any part), the one place where test labels are used.
+    """
+
+    def __init__(self, dataset: ImageDataset, split: Split, subset: str | None = None):
+        split.check(len(dataset))
+        self._dataset = dataset
+        self.split = split
+        self.subset = subset
+        self.id = FoldId(dataset.name, subset, protocol_name(split), int(split.seed), int(split.fold))
+
+    # -- what any code may read ----------------------------------------------------------------
+    @property
+    def classes(self) -> list[str]:
+        return list(self._dataset.classes)
+
+    @property
+    def dataset_name(self) -> str:
+        return self._dataset.name
+
+    def index(self, part: str) -> np.ndarray:
+        """Row indices of ``part`` in the dataset (no labels)."""
+        return getattr(self.split, _part(part)).copy()
+
+    def paths(self, part: str) -> list[str]:
+        paths = self._dataset.paths
+        return [paths[i] for i in self.index(part)]
+
+    def labels(self, part: str) -> np.ndarray:
+        """Labels of the training or validation part; the test labels are only reached by :meth:`score`."""
+        if _part(part) == "test":
+            raise PermissionError(
+                "test labels are not readable: choose on the 'val' part, then pass the test predictions to "
+                "Fold.score()")
+        return self._dataset.labels[self.index(part)]
+
+    # -- the one place the test labels are used -------------------------------------------------
+    def score(self, predictions, part: str = "test") -> dict[str, Any]:
+        """``{"accuracy", "y_true", "y_pred"}`` of ``predictions`` (one per image of ``part``, in order)."""
+        pred = np.asarray(predictions).reshape(-1)
+        idx = self.index(part)
+        if len(pred) != len(idx):
+            raise ValueError(f"{len(pred)} predictions for the {len(idx)} images of the {part} part of {self.id}")
+        y = self._dataset.labels[idx]
+        return {"accuracy": float((pred == y).mean()) if len(y) else float("nan"), "y_true": y, "y_pred": pred}
+
+    def record(self, method: str, params: dict, metrics: dict, *, wall_time_s: float | None = None,
+               extra: dict | None = None) -> Record:
+        """A record of this fold (identity filled in)."""
+        return Record(dataset=self.id.dataset, subset=self.id.subset, protocol=self.id.protocol, method=method,
+                      params=params, seed=self.id.seed, fold=self.id.fold, metrics=metrics, wall_time_s=wall_time_s,
+                      extra=extra or {})
+
+    def __repr__(self) -> str:
+        return f"Fold({self.id}, {self.split.sizes()})"
+
+
+def _part(part: str) -> str:
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
+    return part
+
+
+def folds_of(dataset: ImageDataset, splits: Sequence[Split], subset: str | None = None) -> list[Fold]:
+    return [Fold(dataset, s, subset) for s in splits]
+
+
+def choose_on_validation(options: Iterable, val_score) -> tuple[Any, float]:
+    """The option with the best validation score (ties: the first); ``val_score(option) -> float``.
+
+    The selection rule of every hyper-parameter of every method (K, C, β, ξ, λ): a function of the
+    validation part only, since it never sees a :class:`Fold`'s test labels.
+    """
+    best, best_s = None, -np.inf
+    for opt in options:
+        s = float(val_score(opt))
+        if s > best_s:
+            best, best_s = opt, s
+    if best is None:
+        raise ValueError("no options to choose from")
+    return best, best_s
+
+
+# -- a paper as data --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PaperRow:
+    """A row of a paper's table and the records of ours that reproduce it."""
+
+    name: str  # the row's name in the paper (and in vsalib/targets.csv)
+    method: str  # our record method
+    params: dict = field(default_factory=dict)  # params that pick the row's records
+    metric: str = "accuracy"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of a paper: the row ``better`` beats the row ``worse``."""
+
+    text: str
+    better: str
+    worse: str
+
+
+@dataclass(frozen=True)
+class PaperCard:
+    """What the book says of a paper, as data."""
+
+    key: str  # the paper's key in vsalib/targets.csv
+    title: str
+    venue: str
+    table: int  # the table its rows come from
+    equations: dict[str, str] = field(default_factory=dict)
+    readings: dict[str, str] = field(default_factory=dict)  # what the text leaves open -> what we chose
+    rows: tuple[PaperRow, ...] = ()
+    claims: tuple[Claim, ...] = ()
+    datasets: dict[tuple[str, str | None], str] = field(default_factory=dict)  # ours -> paper's column
+
+    def row(self, name: str) -> PaperRow:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"{self.key} has no row {name!r}; rows: {', '.join(r.name for r in self.rows)}")
+
+
+# -- the method contract ----------------------------------------------------------------------------
+class Method(ABC):
+    """A paper's method: a config, a card, ``train(fold)`` and ``evaluate(fold, model)``.
+
+    ``train`` returns the record of the model the method evaluates on that fold (made for that
+    fold: the runner checks); ``evaluate`` returns the records of every variant it measures, made
+    with :meth:`Fold.record` and scored with :meth:`Fold.score`. ``name`` is the family of its
+    records (``<name>-...``); ``Config`` a frozen dataclass whose fields are the method's knobs.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    card: ClassVar[PaperCard | None] = None
+
+    def __init__(self, config=None, **settings):
+        if config is not None and settings:
+            raise TypeError("give a config or keyword settings, not both")
+        self.config = config if config is not None else make_config(self.Config, settings, self.name)
+
+    @abstractmethod
+    def train(self, fold: Fold, store: ResultStore) -> Record:
+        """The model this method evaluates on ``fold``, trained on its train (and val) part."""
+
+    @abstractmethod
+    def evaluate(self, fold: Fold, model: Record) -> list[Record]:
+        """The records of every variant measured on ``fold`` with ``model``."""
+
+    def done(self, fold: Fold, model: Record, store: ResultStore) -> list[Record] | None:
+        """The fold's stored records if the fold is complete, else None (default: never stored)."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def make_config(cls: type, settings: dict, owner: str = "method"):
+    """``cls(**settings)`` with unknown names answered by the list of valid ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise UnknownNameError(f"{owner} has no setting {', '.join(map(repr, unknown))}; valid: {', '.join(sorted(names))}")
+    return cls(**settings)
+
+
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: register a :class:`Method` under its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"register_method takes a Method subclass, got {cls!r}")
+    if not getattr(cls, "name", None) or not dataclasses.is_dataclass(getattr(cls, "Config", None)):
+        raise TypeError(f"{cls.__name__} needs a name and a dataclass Config")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def list_methods() -> list[str]:
+    _import_methods()
+    return sorted(_METHODS)
+
+
+def create_method(name: str, **settings) -> Method:
+    """Build a registered method from keyword settings (checked against its ``Config``)."""
+    _import_methods()
+    if name not in _METHODS:
+        raise UnknownNameError(f"unknown method {name!r}; valid names: {', '.join(sorted(_METHODS))}")
+    return _METHODS[name](**settings)
+
+
+def _import_methods() -> None:
+    from vsalib.methods import majority  # noqa: F401  (importing a method module registers it)
+
+
+# -- the fold runner --------------------------------------------------------------------------------
+def run(method: Method, dataset: ImageDataset, splits: Sequence[Split], *, subset: str | None = None,
+        store: ResultStore | None = None, progress: bool = True) -> list[Record]:
+    """Run ``method`` on every split: train its model on the fold (or read it back), check that the
+    model was made for this fold, evaluate, and write each record (with provenance) to ``store``.
+    A fold whose records are stored is read back, not recomputed."""
+    store = ResultStore() if store is None else store
+    out: list[Record] = []
+    for fold in tqdm(folds_of(dataset, splits, subset), desc=f"{method.name} folds", disable=not progress,
+                     leave=False):
+        model = method.train(fold, store)
+        check_pairing(fold, model)
+        stored = method.done(fold, model, store)
+        if stored is not None:
+            out += stored
+            continue
+        t0 = time.perf_counter()
+        records = method.evaluate(fold, model)
+        wall = time.perf_counter() - t0
+        for rec in records:
+            if FoldId.of(rec) != fold.id:
+                raise FoldMismatchError(f"{method.name}.evaluate wrote a record for {FoldId.of(rec)} on {fold.id}")
+            if rec.wall_time_s is None:
+                rec.wall_time_s = wall
+            store.add(rec)
+        out += records
+    return out
+
+
+__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "PaperCard", "PaperRow", "check_pairing",
+           "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config", "pair_by_identity",
+           "protocol_name", "register_method", "run"]
