@@ -63,7 +63,7 @@ def test_run_sun2016_writes_table1_records(tmp_path):
     ds = load_dataset("synthetic", n_images=24, size=64, cache_dir=str(tmp_path / "c"))
     splits = make_splits(ds, Protocol("kfold", k=2), seed=0)[:1]
     store = ResultStore(tmp_path / "r")
-    ft = global_cnn.run_finetune(ds, splits, image_size=64, epochs=1, finetune_from=16, store=store,
+    ft = global_cnn.run_finetune(ds, splits, subset="binary", image_size=64, epochs=1, finetune_from=16, store=store,
                                  cache_dir=tmp_path / "c", progress=False)
     folds = [sun2016.FoldInputs(splits[0], ft[0])]
     recs = sun2016.run_sun2016(ds, folds, subset="binary", ks=(1, 2), betas=(0.5,), alphas=(1.0,), store=store,

@@ -34,6 +34,7 @@ from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
 from vsalib import provenance
+from vsalib.methods.base import protocol_name
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
 from vsalib.train import features as feature_cache
@@ -85,10 +86,7 @@ class FoldOutcome:
 
 
 def _protocol_name(dataset: ImageDataset, splits: list[Split]) -> str:
-    s = splits[0]
-    if s.kind == "kfold":
-        return f"kfold{s.n_folds}" + ("-grouped" if s.grouped else "")
-    return s.kind
+    return protocol_name(splits[0])
 
 
 def _record(dataset, subset, splits, method, params, split, metrics, wall, y_true, y_pred, test_idx, extra=None):

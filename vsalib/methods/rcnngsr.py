@@ -41,6 +41,7 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.grouping import GroupingConfig, sentiment_regions
 from vsalib import provenance
+from vsalib.methods.base import Fold, FoldId, FoldMismatchError, pair_by_identity
 from vsalib.results import Record, ResultStore
 from vsalib.train.features import cache_root, image_key, load_cache
 from vsalib.train.loop import atomic_torch_save, evaluate_model
@@ -200,7 +201,8 @@ def fusion_accuracy(regions: Sequence[ImageRegions], labels, reading: str = "sum
 def run_rcnngsr(dataset: ImageDataset, train_records: Sequence[Record], splits, cfg: RCNNGSRConfig, *,
                 sentiment: Iterable[str] = SENTIMENT_VARIANTS,
                 store: ResultStore | None = None, cache_dir=None, progress: bool = True) -> list[Record]:
-    """Steps 2–3 on each split with that split's trained model (``train_records``, from :func:`train`):
+    """Steps 2–3 on each split with that split's trained model (``train_records``, from :func:`train`,
+    paired with the splits by dataset, protocol, seed and fold; ``ValueError`` where a split has none):
     one ``rcnngsr-fusion`` record per (grouping with / without the sentiment term, fusion reading),
     with the accuracy of ``f(x)`` alone beside it, under the training record's dataset subset. A split
     whose records exist is not recomputed."""
@@ -209,8 +211,8 @@ def run_rcnngsr(dataset: ImageDataset, train_records: Sequence[Record], splits, 
     store = ResultStore() if store is None else store
     y = dataset.labels
     records: list[Record] = []
-    for split, tr in tqdm(list(zip(splits, train_records)), desc="rcnngsr splits", disable=not progress,
-                          leave=False):
+    for split, tr in tqdm(_pair_by_identity(dataset, splits, train_records), desc="rcnngsr splits",
+                          disable=not progress, leave=False):
         model = None
         for variant in sentiment:
             gcfg = cfg.grouping if variant == "with" else replace(cfg.grouping, sentiment=0.0)
@@ -243,6 +245,18 @@ def run_rcnngsr(dataset: ImageDataset, train_records: Sequence[Record], splits, 
                 store.add(rec)
                 records.append(rec)
     return records
+
+
+def _pair_by_identity(dataset: ImageDataset, splits, train_records: Sequence[Record]) -> list:
+    """Each split with the one training record made for it (dataset, subset, protocol, seed, fold; never by
+    position: another split's model was trained on most of this split's test images)."""
+    subsets = {tr.subset for tr in train_records}
+    if len(subsets) > 1:
+        raise FoldMismatchError(f"train_records mix subsets {sorted(map(str, subsets))}: pass one run's records")
+    folds = [Fold(dataset, s, next(iter(subsets), None)) for s in splits]
+    if len({f.id for f in folds}) != len(folds) or len({FoldId.of(r) for r in train_records}) != len(train_records):
+        raise FoldMismatchError("two splits (or two training records) share one identity: pass one record per split")
+    return list(zip(splits, pair_by_identity(folds, train_records, "trained model")))
 
 
 def select_runs(runs, dataset: str, subset: str | None, keys: Iterable[str]):

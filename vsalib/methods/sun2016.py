@@ -40,6 +40,7 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
 from vsalib import provenance
+from vsalib.methods.base import Fold, check_pairing
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root, image_key, load_cache
 from vsalib.train.loop import atomic_torch_save
@@ -352,6 +353,9 @@ def run_sun2016(
     A complete fold is not recomputed: its records are read back from the store."""
     from vsalib.methods.global_cnn import _logreg, load_finetuned
 
+    folds = list(folds)
+    for fi in folds:  # every split with the model fine-tuned on its own training part (checked before any work)
+        check_pairing(Fold(dataset, fi.split, subset), fi.finetune_record, "fine-tuned model")
     store = ResultStore() if store is None else store
     ks = sorted(set(int(k) for k in ks))
     y = dataset.labels
