@@ -73,9 +73,13 @@ def show(df: pd.DataFrame, caption: str | None = None, decimals: int = 2):
         else:
             out[c] = col.map(lambda v: DASH if v is None or (isinstance(v, float) and math.isnan(v)) else v)
     sty = out.style.hide(axis="index")
+    numeric = [c for c in out.columns if out[c].astype(str).str.contains(" ± ", regex=False).any()]
+    if numeric:  # "87.64 ± 0.90" on one line
+        sty = sty.set_properties(subset=numeric, **{"white-space": "nowrap"})
     if caption:
         sty = sty.set_caption(caption)
-    return sty.set_table_styles([{"selector": "td, th", "props": [("white-space", "normal"), ("text-align", "left")]},
+    return sty.set_table_styles([{"selector": "td, th", "props": [("white-space", "normal"), ("text-align", "left"),
+                                                                   ("padding", "0.2em 1em 0.2em 0")]},
                                  {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"),
                                                                    ("font-size", "0.9em")]}])
 
