@@ -168,7 +168,7 @@ def test_fit_learns_the_toy_problem_and_records_history():
     res, _ = _run(epochs=8)
     assert isinstance(res, FitResult)
     assert [r["epoch"] for r in res.history] == list(range(8))
-    assert set(res.history[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}
+    assert set(res.history[0]) == {"epoch", "train_loss", "train_loss_cls", "train_accuracy", "val_loss", "val_accuracy"}
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
     assert res.best_metric >= 0.85  # a linearly separable problem
     assert res.best_metric == max(r["val_accuracy"] for r in res.history)
@@ -471,3 +471,48 @@ def test_to_plain_round_trips_numpy_and_vsalib_dataclasses(tmp_path):
     with pytest.raises(TypeError, match=r"obj\['a'\]\[1\].*function"):
         atomic_torch_save({"a": [1, lambda: 0]}, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+
+
+# -- named loss terms --------------------------------------------------------------------------
+
+
+def test_fit_sums_and_logs_named_loss_terms():
+    """A step returns several named losses (a batch carrying more than (x, y)); fit back-propagates
+    their sum and logs each term, and the default step is the single ``loss_cls`` term."""
+    ce = nn.CrossEntropyLoss()
+
+    class Extra(torch.utils.data.Dataset):  # batches as dicts: image, label, and a target "map"
+        def __init__(self):
+            self.d = _data()
+
+        def __len__(self):
+            return len(self.d)
+
+        def __getitem__(self, i):
+            x, y = self.d[i]
+            return {"x": x, "y": y, "map": x[:2] * 0.5}
+
+    def two_terms(model, batch, device):
+        logits = model(batch["x"])
+        loss_map = F.mse_loss(logits, batch["map"])
+        return loop.StepOutput({"loss_cls": ce(logits, batch["y"]), "loss_map": 0.1 * loss_map},
+                               logits, batch["y"])
+
+    model, opt, _ = _setup()
+    res = fit(model, ce, DataLoader(Extra(), batch_size=8), opt, epochs=2, step=two_terms, progress=False,
+              regularizer=lambda m: 1e-3 * m[0].weight.pow(2).sum(), regularizer_name="loss_l2")
+    for row in res.history:
+        assert {"train_loss_cls", "train_loss_map", "train_loss_l2", "train_accuracy"} <= set(row)
+        assert row["train_loss"] == pytest.approx(row["train_loss_cls"] + row["train_loss_map"] + row["train_loss_l2"])
+    plain, _ = _run(val=False, epochs=2)
+    assert {k for k in plain.history[0] if k.startswith("train_loss")} == {"train_loss", "train_loss_cls"}
+    assert plain.history[0]["train_loss"] == pytest.approx(plain.history[0]["train_loss_cls"])
+
+
+def test_the_default_step_trains_exactly_as_a_classification_step():
+    ce = nn.CrossEntropyLoss()
+    a, wa = _run(val=False, epochs=2)
+    model, opt, sched = _setup()
+    train, _ = _loaders()
+    fit(model, ce, train, opt, epochs=2, seed=0, scheduler=sched, progress=False, step=loop.classification_step(ce))
+    _assert_same_weights(wa, _weights(model))

@@ -235,7 +235,8 @@ def run_finetune(
         fit_result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
                          val_loader=val_loader if len(split.val) else None, seed=split.seed * 1000 + split.fold,
                          device=device, scheduler=sched, checkpoint_path=ckpt, patience=patience,
-                         regularizer=reg, after_step=after, progress=progress, desc=f"fold {split.fold}")
+                         regularizer=reg, regularizer_name="loss_gs", after_step=after, progress=progress,
+                         desc=f"fold {split.fold}")
         ev = evaluate_model(model, test_loader, device)
         more = on_trained(model, test_loader, device) if on_trained is not None else {}
         model_path = ckpt_root / run_id / f"model_seed{split.seed}_fold{split.fold}.pt"

@@ -266,6 +266,37 @@ def evaluate_model(model: nn.Module, loader, device: torch.device | str = "cpu",
     return out
 
 
+@dataclass
+class StepOutput:
+    """What one training step computed: its named loss terms (summed into the loss that is
+    back-propagated, logged term by term, like torchvision's detection loss dicts), and, for the
+    training accuracy, the logits and targets where the step has them."""
+
+    losses: dict[str, torch.Tensor]
+    logits: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+    size: int | None = None  # samples in the batch (default: len(targets))
+
+
+Step = Callable[[nn.Module, object, torch.device], StepOutput]
+
+
+def classification_step(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str = "loss_cls") -> Step:
+    """The step of an image classifier: ``batch = (x, y, ...)``, one loss term ``name`` = ``loss_fn(model(x), y)``.
+
+    A method whose batches carry more (boxes, maps, attributes, label distributions) passes its own
+    step to :func:`fit`; it calls ``model(...)`` (so that a DDP wrapper sees the forward pass) and
+    returns every loss term by name.
+    """
+
+    def step(model: nn.Module, batch, device: torch.device) -> StepOutput:
+        x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        logits = model(x)
+        return StepOutput({name: loss_fn(logits, y)}, logits, y)
+
+    return step
+
+
 def fit(
     model: nn.Module,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -282,20 +313,27 @@ def fit(
     patience: int | None = None,
     monitor: str = "accuracy",
     regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+    regularizer_name: str = "loss_reg",
     after_step: Callable[[nn.Module, torch.optim.Optimizer], None] | None = None,
+    step: Step | None = None,
     progress: bool = True,
     desc: str = "train",
     stop_after_epochs: int | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` epochs; see the module docstring.
 
-    ``monitor``: the validation metric for early stopping and best-epoch selection
+    ``step(model, batch, device) -> StepOutput`` computes a batch's named loss terms (default:
+    :func:`classification_step` of ``loss_fn``); ``fit`` sums them, back-propagates the sum and logs
+    every term per epoch (``train_<name>`` in the history). ``loss_fn`` also scores the validation
+    part. ``monitor``: the validation metric for early stopping and best-epoch selection
     (``accuracy``, higher is better, or ``loss``, lower is better). ``patience``: stop after this
-    many epochs without improvement (None: never). ``regularizer(model)`` is added to the loss
-    (R-CNNGSR's group-sparse term); ``after_step(model, optimizer)`` runs after every optimiser step
-    (e.g. its proximal step, :func:`vsalib.losses.proximal_step`). ``stop_after_epochs`` ends the call early *as if killed*
+    many epochs without improvement (None: never). ``regularizer(model)`` is one more loss term,
+    named ``regularizer_name`` (R-CNNGSR's group-sparse term, ``loss_gs``); ``after_step(model,
+    optimizer)`` runs after every optimiser step (e.g. its proximal step,
+    :func:`vsalib.losses.proximal_step`). ``stop_after_epochs`` ends the call early *as if killed*
     (used by the resume tests).
     """
+    step = classification_step(loss_fn) if step is None else step
     if monitor not in ("accuracy", "loss"):
         raise ValueError(f"monitor must be 'accuracy' or 'loss', got {monitor!r}")
     if epochs < 1:
@@ -337,26 +375,35 @@ def fit(
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         model.train()
-        total, n, correct = 0.0, 0, 0
+        total, n, correct, n_scored = 0.0, 0, 0, 0
+        terms: dict[str, float] = {}
         for batch in train_loader:
-            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
-                logits = model(x)
-                loss = loss_fn(logits, y)
+                out = step(model, batch, device)
+            losses = dict(out.losses)
             if regularizer is not None:
-                loss = loss + regularizer(model)
+                losses[regularizer_name] = regularizer(model)
+            loss = sum(losses.values())
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             if after_step is not None:
                 after_step(model, optimizer)
-            total += float(loss.detach()) * len(y)
-            correct += int((logits.detach().argmax(1) == y).sum())
-            n += len(y)
+            size = out.size if out.size is not None else len(out.targets)
+            total += float(loss.detach()) * size
+            for name, value in losses.items():
+                terms[name] = terms.get(name, 0.0) + float(value.detach()) * size
+            if out.logits is not None and out.targets is not None:
+                correct += int((out.logits.detach().argmax(1) == out.targets).sum())
+                n_scored += len(out.targets)
+            n += size
         if scheduler is not None:
             scheduler.step()
-        row = {"epoch": epoch, "train_loss": total / max(n, 1), "train_accuracy": correct / max(n, 1)}
+        row = {"epoch": epoch, "train_loss": total / max(n, 1),
+               **{f"train_{name}": v / max(n, 1) for name, v in terms.items()}}
+        if n_scored:
+            row["train_accuracy"] = correct / n_scored
         if val_loader is not None:
             ev = evaluate_model(model, val_loader, device, loss_fn)
             row["val_accuracy"], row["val_loss"] = ev["accuracy"], ev["loss"]
