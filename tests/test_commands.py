@@ -143,3 +143,30 @@ def test_every_chapter_reaches_every_dataset(notebook, profile, fixture_root, mo
 def test_the_readme_says_where_published_numbers_come_from():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "results/published" in text and "make publish" in text and "jupyter lab" in text.lower()
+
+
+KNOWN = {".venv/bin/papermill", "make", "torchrun", ".venv/bin/jupyter"}
+
+
+def test_every_printed_command_is_one_the_tests_run():
+    unknown = [(p, c) for p, c in COMMANDS if c.split()[0] not in KNOWN]
+    assert not unknown, f"printed commands no test runs: {unknown}"
+
+
+@pytest.mark.parametrize("page,command", [c for c in COMMANDS if c[1].split()[0] == "torchrun"], ids=lambda x: x[:40])
+def test_printed_torchrun_command_names_a_module_and_its_options(page, command):
+    argv = shlex.split(command)
+    module = argv[argv.index("-m") + 1]
+    out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, f"{page}: {module}: {out.stderr}"
+    for flag in [a for a in argv[argv.index("-m") + 2:] if a.startswith("--")]:
+        assert flag in out.stdout, f"{page}: {module} has no option {flag}"
+
+
+@pytest.mark.parametrize("page,command", [c for c in COMMANDS if c[1].split()[0] == ".venv/bin/jupyter"],
+                         ids=lambda x: x[:40])
+def test_printed_jupyter_command_opens_what_exists(page, command):
+    argv = shlex.split(command)
+    assert argv[1] == "lab" and all((ROOT / a).exists() for a in argv[2:] if not a.startswith("-"))
+    out = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0, "JupyterLab is not installed in the environment"
