@@ -43,8 +43,8 @@ from vsalib.regions.grouping import GroupingConfig, sentiment_regions
 from vsalib import provenance
 from vsalib.methods.base import Fold, FoldId, FoldMismatchError, pair_by_identity
 from vsalib.results import Record, ResultStore
-from vsalib.train.features import cache_root, image_key, load_cache
-from vsalib.train.loop import atomic_torch_save, evaluate_model
+from vsalib.train.features import cache_root, cached_per_image
+from vsalib.train.loop import evaluate_model
 
 #: Bump when a change here changes the numbers of ``rcnngsr-*`` records (say what changed).
 VERSION = provenance.declare_method("rcnngsr", 1, depends=("global",), changes={
@@ -173,21 +173,10 @@ def dataset_regions(model, paths: Sequence[str], grouping: GroupingConfig, *, mo
                     cache_dir=None, progress: bool = True, save_every: int = 50) -> list[ImageRegions]:
     """:func:`analyse_image` of every path, cached on disk per (grouping, model) and saved every
     ``save_every`` images (atomic writes), so an interrupted run resumes where it stopped."""
-    file = _regions_cache(grouping, model_key, cache_dir)
-    cache = load_cache(file)
-    out, new = [], 0
     desc = f"sentiment regions ({'with' if grouping.sentiment > 0 else 'without'} sentiment)"
-    for p in tqdm(paths, desc=desc, disable=not progress, leave=False, mininterval=5):
-        key = image_key(p)
-        if key not in cache:
-            cache[key] = analyse_image(model, p, grouping, size)
-            new += 1
-            if new % save_every == 0:
-                atomic_torch_save(cache, file)
-        out.append(cache[key])
-    if new:
-        atomic_torch_save(cache, file)
-    return out
+    return cached_per_image(paths, lambda p: analyse_image(model, p, grouping, size),
+                            _regions_cache(grouping, model_key, cache_dir), desc=desc, progress=progress,
+                            save_every=save_every)
 
 
 def fusion_accuracy(regions: Sequence[ImageRegions], labels, reading: str = "sum") -> tuple[float, np.ndarray]:

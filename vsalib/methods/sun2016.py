@@ -42,8 +42,7 @@ from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides,
 from vsalib import provenance
 from vsalib.methods.base import Fold, check_pairing
 from vsalib.results import Record, ResultStore, latest_runs
-from vsalib.train.features import cache_root, image_key, load_cache
-from vsalib.train.loop import atomic_torch_save
+from vsalib.train.features import cache_root, cached_per_image
 
 RANKINGS = ("obj", "senti", "obj+senti")
 
@@ -186,18 +185,11 @@ def dataset_proposals(paths: Sequence[str], cfg: Sun2016Config, *, cache_dir=Non
 
     The cache holds the raw proposals; the preset's filters and clustering (:meth:`Sun2016Config.postprocess`)
     are applied after loading, so presets that differ only in those share one cache."""
-    file = _proposal_cache_file(cfg, cache_dir)
-    cache = load_cache(file)
-    out, changed = [], False
-    for p in tqdm(paths, desc="proposals", disable=not progress, leave=False, mininterval=5):
-        key = image_key(p)
-        if key not in cache:
-            im = open_image(p)
-            cache[key] = propose(im, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(im.size))
-            changed = True
-        out.append(cache[key])
-    if changed:
-        atomic_torch_save(cache, file)
+    def compute(path: str) -> Proposals:
+        im = open_image(path)
+        return propose(im, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(im.size))
+
+    out = cached_per_image(paths, compute, _proposal_cache_file(cfg, cache_dir), desc="proposals", progress=progress)
     return [cfg.postprocess(pr) for pr in out]
 
 

@@ -39,6 +39,30 @@ def image_key(path: str) -> str:
     return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
+def cached_per_image(paths, compute, file: str | os.PathLike, *, desc: str = "images", progress: bool = True,
+                     save_every: int = 50) -> list:
+    """``compute(path)`` of every path, kept in one on-disk cache per (method settings, model): the one
+    per-image cache of every method that caches proposals, regions or maps.
+
+    Keys are :func:`image_key` (an edited image is recomputed); the cache is saved atomically every
+    ``save_every`` new images and at the end, so an interrupted run resumes where it stopped. Values
+    must be storable by :func:`~vsalib.train.loop.atomic_torch_save` (tensors, arrays, numbers,
+    vsalib dataclasses, and containers of them)."""
+    cache = load_cache(file)
+    out, new = [], 0
+    for p in tqdm(paths, desc=desc, disable=not progress, leave=False, mininterval=5):
+        key = image_key(p)
+        if key not in cache:
+            cache[key] = compute(p)
+            new += 1
+            if save_every and new % save_every == 0:
+                atomic_torch_save(cache, file)
+        out.append(cache[key])
+    if new:
+        atomic_torch_save(cache, file)
+    return out
+
+
 def load_cache(path: str | os.PathLike) -> dict:
     """A per-image cache dict written with :func:`atomic_torch_save`, or ``{}`` when it is absent or
     unreadable (it is then rebuilt).
