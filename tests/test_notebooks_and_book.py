@@ -38,17 +38,30 @@ def test_book_builds_with_its_figures(tmp_path):
     for part in ("book", "notebooks", "scripts", "vsalib"):
         shutil.copytree(ROOT / part, work / part, ignore=shutil.ignore_patterns("_build", ".stamps.json"))
     shutil.copy(ROOT / "_config.yml", work / "_config.yml")
+    if (ROOT / "results" / "published").is_dir():  # the committed snapshot, as a clone has it
+        shutil.copytree(ROOT / "results" / "published", work / "results" / "published")
     # shares the session's results store and caches (conftest.py): after nbval has run the notebooks, the
-    # build reuses their records instead of training everything again
-    env = {**os.environ, "PYTHONPATH": str(work)}
+    # build reuses their records instead of training everything again. No dataset is reachable, as in a
+    # fresh clone on a machine without them.
+    env = {**os.environ, "PYTHONPATH": str(work), "VSALIB_DATA": str(tmp_path / "no-datasets-here")}
+    env.pop("VSALIB_PUBLISHED", None)
     proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
                           capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     html = work / "book" / "_build" / "html"
     for page in ("intro.html", "rerun.html", "references.html", "notebooks/datasets.html",
                  "notebooks/global_baseline.html", "notebooks/sun2016_affective_regions.html",
-                 "notebooks/rcnngsr.html"):
+                 "notebooks/rcnngsr.html", "notebooks/scoreboard.html"):
         assert (html / page).is_file(), page
+    # the real Table 1 of every published Twitter I subset, with the numbers of the stored records
+    from vsalib import published, real_benchmarks
+
+    sun_page = (html / "notebooks/sun2016_affective_regions.html").read_text()
+    for ds, sub in published.CHAPTER_DATASETS["sun2016"]:
+        runs = published.chapter_runs("sun2016", ds, sub)
+        if len(runs):
+            for cell in real_benchmarks.sun2016_table1(runs, ds, sub)["ours %"]:
+                assert cell.replace("±", "&#177;") in sun_page or cell in sun_page, (sub, cell)
     for page, n_min in (("notebooks/datasets.html", 2), ("notebooks/global_baseline.html", 2),
                         ("notebooks/sun2016_affective_regions.html", 2), ("notebooks/rcnngsr.html", 4)):
         text = (html / page).read_text()
