@@ -122,3 +122,26 @@ def test_optional_and_described_need_a_description():
     assert check_params({"n": 64}, spec) == {"n": 64}
     with pytest.raises(UnknownNameError, match="n=8 is not valid; expected an int >= 32"):
         check_params({"n": 8}, spec)
+
+
+def test_setup_chapter_checks_the_common_parameters_and_resolves_the_profile(tmp_path):
+    from vsalib.notebook import setup_chapter
+
+    base = {"profile": "cpu", "dataset": None, "subset": None, "backbone": None, "seeds": None, "data_root": None,
+            "results_dir": str(tmp_path), "folds": None, "K": 3}
+    own = {"K": lambda v: isinstance(v, int) and v > 0}
+    ch = setup_chapter(dict(base), own, knobs=("folds",))
+    assert ch.cfg["dataset"] == "twitter1" and ch.subset == "five" and ch.options == {"subset": "five"}
+    assert ch.params["K"] == 3 and str(ch.store.path) == str(tmp_path)
+    # the chapter's defaults apply to what is left at None; the profile's subset stays with its dataset
+    ch = setup_chapter(dict(base), own, knobs=("folds",), defaults=lambda p: {"dataset": "emotion6", "seeds": [0, 1]})
+    assert ch.cfg["dataset"] == "emotion6" and ch.subset == "binary" and ch.cfg["seeds"] == [0, 1]
+    ch = setup_chapter({**base, "dataset": "twitter1", "seeds": [4]}, own, knobs=("folds",),
+                       defaults={"dataset": "emotion6", "seeds": [0, 1]})
+    assert ch.cfg["dataset"] == "twitter1" and ch.cfg["seeds"] == [4]
+    with pytest.raises(UnknownNameError, match="'folds' is missing"):
+        setup_chapter({k: v for k, v in base.items() if k != "folds"}, own, knobs=("folds",))
+    with pytest.raises(UnknownNameError, match="seeds=\\[\\].*non-empty list of ints"):
+        setup_chapter({**base, "seeds": []}, own, knobs=("folds",))
+    with pytest.raises(UnknownNameError, match="unknown profile knob"):
+        setup_chapter(dict(base), own, knobs=("lr",))

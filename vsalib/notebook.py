@@ -3,7 +3,8 @@
 Papermill injects parameters as plain assignments after a notebook's ``parameters`` cell, so a
 misspelt name would silently define a new variable. ``check_params(globals(), SPEC)`` (called in
 the cell right after the parameters) fails on any user variable not in the spec and on any value
-outside its allowed set, listing the valid ones.
+outside its allowed set, listing the valid ones. ``setup_chapter`` does that for a chapter and also
+resolves its profile, dataset options and results store: the setup every chapter shares, in one call.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import linecache
 import sys
 import textwrap
 import types
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from vsalib.data.registry import UnknownNameError
@@ -212,3 +214,78 @@ def optional(check: Callable[[Any], bool], doc: str) -> Callable[[Any], bool]:
 
     f.__doc__ = doc + " or None (the profile's value)"
     return f
+
+
+# -- a chapter's common setup ---------------------------------------------------------------------
+def _ints(v) -> bool:
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
+
+
+def _common_spec() -> dict[str, Any]:
+    from vsalib.backbones import list_backbones
+    from vsalib.data.registry import list_datasets
+    from vsalib.profiles import PROFILES
+
+    return {
+        "profile": tuple(PROFILES),
+        "dataset": optional(lambda v: v in list_datasets(), f"one of {list_datasets()}"),
+        "subset": optional(lambda v: isinstance(v, str), "a subset or label-rule name of the dataset"),
+        "backbone": optional(lambda v: v in list_backbones(), f"one of {list_backbones()}"),
+        "seeds": optional(_ints, "a non-empty list of ints"),
+        "data_root": optional(lambda v: isinstance(v, str), "a folder path"),
+        "results_dir": optional(lambda v: isinstance(v, str), "a folder path"),
+    }
+
+
+#: Profile settings a chapter may expose as parameters (``knobs=`` of :func:`setup_chapter`).
+PROFILE_KNOBS: dict[str, Any] = {
+    "epochs": optional(lambda v: isinstance(v, int) and v > 0, "a positive int"),
+    "folds": optional(lambda v: isinstance(v, int) and v >= 2, "an int >= 2"),
+    "image_size": optional(lambda v: isinstance(v, int) and v >= 32, "an int >= 32"),
+    "n_images": optional(lambda v: isinstance(v, int) and v >= 16, "an int >= 16"),
+}
+
+
+@dataclass
+class Chapter:
+    """What every chapter sets up from its parameters: the checked ``params``, the profile's settings
+    with the parameters applied (``cfg``), the dataset's ``subset`` and loader ``options``, and the
+    results ``store``."""
+
+    params: dict
+    cfg: dict
+    subset: str | None
+    options: dict
+    store: Any
+
+    def load_dataset(self):
+        from vsalib.data.registry import load_dataset
+
+        return load_dataset(self.cfg["dataset"], data_root=self.params["data_root"], **self.options)
+
+
+def setup_chapter(namespace: dict, own_spec: dict[str, Any], *, knobs: tuple[str, ...] = (),
+                  defaults: dict | Callable[[str], dict] | None = None) -> Chapter:
+    """Check a chapter's parameters and resolve its profile, in one call.
+
+    Every chapter has the common parameters (profile, dataset, subset, backbone, seeds, data_root,
+    results_dir); ``knobs`` names the profile settings it also exposes (:data:`PROFILE_KNOBS`);
+    ``own_spec`` checks its paper's own parameters. ``defaults`` (or ``defaults(profile)``) gives the
+    chapter's values for parameters left at None (R-CNNGSR: Emotion6 and three seeds off the quick
+    profile); the profile's values apply to the rest.
+    """
+    from vsalib.profiles import dataset_options, resolve_profile
+    from vsalib.results import ResultStore
+
+    unknown = [k for k in knobs if k not in PROFILE_KNOBS]
+    if unknown:
+        raise UnknownNameError(f"unknown profile knob(s) {unknown}; valid: {', '.join(PROFILE_KNOBS)}")
+    spec = {**_common_spec(), **{k: PROFILE_KNOBS[k] for k in knobs}, **own_spec}
+    params = check_params(namespace, spec)
+    chosen = (defaults(params["profile"]) if callable(defaults) else defaults) or {}
+    over = {k: params[k] if params.get(k) is not None else chosen.get(k)
+            for k in ("dataset", "backbone", "seeds", *knobs)}
+    cfg = resolve_profile(params["profile"], **over)
+    subset, options = dataset_options(cfg["dataset"], params["subset"] or cfg["subset"], n_images=cfg["n_images"],
+                                      image_size=cfg["image_size"])
+    return Chapter(params, cfg, subset, options, ResultStore(params["results_dir"]))
