@@ -12,7 +12,9 @@ from vsalib.backbones import Backbone, BackboneInfo, create_backbone
 from vsalib.methods.global_cnn import GlobalCNN
 from vsalib.regions import grouping as gr
 from vsalib.regions.fusion import area_weighted_fusion
-from vsalib.regions.scoring import _head, whole_image_probs
+from vsalib.regions.cnn import SentimentFns, constant_map_head, model_sentiment_fns
+from vsalib.regions.cnn import head_outputs as _head
+from vsalib.regions.scoring import score_masks_crop, whole_image_probs
 
 PHOTO = Path("/work/shared/datasets/emotion6/images/joy/1.jpg")
 
@@ -247,7 +249,7 @@ class _Counting:
 def _toy_fns(fmap):
     features = _Counting(lambda img: fmap)
     head = _Counting(lambda f: (10 * f).softmax(-1))
-    return gr.SentimentFns(features, head)
+    return SentimentFns(features, head)
 
 
 def test_sentiment_changes_the_merge_order():
@@ -340,8 +342,8 @@ def test_folded_head_equals_the_pooling_head():
     model = GlobalCNN(Backbone(info, tiny.trunk, pooler), 2).eval()
     v = torch.randn(5, 32)
     with torch.no_grad():
-        torch.testing.assert_close(gr._constant_map_head(model)(v), _head(model, v[:, :, None, None])[1])
-    fns = gr.model_sentiment_fns(model)
+        torch.testing.assert_close(constant_map_head(model)(v), _head(model, v[:, :, None, None])[1])
+    fns = model_sentiment_fns(model)
     p = fns.head(v)
     torch.testing.assert_close(p.sum(-1), torch.ones(5))
 
@@ -369,7 +371,8 @@ def test_masked_crop_of_the_whole_image_is_the_whole_image(tiny_model):
     cfg = gr.GroupingConfig(sentiment=0, scale=50, min_size=10, min_pixels=None, max_aspect=None,
                             region_as="mask")
     res = gr.hierarchical_grouping(img, cfg)
-    p = gr._masked_crop_probs(tiny_model, np.asarray(img), res, np.array([len(res) - 1]), cfg)
+    root = len(res) - 1
+    p = score_masks_crop(tiny_model, img, res.labels, res.boxes[[root]], [res.leaves(root)], size=cfg.cnn_size)
     torch.testing.assert_close(p[0], whole_image_probs(tiny_model, img, how="warp"), atol=1e-6, rtol=0)
 
 

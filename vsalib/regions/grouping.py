@@ -58,23 +58,18 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
-from torch import nn
 
 from vsalib.regions.boxes import boxes_to_input
 from vsalib.regions.proposals import _downscale, to_rgb_array
-from vsalib.regions.scoring import (
-    _check_model, _eval_mode, _head, _image_tensor, _model_device, _normalize, _size, _warp,
-    score_regions_crop, score_regions_roialign,
-)
+from vsalib.regions.cnn import SentimentFns, model_sentiment_fns
+from vsalib.regions.scoring import score_masks_crop, score_regions_crop, score_regions_roialign
 
 COLOUR_SPACES = ("hsv", "rgb", "lab")
 FILTER_STAGES = ("after", "before")
@@ -370,92 +365,6 @@ def region_adjacency(labels: np.ndarray) -> np.ndarray:
         pairs.append(lo * n + hi)
     keys = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
     return np.stack([keys // max(n, 1), keys % max(n, 1)], 1) if len(keys) else np.zeros((0, 2), np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
-# the CNN as a feature provider and a head on pooled features
-# ---------------------------------------------------------------------------------------------
-class SentimentFns(NamedTuple):
-    """What the sentiment term needs from a model.
-
-    ``features(image)``: ``(3, H, W)`` float image in [0, 1] → feature map ``(C, h, w)``: called
-    **once** per image. ``head(pooled)``: pooled region features ``(N, C)`` → softmax predictions
-    ``(N, M)``: called once for the initial segments and once per merge.
-    """
-
-    features: Callable[[torch.Tensor], torch.Tensor]
-    head: Callable[[torch.Tensor], torch.Tensor]
-
-
-def _constant_map_head(model) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Logits of pooled vectors ``(N, C)`` read as constant feature maps, through the model's head.
-
-    ``pool(v[:, :, None, None])`` is exact for adaptive pooling (a 1 × 1 map is replicated); when
-    the pooling head starts with ``AdaptiveAvgPool2d(k)`` → ``Flatten`` → ``Linear`` (VGG16's
-    pool5 → fc6) the first linear layer is folded over the k × k positions, which gives the same
-    result with one (C → out) product.
-    """
-    pooler = model.backbone.pooler
-    mods = list(pooler.children()) if isinstance(pooler, nn.Sequential) else []
-    if len(mods) >= 3 and isinstance(mods[0], nn.AdaptiveAvgPool2d) and isinstance(mods[1], nn.Flatten) \
-            and isinstance(mods[2], nn.Linear):
-        k = mods[0].output_size
-        k = (k, k) if isinstance(k, int) else tuple(k)
-        lin = mods[2]
-        if all(isinstance(v, int) for v in k) and lin.in_features % (k[0] * k[1]) == 0:
-            c = lin.in_features // (k[0] * k[1])
-            w = lin.weight.detach().reshape(lin.out_features, c, k[0] * k[1]).sum(-1)
-            b = None if lin.bias is None else lin.bias.detach()
-            rest = nn.Sequential(*mods[3:])
-
-            def folded(v: torch.Tensor) -> torch.Tensor:
-                return model.classifier(model.dropout(rest(F.linear(v, w.to(v.dtype), b))))
-
-            return folded
-    return lambda v: _head(model, v[:, :, None, None])[1]
-
-
-@contextmanager
-def _eval_modules(modules: Sequence[nn.Module]):
-    """Put ``modules`` (and their submodules) in eval mode, restoring each one's own flag after."""
-    mods = [m for top in modules for m in top.modules()]
-    was = [m.training for m in mods]
-    for m in mods:
-        m.training = False
-    try:
-        yield
-    finally:
-        for m, w in zip(mods, was):
-            m.training = w
-
-
-def model_sentiment_fns(model, size: int | None = None, device=None) -> SentimentFns:
-    """:class:`SentimentFns` of a whole-image classifier (a ``GlobalCNN`` with ``start=0``).
-
-    ``features``: the image warped to ``size`` × ``size`` (default: the backbone's input size),
-    normalised, through the trunk (as :func:`vsalib.regions.scoring.whole_image_outputs` with
-    ``how="warp"``). ``head``: pooling head → dropout (eval) → classifier → softmax on each pooled
-    vector read as a constant map (:func:`_constant_map_head`). Both run in eval mode without
-    gradients (the model's mode is restored) on the model's device.
-    """
-    _check_model(model)
-    dev = _model_device(model, device)
-    size = _size(model, size)
-    logits_of = _constant_map_head(model)
-
-    def features(img01: torch.Tensor) -> torch.Tensor:
-        with _eval_mode(model):
-            return model.feature_map(_normalize(model, _warp(img01.to(dev).float(), size))[None])[0]
-
-    head_modules = (model.backbone.pooler, model.dropout, model.classifier)
-    dtype = next(model.parameters()).dtype
-
-    def head(pooled: torch.Tensor) -> torch.Tensor:
-        # only the head's few modules switch to eval mode: model.eval() on a whole trunk costs ~1 ms
-        with _eval_modules(head_modules), torch.no_grad():
-            return logits_of(pooled.to(dev, dtype)).float().softmax(-1)
-
-    return SentimentFns(features, head)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -789,30 +698,6 @@ class SentimentRegions(NamedTuple):
     probs: torch.Tensor | None
 
 
-def _masked_crop_probs(model, rgb_full: np.ndarray, result: GroupingResult, idx: np.ndarray,
-                       cfg: GroupingConfig) -> torch.Tensor:
-    """Softmax of each region's box crop with the pixels outside its segment set to the mean colour."""
-    dev = _model_device(model, None)
-    size = _size(model, cfg.cnn_size)
-    img = _image_tensor(_rgb_tensor(rgb_full), dev)
-    H, W = rgb_full.shape[:2]
-    labels = result.labels
-    if labels.shape != (H, W):
-        labels = cv2.resize(labels, (W, H), interpolation=cv2.INTER_NEAREST)
-    mean = torch.tensor(model.backbone.info.mean, device=dev, dtype=img.dtype).view(3, 1, 1)
-    out = []
-    with _eval_mode(model):
-        for start in range(0, len(idx), cfg.batch_size):
-            crops = []
-            for r in idx[start:start + cfg.batch_size].tolist():
-                x0, y0, x1, y1 = (int(v) for v in result.boxes[r])
-                m = torch.from_numpy(np.isin(labels[y0:y1, x0:x1], result.leaves(r))).to(dev)
-                crops.append(_warp(torch.where(m[None], img[:, y0:y1, x0:x1], mean), size))
-            _, lg = _head(model, model.feature_map(_normalize(model, torch.stack(crops))))
-            out.append(lg.float().softmax(-1))
-    return torch.cat(out)
-
-
 def sentiment_regions(image, cfg: GroupingConfig | None = None, model=None, *,
                       sentiment_fns: SentimentFns | None = None,
                       result: GroupingResult | None = None) -> SentimentRegions:
@@ -847,7 +732,9 @@ def sentiment_regions(image, cfg: GroupingConfig | None = None, model=None, *,
         else:
             probs = score_regions_roialign(model, img, boxes, size=cfg.cnn_size)
     else:
-        probs = _masked_crop_probs(model, _as_rgb(image), result, idx, cfg)
+        probs = score_masks_crop(model, _rgb_tensor(_as_rgb(image)), result.labels, result.boxes[idx],
+                                 [result.leaves(r) for r in idx.tolist()], size=cfg.cnn_size,
+                                 batch_size=cfg.batch_size)
     return SentimentRegions(boxes, areas, probs)
 
 

@@ -35,14 +35,18 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import contextmanager
 from typing import NamedTuple, Sequence
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torchvision.ops import roi_align
+from vsalib.regions.cnn import (  # noqa: F401  (the short private names read like the paper's steps)
+    check_model as _check_model, eval_mode as _eval_mode, feat_dim as _feat_dim, head_outputs as _head,
+    image_tensor as _image_tensor, input_size as _size, model_device as _model_device, n_classes as _n_classes,
+    normalize_input as _normalize, warp as _warp,
+)
 
 METHODS = ("crop", "roialign")
 AR_MODES = ("obj", "senti", "obj+senti")
@@ -202,71 +206,8 @@ def select_affective_regions(obj, senti, k: int | None, *, alpha: float = 1.0, m
 
 
 # ---------------------------------------------------------------------------------------------
-# Model, image and box plumbing
+# Box plumbing (the model and image plumbing is vsalib.regions.cnn)
 # ---------------------------------------------------------------------------------------------
-def _check_model(model) -> None:
-    for attr in ("backbone", "classifier", "dropout", "feature_map"):
-        if not hasattr(model, attr):
-            raise TypeError(f"region scoring needs a GlobalCNN-like model (backbone, dropout, classifier, "
-                            f"feature_map); {type(model).__name__} has no {attr!r}")
-    start = getattr(model, "start", 0)
-    if start:
-        raise ValueError(f"model.start={start}: this model expects cached activations of trunk stages "
-                         f":{start}, not images. Score regions with a GlobalCNN built with start=0 holding "
-                         f"the same weights (load_finetuned returns one)")
-
-
-def _model_device(model, device) -> torch.device:
-    try:
-        mdev = next(model.parameters()).device
-    except StopIteration:  # pragma: no cover - a model without parameters
-        mdev = torch.device("cpu")
-    if device is None:
-        return mdev
-    d = torch.device(device)
-    same = d.type == mdev.type and (d.index is None or mdev.index is None or d.index == mdev.index)
-    if not same:
-        raise ValueError(f"device={d} but the model is on {mdev}: move the model first (model.to({str(d)!r}))")
-    return mdev
-
-
-def _n_classes(model) -> int:
-    return int(model.classifier.out_features)
-
-
-def _feat_dim(model) -> int:
-    return int(model.backbone.pooled_dim)
-
-
-@contextmanager
-def _eval_mode(model):
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was)
-
-
-def _image_tensor(image, device) -> torch.Tensor:
-    """(3, H, W) float in [0, 1] on ``device`` from a PIL image, a path, or a (3, H, W) tensor."""
-    if isinstance(image, (str, os.PathLike)):
-        from vsalib.data.images import open_image
-
-        image = open_image(image)
-    if isinstance(image, Image.Image):
-        arr = np.array(image.convert("RGB"))  # a writable copy
-        t = torch.from_numpy(arr).permute(2, 0, 1).to(device)
-        return t.float().div_(255.0)
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"an image tensor must be (3, H, W), got shape {tuple(image.shape)}")
-        t = image.to(device)
-        return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
-    raise TypeError(f"image must be a PIL image, a path or a (3, H, W) tensor, got {type(image).__name__}")
-
-
 def _prep_boxes(boxes, width: int, height: int, context: float = 0.0) -> torch.Tensor:
     """(N, 4) float64 boxes grown by ``context`` px, clipped to the image, at least 1 px wide/high."""
     b = torch.as_tensor(np.asarray(boxes, dtype=np.float64) if not isinstance(boxes, torch.Tensor)
@@ -292,35 +233,10 @@ def _prep_boxes(boxes, width: int, height: int, context: float = 0.0) -> torch.T
     return b
 
 
-def _warp(img: torch.Tensor, size: int) -> torch.Tensor:
-    """(3, h, w) → (3, size, size): bilinear with antialiasing, aspect ratio not kept."""
-    if img.shape[-2:] == (size, size):
-        return img
-    return F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)[0]
-
-
-def _normalize(model, x01: torch.Tensor) -> torch.Tensor:
-    """The backbone's mean/std normalisation of a (B, 3, H, W) batch or one (3, H, W) image."""
-    return model.backbone.normalize(x01) if x01.ndim == 4 else model.backbone.normalize(x01[None])[0]
-
-
-def _head(model, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    feats = model.backbone.pool(fmap)
-    return feats, model.classifier(model.dropout(feats))
-
-
 def _empty(model, device) -> RegionOutputs:
     m, d = _n_classes(model), _feat_dim(model)
     z = torch.zeros
     return RegionOutputs(z(0, d, device=device), z(0, m, device=device), z(0, m, device=device))
-
-
-def _size(model, size) -> int:
-    s = int(size or model.backbone.info.input_size)
-    if s < 1:
-        raise ValueError(f"size must be a positive number of pixels, got {size}")
-    return s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,6 +379,36 @@ def region_features(model, image, boxes, method: str = "crop", **kw) -> torch.Te
     return region_outputs(model, image, boxes, method, **kw).features
 
 
+def score_masks_crop(model, image, labels: np.ndarray, boxes, leaves: Sequence, *, size: int | None = None,
+                     batch_size: int = 32, device=None) -> torch.Tensor:
+    """Regions scored as masks (R-CNNGSR, ``region_as="mask"``): each region's box crop with the pixels
+    outside its segments set to the backbone's mean colour, warped to ``size``, through the CNN: ``(R, M)``
+    softmax.
+
+    ``labels``: the segmentation (ids per pixel; resized to the image by nearest neighbour if needed);
+    ``boxes``: ``(R, 4)`` input-image pixels; ``leaves[r]``: the segment ids that make region ``r``.
+    """
+    dev = _model_device(model, device)
+    size = _size(model, size)
+    img = _image_tensor(image, dev)
+    H, W = img.shape[-2:]
+    if labels.shape != (H, W):
+        labels = cv2.resize(labels, (W, H), interpolation=cv2.INTER_NEAREST)
+    mean = torch.tensor(model.backbone.info.mean, device=dev, dtype=img.dtype).view(3, 1, 1)
+    boxes = np.asarray(boxes)
+    out = []
+    with _eval_mode(model):
+        for start in range(0, len(boxes), batch_size):
+            crops = []
+            for b, leaf in zip(boxes[start:start + batch_size], leaves[start:start + batch_size]):
+                x0, y0, x1, y1 = (int(v) for v in b)
+                m = torch.from_numpy(np.isin(labels[y0:y1, x0:x1], leaf)).to(dev)
+                crops.append(_warp(torch.where(m[None], img[:, y0:y1, x0:x1], mean), size))
+            _, lg = _head(model, model.feature_map(_normalize(model, torch.stack(crops))))
+            out.append(lg.float().softmax(-1))
+    return torch.cat(out) if out else torch.zeros(0, _n_classes(model), device=dev)
+
+
 def whole_image_outputs(model, image, size: int | None = None, how: str = "warp", device=None) -> RegionOutputs:
     """Features, logits and probabilities (each with a leading dimension of 1) of the whole image.
 
@@ -496,7 +442,7 @@ def whole_image_probs(model, image, size: int | None = None, how: str = "warp", 
 
 
 __all__: Sequence[str] = (
-    "METHODS", "AR_MODES", "RegionOutputs", "senti_score", "minmax", "normalize", "affective_rank",
+    "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
     "ar_linear", "top_k", "select_affective_regions", "region_outputs", "score_regions_crop",
     "score_regions_roialign", "region_features_crop", "region_features_roialign", "score_regions",
     "region_features", "whole_image_outputs", "whole_image_probs",
