@@ -41,7 +41,7 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.grouping import GroupingConfig, sentiment_regions
 from vsalib import provenance
-from vsalib.methods.base import Fold, FoldId, FoldMismatchError, pair_by_identity
+from vsalib.methods.base import Claim, Fold, FoldId, FoldMismatchError, PaperCard, PaperRow, pair_by_identity
 from vsalib.results import Record, ResultStore
 from vsalib.train.features import cache_root, cached_per_image
 from vsalib.train.loop import evaluate_model
@@ -52,21 +52,41 @@ VERSION = provenance.declare_method("rcnngsr", 1, depends=("global",), changes={
        "boxes scored by RoIAlign, Eq. 3 as printed and as a weighted average, subgradient training with R",
 })
 
-PAPER_CARD = {
-    "paper": "rcnngsr",
-    "title": "Region-based convolutional neural network using group sparse regularization for image "
-             "sentiment classification",
-    "venue": "EURASIP Journal on Image and Video Processing 2019",
-    "equations": {"Eq. 3": "Y = f(x) + sum_r area(x_r)/area(x) f(x_r)",
-                  "Eq. 4": "R_gs = R_l1 + R_l2,1", "Eq. 5": "R_l2 = ||w||^2",
-                  "Eq. 6": "R = xi1 R_gs + xi2 R_l2"},
-    "readings": {"loss": "KL(label || prediction) = cross-entropy (as printed, KL(pred || label) is infinite)",
-                 "groups": "columns W[:, j] of every trainable Linear / conv weight (input and hidden groups)",
-                 "R_l2": "squared norm (weight decay)", "optimisation": "subgradient (proximal step optional)",
-                 "fusion": "probabilities, the printed unnormalised sum (the 'weighted average' reading offered)",
-                 "regions": "filtered after merging; scored as boxes"},
-    "table": 2,
-}
+#: R-CNNGSR as data: citation, equations, our readings, Table 2's rows and what each part brings (claims).
+CARD = PaperCard(
+    key="rcnngsr",
+    title="Region-based convolutional neural network using group sparse regularization for image sentiment "
+          "classification",
+    venue="EURASIP Journal on Image and Video Processing 2019",
+    table=2,
+    equations={"Eq. 3": "Y = f(x) + sum_r area(x_r)/area(x) f(x_r)",
+               "Eq. 4": "R_gs = R_l1 + R_l2,1", "Eq. 5": "R_l2 = ||w||^2",
+               "Eq. 6": "R = xi1 R_gs + xi2 R_l2"},
+    readings={"loss": "KL(label || prediction) = cross-entropy (as printed, KL(pred || label) is infinite)",
+              "groups": "columns W[:, j] of every trainable Linear / conv weight (input and hidden groups)",
+              "R_l2": "squared norm (weight decay)", "optimisation": "subgradient (proximal step optional)",
+              "fusion": "probabilities, the printed unnormalised sum (the 'weighted average' reading offered)",
+              "regions": "filtered after merging; scored as boxes"},
+    rows=(
+        PaperRow("VGG16", "global-frozen"),
+        PaperRow("VGG16 fine-tuned", "global-finetune"),
+        PaperRow("f(x) trained with R", "rcnngsr-train"),
+        PaperRow("f(x) with dead groups removed", "rcnngsr-train", metric="accuracy_compact"),
+        PaperRow("R-CNNGSR", "rcnngsr-fusion", {"sentiment": "with"}),
+        PaperRow("R-CNNGSR, grouping without sentiment", "rcnngsr-fusion", {"sentiment": "without"}),
+    ),
+    claims=(
+        Claim("the regulariser R (f(x) against plain fine-tuning)", "f(x) trained with R", "VGG16 fine-tuned"),
+        Claim("removing the dead groups (compact network against f(x))", "f(x) with dead groups removed",
+              "f(x) trained with R"),
+        Claim("the regions (Eq. 3 against f(x) alone)", "R-CNNGSR", "f(x) trained with R"),
+        Claim("the sentiment similarity in the grouping", "R-CNNGSR", "R-CNNGSR, grouping without sentiment"),
+        Claim("R-CNNGSR against plain fine-tuning", "R-CNNGSR", "VGG16 fine-tuned"),
+    ),
+    datasets={("emotion6", "binary"): "emotion6", ("iaps", "binary"): "iaps-subset",
+              ("abstract", "binary"): "abstract", ("artphoto", "binary"): "artphoto"},
+)
+
 
 FUSION_READINGS = F.AREA_READINGS
 SENTIMENT_VARIANTS = ("with", "without")  # the grouping's sentiment similarity on / off
@@ -269,17 +289,13 @@ def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None =
 
     if not len(runs) or "method" not in runs:
         return pd.Series(dtype=float)
-    method, sentiment, metric = {
-        "VGG16": ("global-frozen", None, "metrics.accuracy"),
-        "VGG16 fine-tuned": ("global-finetune", None, "metrics.accuracy"),
-        "f(x) trained with R": ("rcnngsr-train", None, "metrics.accuracy"),
-        "f(x) with dead groups removed": ("rcnngsr-train", None, "metrics.accuracy_compact"),
-        "R-CNNGSR": ("rcnngsr-fusion", "with", "metrics.accuracy"),
-        "R-CNNGSR, grouping without sentiment": ("rcnngsr-fusion", "without", "metrics.accuracy"),
-    }[row]
+    spec = CARD.row(row)  # which records, filtered how, give this row
+    method, metric = spec.method, f"metrics.{spec.metric}"
     sel = runs[runs["method"] == method]
+    for k, v in spec.params.items():
+        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
     if method == "rcnngsr-fusion" and len(sel):
-        sel = sel[(sel["params.sentiment"] == sentiment) & (sel["params.reading"] == reading)]
+        sel = sel[sel["params.reading"] == reading]
     if xi is not None and method.startswith("rcnngsr") and len(sel):
         sel = sel[(sel["params.xi1"] == xi[0]) & (sel["params.xi2"] == xi[1])]
     if not len(sel) or metric not in sel:
@@ -287,9 +303,8 @@ def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None =
     return 100 * sel.groupby(["seed", "fold"])[metric].mean()
 
 
-TABLE2_ROWS = ("VGG16", "VGG16 fine-tuned", "f(x) trained with R", "f(x) with dead groups removed", "R-CNNGSR",
-               "R-CNNGSR, grouping without sentiment")
-_DATASET_COLUMN = {"emotion6": "emotion6", "iaps": "iaps-subset", "abstract": "abstract", "artphoto": "artphoto"}
+TABLE2_ROWS = tuple(r.name for r in CARD.rows)
+_DATASET_COLUMN = {ds: col for (ds, _), col in CARD.datasets.items()}
 
 
 def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
@@ -316,14 +331,7 @@ def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] 
     return pd.DataFrame(rows)
 
 
-CONTRIBUTIONS = [  # (what, better row, the row it is compared with)
-    ("the regulariser R (f(x) against plain fine-tuning)", "f(x) trained with R", "VGG16 fine-tuned"),
-    ("removing the dead groups (compact network against f(x))", "f(x) with dead groups removed",
-     "f(x) trained with R"),
-    ("the regions (Eq. 3 against f(x) alone)", "R-CNNGSR", "f(x) trained with R"),
-    ("the sentiment similarity in the grouping", "R-CNNGSR", "R-CNNGSR, grouping without sentiment"),
-    ("R-CNNGSR against plain fine-tuning", "R-CNNGSR", "VGG16 fine-tuned"),
-]
+CONTRIBUTIONS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (what, better row, the row it is compared with)
 
 
 def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
@@ -363,6 +371,6 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
     return pd.DataFrame(rows)
 
 
-__all__ = ["CONTRIBUTIONS", "FUSION_READINGS", "PAPER_CARD", "RCNNGSRConfig", "SENTIMENT_VARIANTS", "TABLE2_ROWS",
+__all__ = ["CONTRIBUTIONS", "FUSION_READINGS", "CARD", "RCNNGSRConfig", "SENTIMENT_VARIANTS", "TABLE2_ROWS",
            "ImageRegions", "ablation", "analyse_image", "contributions", "dataset_regions", "fusion_accuracy",
            "run_rcnngsr", "select_runs", "sparsity_metrics", "table2", "train"]

@@ -40,7 +40,7 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
 from vsalib import provenance
-from vsalib.methods.base import Fold, check_pairing
+from vsalib.methods.base import Claim, Fold, PaperCard, PaperRow, check_pairing
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root, cached_per_image
 
@@ -52,18 +52,39 @@ VERSION = provenance.declare_method("sun2016", 1, depends=("global",), changes={
        "Obj/max, late fusion in probabilities, K and early-fusion C chosen on validation",
 })
 
-PAPER_CARD = {
-    "paper": "sun2016",
-    "title": "Discovering affective regions in deep convolutional neural networks for visual sentiment prediction",
-    "venue": "ICME 2016",
-    "equations": {"Eq. 1": "Senti_j = 1 + sum_i s_ij log s_ij", "Eq. 2": "AR_j = sqrt(Obj_j^2 + alpha Senti_j^2)",
-                  "Eq. 3": "Y = Y_global + beta/K sum_j Y_ARj"},
-    "readings": {"log_base": "2 (not given; base 2 puts a 50/50 region at 0, like an objectness of 0)",
-                 "obj_norm": "max (divide by the image's best objectness; not given)",
-                 "n_proposals": "100 (paper: 'hundreds, filtered')",
-                 "fusion space": "probabilities (the paper's Y is (P_pos, P_neg))"},
-    "table": 1,
-}
+#: Sun2016 as data: citation, equations, our readings, Table 1's rows (which of our records give which
+#: published row) and its claims (the better row against the row it beats).
+CARD = PaperCard(
+    key="sun2016",
+    title="Discovering affective regions in deep convolutional neural networks for visual sentiment prediction",
+    venue="ICME 2016",
+    table=1,
+    equations={"Eq. 1": "Senti_j = 1 + sum_i s_ij log s_ij", "Eq. 2": "AR_j = sqrt(Obj_j^2 + alpha Senti_j^2)",
+               "Eq. 3": "Y = Y_global + beta/K sum_j Y_ARj"},
+    readings={"log_base": "2 (not given; base 2 puts a 50/50 region at 0, like an objectness of 0)",
+              "obj_norm": "max (divide by the image's best objectness; not given)",
+              "n_proposals": "100 (paper: 'hundreds, filtered')",
+              "fusion space": "probabilities (the paper's Y is (P_pos, P_neg))"},
+    rows=(
+        PaperRow("VGG16", "global-frozen"),
+        PaperRow("VGG16+ft", "global-finetune"),
+        PaperRow("ft+obj+lf K=1", "sun2016-lf", {"ranking": "obj", "k": 1}),
+        PaperRow("ft+senti+lf K=1", "sun2016-lf", {"ranking": "senti", "k": 1}),
+        PaperRow("ft+obj+senti+lf K=1", "sun2016-lf", {"ranking": "obj+senti", "k": 1}),
+        PaperRow("ft+obj+senti+ff K=1", "sun2016-ff"),
+    ),
+    claims=(
+        Claim("fine-tuning helps", "VGG16+ft", "VGG16"),
+        Claim("one affective region helps (K = 1)", "ft+obj+senti+lf K=1", "VGG16+ft"),
+        Claim("obj+senti ranks better than obj alone", "ft+obj+senti+lf K=1", "ft+obj+lf K=1"),
+        Claim("obj+senti ranks better than senti alone", "ft+obj+senti+lf K=1", "ft+senti+lf K=1"),
+        Claim("late fusion beats early fusion", "ft+obj+senti+lf K=1", "ft+obj+senti+ff K=1"),
+        Claim("the best K beats K = 1 (K chosen on test)", "best K", "ft+obj+senti+lf K=1"),
+        Claim("K chosen on validation beats the global model", "K-val", "VGG16+ft"),
+    ),
+    datasets={("twitter1", "five"): "twitter1-5", ("twitter1", "four"): "twitter1-4",
+              ("twitter1", "three"): "twitter1-3", ("twitter2", None): "twitter2"},
+)
 
 
 AR_RULES = ("sqrt", "linear")
@@ -439,16 +460,8 @@ def run_sun2016(
 
 # -- tables and curves for the chapter ---------------------------------------------------------
 
-PAPER_DATASET = {("twitter1", "five"): "twitter1-5", ("twitter1", "four"): "twitter1-4",
-                 ("twitter1", "three"): "twitter1-3", ("twitter2", None): "twitter2"}
-TABLE1_ROWS = [  # (paper row, our method, params filter)
-    ("VGG16", "global-frozen", {}),
-    ("VGG16+ft", "global-finetune", {}),
-    ("ft+obj+lf K=1", "sun2016-lf", {"ranking": "obj", "k": 1}),
-    ("ft+senti+lf K=1", "sun2016-lf", {"ranking": "senti", "k": 1}),
-    ("ft+obj+senti+lf K=1", "sun2016-lf", {"ranking": "obj+senti", "k": 1}),
-    ("ft+obj+senti+ff K=1", "sun2016-ff", {}),
-]
+PAPER_DATASET = CARD.datasets
+TABLE1_ROWS = [(r.name, r.method, dict(r.params)) for r in CARD.rows]  # (paper row, our method, params filter)
 
 
 def _mean_ci(values) -> tuple[float, float, int]:
@@ -538,15 +551,7 @@ def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None =
     return pd.DataFrame(rows)
 
 
-CLAIMS = [  # (the paper's claim, Table 1 row of the better variant, row of the variant it beats)
-    ("fine-tuning helps", "VGG16+ft", "VGG16"),
-    ("one affective region helps (K = 1)", "ft+obj+senti+lf K=1", "VGG16+ft"),
-    ("obj+senti ranks better than obj alone", "ft+obj+senti+lf K=1", "ft+obj+lf K=1"),
-    ("obj+senti ranks better than senti alone", "ft+obj+senti+lf K=1", "ft+senti+lf K=1"),
-    ("late fusion beats early fusion", "ft+obj+senti+lf K=1", "ft+obj+senti+ff K=1"),
-    ("the best K beats K = 1 (K chosen on test)", "best K", "ft+obj+senti+lf K=1"),
-    ("K chosen on validation beats the global model", "K-val", "VGG16+ft"),
-]
+CLAIMS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (claim, better row, the row it beats)
 
 
 def _fold_accuracy(runs, row: str, k_best: int | None):
