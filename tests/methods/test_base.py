@@ -81,11 +81,11 @@ def test_majority_class_by_hand(data, tmp_path):
     ds, splits = data
     fold = base.Fold(ds, splits[0], "binary")
     m = base.create_method("majority")
-    model = m.train(fold, ResultStore(tmp_path))
+    trained = m.train(fold, ResultStore(tmp_path))
     y_tr = ds.labels[splits[0].train]
-    assert model.metrics["class"] == int(np.bincount(y_tr).argmax())
-    (rec,) = m.evaluate(fold, model)
-    assert rec.metrics["accuracy"] == pytest.approx(float((ds.labels[splits[0].test] == model.metrics["class"]).mean()))
+    assert trained.model == int(np.bincount(y_tr).argmax()) and trained.fold == fold.id
+    (rec,) = m.evaluate(fold, trained)
+    assert rec.metrics["accuracy"] == pytest.approx(float((ds.labels[splits[0].test] == trained.model).mean()))
 
 
 def test_the_runner_refuses_a_model_made_for_another_fold(data, tmp_path):
@@ -103,10 +103,17 @@ def test_the_runner_refuses_a_model_made_for_another_fold(data, tmp_path):
 
         def train(self, fold, store):
             other = base.Fold(ds, splits[1], "binary")
-            return other.record("wrong-train", {}, {})
+            return base.Trained(fold.id, None, other.record("wrong-train", {}, {}))
 
         def evaluate(self, fold, model):
             raise AssertionError("never reached")
 
     with pytest.raises(base.FoldMismatchError):
         base.run(Wrong(), ds, splits[:1], subset="binary", store=ResultStore(tmp_path), progress=False)
+
+    class WrongFold(Wrong):
+        def train(self, fold, store):
+            return base.Trained(base.Fold(ds, splits[1], "binary").id)
+
+    with pytest.raises(base.FoldMismatchError, match="made a model for"):
+        base.run(WrongFold(), ds, splits[:1], subset="binary", store=ResultStore(tmp_path), progress=False)

@@ -125,6 +125,16 @@ class Fold:
         """Row indices of ``part`` in the dataset (no labels)."""
         return getattr(self.split, _part(part)).copy()
 
+    def all_paths(self) -> list[str]:
+        """Every image of the dataset, in its order (``index(part)`` indexes into it): for what is
+        computed per image without labels, e.g. features extracted once."""
+        return list(self._dataset.paths)
+
+    def identity(self, method: str, params: dict) -> dict:
+        """The store's identity of this fold's record of ``method`` with ``params`` (for ``store.get``)."""
+        return {"dataset": self.id.dataset, "subset": self.id.subset, "protocol": self.id.protocol,
+                "method": method, "params": params, "seed": self.id.seed, "fold": self.id.fold}
+
     def paths(self, part: str) -> list[str]:
         paths = self._dataset.paths
         return [paths[i] for i in self.index(part)]
@@ -226,13 +236,25 @@ class PaperCard:
 
 
 # -- the method contract ----------------------------------------------------------------------------
-class Method(ABC):
-    """A paper's method: a config, a card, ``train(fold)`` and ``evaluate(fold, model)``.
+@dataclass
+class Trained:
+    """What :meth:`Method.train` made for one fold: the fold it was made for, whatever
+    :meth:`Method.evaluate` needs (a fitted classifier, a network, a class index), and the stored record
+    of the trained model where there is one (a fine-tuned network's)."""
 
-    ``train`` returns the record of the model the method evaluates on that fold (made for that
-    fold: the runner checks); ``evaluate`` returns the records of every variant it measures, made
-    with :meth:`Fold.record` and scored with :meth:`Fold.score`. ``name`` is the family of its
-    records (``<name>-...``); ``Config`` a frozen dataclass whose fields are the method's knobs.
+    fold: FoldId
+    model: Any = None
+    record: Record | None = None
+
+
+class Method(ABC):
+    """A paper's method: a config, a card, ``train(fold)`` and ``evaluate(fold, trained)``.
+
+    ``train`` returns a :class:`Trained` made for that fold (the runner checks); ``evaluate`` returns
+    the records of every variant it measures, made with :meth:`Fold.record` and scored with
+    :meth:`Fold.score`; ``done`` returns a fold's stored records when the fold is complete, so that it is
+    neither trained nor evaluated again. ``name`` names the method (its records are ``name`` or
+    ``<family>-...``); ``Config`` is a frozen dataclass whose fields are the method's knobs.
     """
 
     name: ClassVar[str]
@@ -245,14 +267,14 @@ class Method(ABC):
         self.config = config if config is not None else make_config(self.Config, settings, self.name)
 
     @abstractmethod
-    def train(self, fold: Fold, store: ResultStore) -> Record:
-        """The model this method evaluates on ``fold``, trained on its train (and val) part."""
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        """What this method evaluates on ``fold``, trained on its train part (choices on its val part)."""
 
     @abstractmethod
-    def evaluate(self, fold: Fold, model: Record) -> list[Record]:
-        """The records of every variant measured on ``fold`` with ``model``."""
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        """The records of every variant measured on ``fold`` with ``trained``."""
 
-    def done(self, fold: Fold, model: Record, store: ResultStore) -> list[Record] | None:
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
         """The fold's stored records if the fold is complete, else None (default: never stored)."""
         return None
 
@@ -296,27 +318,30 @@ def create_method(name: str, **settings) -> Method:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import majority  # noqa: F401  (importing a method module registers it)
+    from vsalib.methods import global_cnn, majority  # noqa: F401  (importing a method module registers it)
 
 
 # -- the fold runner --------------------------------------------------------------------------------
 def run(method: Method, dataset: ImageDataset, splits: Sequence[Split], *, subset: str | None = None,
         store: ResultStore | None = None, progress: bool = True) -> list[Record]:
-    """Run ``method`` on every split: train its model on the fold (or read it back), check that the
-    model was made for this fold, evaluate, and write each record (with provenance) to ``store``.
-    A fold whose records are stored is read back, not recomputed."""
+    """Run ``method`` on every split: a fold whose records are stored is read back, not recomputed;
+    otherwise train on the fold, check that what was trained was made for this fold, evaluate, and
+    write each record (with provenance) to ``store``."""
     store = ResultStore() if store is None else store
     out: list[Record] = []
     for fold in tqdm(folds_of(dataset, splits, subset), desc=f"{method.name} folds", disable=not progress,
                      leave=False):
-        model = method.train(fold, store)
-        check_pairing(fold, model)
-        stored = method.done(fold, model, store)
+        stored = method.done(fold, store)
         if stored is not None:
             out += stored
             continue
         t0 = time.perf_counter()
-        records = method.evaluate(fold, model)
+        trained = method.train(fold, store)
+        if trained.fold != fold.id:
+            raise FoldMismatchError(f"{method.name}.train made a model for {trained.fold}, not for {fold.id}")
+        if trained.record is not None:
+            check_pairing(fold, trained.record)
+        records = method.evaluate(fold, trained)
         wall = time.perf_counter() - t0
         for rec in records:
             if FoldId.of(rec) != fold.id:
@@ -328,6 +353,6 @@ def run(method: Method, dataset: ImageDataset, splits: Sequence[Split], *, subse
     return out
 
 
-__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "PaperCard", "PaperRow", "check_pairing",
+__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "PaperCard", "PaperRow", "Trained", "check_pairing",
            "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config", "pair_by_identity",
            "protocol_name", "register_method", "run"]

@@ -34,7 +34,9 @@ from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
 from vsalib import provenance
-from vsalib.methods.base import protocol_name
+from vsalib.methods.base import (
+    Fold, Method, Trained, choose_on_validation, protocol_name, register_method, run,
+)
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
 from vsalib.train import features as feature_cache
@@ -98,6 +100,75 @@ def _record(dataset, subset, splits, method, params, split, metrics, wall, y_tru
     )
 
 
+@dataclass(frozen=True)
+class FrozenConfig:
+    """The frozen baseline's knobs: the backbone, its input size (None: the backbone's), the C grid."""
+
+    backbone: str = "efficientnet_lite0"
+    image_size: int | None = None
+    c_grid: tuple[float, ...] = C_GRID
+
+
+@register_method
+class GlobalFrozen(Method):
+    """Frozen ImageNet features of the whole image + L2 logistic regression (the papers' "VGG16" rows).
+
+    ``train``: the pooled features of every image (extracted once, cached on disk), a logistic
+    regression per C of the grid fitted on the training part, the C with the best validation accuracy
+    kept (the first of equals). ``evaluate``: its test accuracy, one ``global-frozen`` record per fold.
+    """
+
+    name = "global-frozen"
+    Config = FrozenConfig
+
+    def __init__(self, config=None, *, cache_dir=None, progress: bool = True, **settings):
+        super().__init__(config, **settings)
+        self.cache_dir, self.progress = cache_dir, progress
+        self._net = None
+        self._feats: dict[tuple, np.ndarray] = {}
+
+    def _backbone(self) -> Backbone:
+        if self._net is None:
+            self._net = create_backbone(self.config.backbone)
+        return self._net
+
+    def params(self) -> dict:
+        size = self.config.image_size or self._backbone().info.input_size
+        return {"backbone": self.config.backbone, "image_size": size, "classifier": "logreg",
+                "c_grid": list(self.config.c_grid)}
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        rec = store.get(**fold.identity(self.name, self.params()))
+        return None if rec is None else [rec]
+
+    def _features(self, fold: Fold) -> np.ndarray:
+        paths = fold.all_paths()
+        key = (fold.dataset_name, len(paths), paths[0], paths[-1])
+        if key not in self._feats:
+            self._feats[key] = feature_cache.extract(self._backbone(), paths, size=self.params()["image_size"],
+                                                     views=1, cache_dir=self.cache_dir,
+                                                     progress=self.progress)[:, 0].numpy()
+        return self._feats[key]
+
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        feats = self._features(fold)
+        x_tr, y_tr = feats[fold.index("train")], fold.labels("train")
+        x_va, y_va = feats[fold.index("val")], fold.labels("val")
+        best_c, best_acc = self.config.c_grid[0], -1.0
+        if len(y_va):  # C on the validation part
+            best_c, best_acc = choose_on_validation(
+                self.config.c_grid, lambda c: float((_logreg(c).fit(x_tr, y_tr).predict(x_va) == y_va).mean()))
+        return Trained(fold.id, (_logreg(best_c).fit(x_tr, y_tr), best_c, best_acc))
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        clf, c, val_acc = trained.model
+        test = fold.index("test")
+        s = fold.score(clf.predict(self._features(fold)[test]))
+        return [fold.record(self.name, self.params(), {"accuracy": s["accuracy"], "val_accuracy": val_acc, "C": c},
+                            extra={"y_true": s["y_true"], "y_pred": s["y_pred"], "test_index": test,
+                                   "device": str(pick_device())})]
+
+
 def run_frozen(
     dataset: ImageDataset,
     splits: list[Split],
@@ -110,42 +181,10 @@ def run_frozen(
     cache_dir=None,
     progress: bool = True,
 ) -> list[Record]:
-    """Frozen ImageNet features + logistic regression, one record per split."""
-    store = ResultStore() if store is None else store
-    net = create_backbone(backbone)
-    size = image_size or net.info.input_size
-    params = {"backbone": backbone, "image_size": size, "classifier": "logreg", "c_grid": list(c_grid)}
-    todo = [s for s in splits if store.get(**_ident(dataset, subset, splits, "global-frozen", params, s)) is None]
-    records = []
-    if todo:
-        t0 = time.perf_counter()
-        feats = feature_cache.extract(net, dataset.paths, size=size, views=1, cache_dir=cache_dir,
-                                      progress=progress)[:, 0].numpy()
-        extract_s = time.perf_counter() - t0
-    y = dataset.labels
-    for split in splits:
-        ident = _ident(dataset, subset, splits, "global-frozen", params, split)
-        done = store.get(**ident)
-        if done is not None:
-            records.append(done)
-            continue
-        t0 = time.perf_counter()
-        best_c, best_acc = c_grid[0], -1.0
-        if len(split.val):
-            for c in c_grid:
-                clf = _logreg(c).fit(feats[split.train], y[split.train])
-                acc = float((clf.predict(feats[split.val]) == y[split.val]).mean())
-                if acc > best_acc:
-                    best_c, best_acc = c, acc
-        clf = _logreg(best_c).fit(feats[split.train], y[split.train])
-        pred = clf.predict(feats[split.test])
-        acc = float((pred == y[split.test]).mean())
-        rec = _record(dataset, subset, splits, "global-frozen", params, split,
-                      {"accuracy": acc, "val_accuracy": best_acc, "C": best_c},
-                      time.perf_counter() - t0 + extract_s / len(todo), y[split.test], pred, split.test)
-        store.add(rec)
-        records.append(rec)
-    return records
+    """Frozen ImageNet features + logistic regression, one record per split (:class:`GlobalFrozen`)."""
+    method = GlobalFrozen(backbone=backbone, image_size=image_size, c_grid=tuple(c_grid), cache_dir=cache_dir,
+                          progress=progress)
+    return run(method, dataset, splits, subset=subset, store=store, progress=False)
 
 
 def _logreg(c: float):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vsalib import provenance
-from vsalib.methods.base import Fold, Method, register_method
+from vsalib.methods.base import Fold, Method, Trained, register_method
 from vsalib.results import Record, ResultStore
 
 VERSION = provenance.declare_method("majority", 1, changes={
@@ -30,15 +30,12 @@ class MajorityClass(Method):
     name = "majority"
     Config = MajorityConfig
 
-    def train(self, fold: Fold, store: ResultStore) -> Record:
-        y = fold.labels("train")
-        counts = np.bincount(y, minlength=len(fold.classes))
-        rec = fold.record("majority-train", {}, {"class": int(counts.argmax()),
-                                                 "train_share": float(counts.max() / max(len(y), 1))})
-        return rec
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        counts = np.bincount(fold.labels("train"), minlength=len(fold.classes))
+        return Trained(fold.id, int(counts.argmax()))
 
-    def evaluate(self, fold: Fold, model: Record) -> list[Record]:
-        cls = int(model.metrics["class"])
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        cls = trained.model
         s = fold.score(np.full(len(fold.index("test")), cls))
         return [fold.record("majority", {}, {"accuracy": s["accuracy"], "class": cls},
                             extra={"y_true": s["y_true"], "y_pred": s["y_pred"], "test_index": fold.index("test")})]
