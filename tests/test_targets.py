@@ -1,4 +1,4 @@
-"""Published figures: the package copy holds every shared row; paper-vs-ours tables."""
+"""Published figures: the package copy holds every shared row; paper-beside-ours tables from a card."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from vsalib import targets
-from vsalib.targets import PAPERS, beside_ours, compare, published
+from vsalib.targets import PAPERS, published
 
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "papers" / "targets.csv"
 PACKAGE_CSV = Path(targets.__file__).with_name("targets.csv")
@@ -68,91 +68,49 @@ def test_published_values():
         published(paper="sun")
 
 
-@pytest.fixture
-def summary() -> pd.DataFrame:
-    # what evaluate.summarize gives: fractions
-    return pd.DataFrame(
-        {
-            "dataset": ["twitter1", "twitter1", "twitter1", "twitter2"],
-            "subset": ["five", "five", "four", None],
-            "method": ["frozen", "finetune", "frozen", "frozen"],
-            "mean": [0.84, 0.87, 0.79, 0.73],
-            "ci95": [0.01, 0.02, 0.015, float("nan")],
-            "std": [0.01, 0.02, 0.01, float("nan")],
-            "n": [5, 5, 5, 1],
-        }
-    )
-
-
-def test_compare_long(summary):
-    long = compare(
-        summary, paper="sun2016", table=1,
-        methods={"VGG16": "frozen", "VGG16+ft": "finetune", "SentiBank": None},
-        datasets={"twitter1-5": ("twitter1", "five"), "twitter1-4": ("twitter1", "four"),
-                  "twitter2": {"dataset": "twitter2", "subset": None}},
-    )
-    assert len(long) == 9
-    r = long[(long.method == "VGG16") & (long.dataset == "twitter1-5")].iloc[0]
-    assert r.paper == 83.51 and r.ours == pytest.approx(84.0) and r.ci95 == pytest.approx(1.0)
-    assert r.n == 5 and r.delta == pytest.approx(0.49)
-    assert r.ours_rows == "dataset=twitter1, subset=five, method=frozen"
-    ft4 = long[(long.method == "VGG16+ft") & (long.dataset == "twitter1-4")].iloc[0]
-    assert ft4.paper == 80.42 and math.isnan(ft4.ours) and ft4.n == 0
-    sb = long[long.method == "SentiBank"]
-    assert sb["ours"].isna().all() and list(sb["paper"]) == [71.02, 67.68, 67.56]
-
-
-def test_beside_ours_wide(summary):
-    wide = beside_ours(
-        summary, paper="sun2016", table=1,
-        methods={"VGG16": "frozen", "VGG16+ft": "finetune"},
-        datasets={"twitter1-5": ("twitter1", "five"), "twitter2": {"dataset": "twitter2", "subset": None}},
-    )
-    assert list(wide.index) == ["VGG16", "VGG16+ft"]
-    assert list(wide.columns) == [("twitter1-5", "paper"), ("twitter1-5", "ours"),
-                                  ("twitter2", "paper"), ("twitter2", "ours")]
-    assert wide.loc["VGG16", ("twitter1-5", "paper")] == "83.51"
-    assert wide.loc["VGG16", ("twitter1-5", "ours")] == "84.00 ± 1.00"
-    assert wide.loc["VGG16+ft", ("twitter1-5", "ours")] == "87.00 ± 2.00"
-    assert wide.loc["VGG16", ("twitter2", "ours")] == "73.00 (n=1)"
-    assert wide.loc["VGG16+ft", ("twitter2", "ours")] == "–"
-    assert wide.loc["VGG16+ft", ("twitter2", "paper")] == "72.30"
-
-
-def test_compare_errors(summary):
-    with pytest.raises(ValueError, match="no method"):
-        compare(summary, "sun2016", 1, methods={"VGG-16": "frozen"}, datasets={"twitter2": "twitter2"})
-    with pytest.raises(ValueError, match="no dataset"):
-        compare(summary, "sun2016", 1, methods={"VGG16": "frozen"}, datasets={"twitter": "twitter2"})
-    with pytest.raises(ValueError, match="no table"):
-        compare(summary, "sun2016", 7, methods={}, datasets={})
-    # Rao's table 3 has 8- and 2-class columns: classes= is required
-    rao = pd.DataFrame({"dataset": ["fi"], "method": ["mlrcnn"], "mean": [0.7], "ci95": [0.01], "n": [3]})
-    with pytest.raises(ValueError, match="classes="):
-        compare(rao, "rao", 3, methods={"MultiLevelRCNN": "mlrcnn"}, datasets={"fi": "fi"})
-    r = compare(rao, "rao", 3, methods={"MultiLevelRCNN": "mlrcnn"}, datasets={"fi": "fi"}, classes=8)
-    assert r["paper"].iloc[0] == 75.46 and r["ours"].iloc[0] == pytest.approx(70.0)
-    # twitter1 without a subset matches two rows of ours
-    with pytest.raises(ValueError, match="match"):
-        compare(summary, "sun2016", 1, methods={"VGG16": "frozen"}, datasets={"twitter1-5": "twitter1"})
-    with pytest.raises(KeyError):
-        compare(summary, "sun2016", 1, methods={"VGG16": {"method": "frozen", "protocol": "x"}},
-                datasets={"twitter2": "twitter2"})
-
-
-def test_store_to_summary_to_table(tmp_path):
-    from vsalib.evaluate import summarize
+def _store_runs(tmp_path, rows):
+    """A results store holding ``(dataset, subset, method, params, fold, accuracy)`` records, as a table."""
     from vsalib.results import Record, ResultStore
 
     store = ResultStore(tmp_path)
-    for fold, acc in enumerate([0.8, 0.9]):
-        store.add(Record(dataset="twitter1", subset="five", protocol="kfold5", method="frozen",
-                         seed=0, fold=fold, metrics={"accuracy": acc}))
-    s = summarize(store.load(), by=["dataset", "subset", "method"])
-    wide = beside_ours(s, paper="sun2016", table=1, methods={"VGG16": "frozen"},
-                       datasets={"twitter1-5": ("twitter1", "five")})
-    # 85 ± t_{0.975,1} * 5 = 85 ± 63.53 (two folds: a wide interval)
-    assert wide.loc["VGG16", ("twitter1-5", "ours")] == "85.00 ± 63.53"
-    long = compare(s, "sun2016", 1, methods={"VGG16": "frozen"},
-                   datasets={"twitter1-5": ("twitter1", "five")}, ci_col="ci95")
-    assert long["n"].iloc[0] == 2
+    for ds, subset, method, params, fold, acc in rows:
+        store.add(Record(dataset=ds, subset=subset, protocol="kfold5", method=method, params=params, seed=0,
+                         fold=fold, metrics={"accuracy": acc}))
+    return store.load()
+
+
+def test_card_table_puts_the_papers_figures_beside_ours(tmp_path):
+    from vsalib.methods.sun2016 import CARD
+    from vsalib.report import card_table
+
+    runs = _store_runs(tmp_path, [("twitter1", "five", "global-frozen", {}, 0, 0.8),
+                                  ("twitter1", "five", "global-frozen", {}, 1, 0.9),
+                                  ("twitter1", "five", "sun2016-lf", {"ranking": "obj", "k": 1}, 0, 0.7),
+                                  ("twitter1", "five", "sun2016-lf", {"ranking": "obj", "k": 2}, 0, 0.1)])
+    t = card_table(CARD, runs, "twitter1", "five").set_index("row")
+    # 85 ± t_{0.975,1} * 5 = 85 ± 63.53 (two folds: a wide interval); the paper's Table 1: 83.51
+    assert t.loc["VGG16", "paper"] == 83.51 and t.loc["VGG16", "runs"] == 2
+    assert t.loc["VGG16", "ours"] == pytest.approx(85.0) and t.loc["VGG16", "ci95"] == pytest.approx(63.53, abs=5e-3)
+    # a row's params pick its records: obj, K = 1 only (one fold: no interval)
+    assert t.loc["ft+obj+lf K=1", "ours"] == pytest.approx(70.0) and t.loc["ft+obj+lf K=1", "runs"] == 1
+    assert math.isnan(t.loc["ft+obj+lf K=1", "ci95"])
+    assert t.loc["VGG16+ft", "runs"] == 0 and math.isnan(t.loc["VGG16+ft", "ours"])
+    # another column of the paper: Twitter I four-agree; a dataset the paper has no column for: no paper figure
+    assert card_table(CARD, runs, "twitter1", "four").set_index("row").loc["VGG16", "paper"] == 78.89
+    assert card_table(CARD, runs, "emotion6", None)["paper"].isna().all()
+
+
+def test_card_claims_pair_folds(tmp_path):
+    from vsalib.methods.sun2016 import CARD
+    from vsalib.report import card_claims, row_values
+
+    # fine-tuning against frozen, three folds: +4, +5, +6 points -> mean 5, sd 1, CI t_{0.975,2} / sqrt(3) = 2.48
+    rows = [("twitter2", None, "global-frozen", {}, f, a) for f, a in enumerate([0.70, 0.70, 0.70])] + \
+           [("twitter2", None, "global-finetune", {}, f, a) for f, a in enumerate([0.74, 0.75, 0.76])]
+    c = card_claims(CARD, row_values(CARD, _store_runs(tmp_path, rows), "twitter2")).set_index("claim")
+    ft = c.loc["fine-tuning helps"]
+    assert ft["paper gain"] == pytest.approx(72.30 - 72.82)  # Sun2016 Table 1, Twitter II
+    assert ft["our gain"] == pytest.approx(5.0) and ft["ci95"] == pytest.approx(4.303 / math.sqrt(3), rel=1e-3)
+    assert ft["folds"] == 3 and ft["verdict"] == "held"
+    assert c.loc["late fusion beats early fusion", "verdict"] == "–"  # no runs of either row
+    assert c.loc["the best K beats K = 1 (K chosen on test)", "verdict"] == "–"  # a derived row not computed

@@ -40,14 +40,16 @@ def _ours_column(t: pd.DataFrame, row_methods: dict[str, str] | None = None,
             for r, m, c, n in zip(t["row"], t["ours"], t["ci95"], t["runs"])]
 
 
-def _sun2016_row_methods(rows) -> dict[str, str]:
-    named = {name: method for name, method, _ in sun2016.TABLE1_ROWS}
-    return {r: named.get(r, "sun2016-K-val" if "validation" in r else "sun2016-lf") for r in rows}
-
-
-def _rcnngsr_row_methods(rows) -> dict[str, str]:
-    return {r: ("global-frozen" if r == "VGG16" else "global-finetune" if r == "VGG16 fine-tuned"
-                else "rcnngsr-train" if r.startswith("f(x)") else "rcnngsr-fusion") for r in rows}
+def _row_methods(card, rows) -> dict[str, str]:
+    """The record method behind each displayed row (for the † of stale rows): the card's row of that
+    name, or the derived row the name starts with (Sun2016's "… best K (oracle …)", "… K chosen on
+    validation")."""
+    derived = {"best K": "best K", "K chosen on validation": "K-val"}
+    out = {}
+    for r in rows:
+        name = next((d for k, d in derived.items() if k in r and d in {x.name for x in card.derived}), r)
+        out[r] = card.row(name).method
+    return out
 
 
 # -- Sun2016 ----------------------------------------------------------------------------------------
@@ -56,7 +58,7 @@ def sun2016_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
     t = sun2016.table1(runs, dataset, subset, ks=range(1, 21))
     bb = _backbone(runs)
     return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
-                         "paper %": t["paper"], "ours %": _ours_column(t, _sun2016_row_methods(t["row"]), runs),
+                         "paper %": t["paper"], "ours %": _ours_column(t, _row_methods(sun2016.CARD, t["row"]), runs),
                          "n": t["runs"], "note": t["note"]})
 
 
@@ -71,7 +73,7 @@ def rcnngsr_table2(runs: pd.DataFrame, dataset: str, reading: str = "sum") -> pd
     t = rcnngsr.table2(runs, dataset, reading=reading, xi=XI)
     bb = _backbone(runs)
     return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
-                         "paper %": t["paper"], "ours %": _ours_column(t, _rcnngsr_row_methods(t["row"]), runs),
+                         "paper %": t["paper"], "ours %": _ours_column(t, _row_methods(rcnngsr.CARD, t["row"]), runs),
                          "n": t["runs"]})
 
 

@@ -8,7 +8,10 @@
   synthetic data;
 - :func:`our_row`: a paper's row name rewritten for what we ran (``VGG16+ft`` with EfficientNet-Lite0
   is ``EfficientNet-Lite0+ft``);
-- :func:`paper_table`: a paper's table exactly as published (``vsalib/targets.csv``).
+- :func:`paper_table`: a paper's table exactly as published (``vsalib/targets.csv``);
+- :func:`card_table` / :func:`card_claims`: any method's table and claims, ours beside the paper's,
+  built from its :class:`~vsalib.methods.base.PaperCard` and the store (each row of the card says which
+  records give it; each claim names two rows; verdicts by :func:`vsalib.evaluate.paired_gain`).
 """
 
 from __future__ import annotations
@@ -141,9 +144,95 @@ def paper_table(paper: str, table: int, datasets: Iterable[str] | None = None) -
     return wide.reset_index().rename(columns={"method": f"{paper} Table {table} row"})
 
 
+# -- a paper's table and claims, from its card and the store ----------------------------------------
+def paper_column(card, dataset: str, subset: str | None = None) -> str | None:
+    """The paper's column (its dataset name in targets.csv) for our dataset and subset, if it has one."""
+    if (dataset, subset) in card.datasets:
+        return card.datasets[(dataset, subset)]
+    cols = [c for (d, _), c in card.datasets.items() if d == dataset]
+    return cols[0] if subset is None and len(cols) == 1 else None
+
+
+def published_value(card, row: str, column: str | None) -> tuple[float, str]:
+    """The paper's accuracy (%) of ``row`` in ``column``, and its note; ``(nan, "")`` where it has none."""
+    pub = targets.published(paper=card.key, table=card.table)
+    hit = pub[(pub["method"] == row) & (pub["dataset"] == column)] if column else pub.iloc[:0]
+    return (float(hit["accuracy"].iloc[0]), str(hit["note"].iloc[0] or "")) if len(hit) else (math.nan, "")
+
+
+def row_accuracy(row, runs: pd.DataFrame, where: dict[str, dict] | None = None) -> pd.Series:
+    """Test accuracy (%) per (seed, fold) of a card's :class:`~vsalib.methods.base.PaperRow`: the records
+    of its method whose parameters match its own and ``where[method]`` (a run's settings, e.g. the
+    fusion reading), its metric averaged over the records of one fold."""
+    none = pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=["seed", "fold"]))
+    if not len(runs) or "method" not in runs:
+        return none
+    sel = runs[runs["method"] == row.method]
+    for k, v in {**row.params, **(where or {}).get(row.method, {})}.items():
+        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
+    metric = f"metrics.{row.metric}"
+    if not len(sel) or metric not in sel:
+        return none
+    return 100 * sel.groupby(["seed", "fold"])[metric].mean()
+
+
+def mean_ci_pct(values: pd.Series) -> tuple[float, float, int]:
+    """``(mean, 95 % CI half-width, n)`` of accuracies in percent (NaNs left out)."""
+    from vsalib.evaluate import mean_ci
+
+    vals = [v / 100 for v in values.dropna()]
+    if not vals:
+        return math.nan, math.nan, 0
+    m, c = mean_ci(vals)
+    return 100 * m, 100 * c, len(vals)
+
+
+def row_values(card, runs: pd.DataFrame, dataset: str, subset: str | None = None, *,
+               where: dict[str, dict] | None = None) -> dict[str, tuple[pd.Series, float]]:
+    """Per row of ``card``: ``(test accuracy % per (seed, fold), the paper's %)`` on one dataset.
+    ``runs``: the store's rows of one run; ``where``: more parameter filters per method."""
+    col = paper_column(card, dataset, subset)
+    return {r.name: (row_accuracy(r, runs, where), published_value(card, r.name, col)[0]) for r in card.rows}
+
+
+def card_table(card, runs: pd.DataFrame, dataset: str, subset: str | None = None, *,
+               where: dict[str, dict] | None = None) -> pd.DataFrame:
+    """A paper's table for one dataset: per row of its card, the paper's accuracy beside ours (mean ±
+    95 % CI over folds and seeds, n) and the paper's note. ``runs``: the store's rows of one run
+    (``ResultStore.load()``, selected); ``where``: more parameter filters per method."""
+    col = paper_column(card, dataset, subset)
+    rows = []
+    for name, (values, paper) in row_values(card, runs, dataset, subset, where=where).items():
+        m, c, n = mean_ci_pct(values)
+        rows.append({"row": name, "paper": paper, "ours": m, "ci95": c, "runs": n,
+                     "note": published_value(card, name, col)[1]})
+    return pd.DataFrame(rows, columns=["row", "paper", "ours", "ci95", "runs", "note"])
+
+
+def card_claims(card, values: dict[str, tuple[pd.Series, float]], *, what: str = "claim",
+                n: str = "folds") -> pd.DataFrame:
+    """What held of a paper's claims (its card's): the paper's gain (better row minus worse row,
+    points) beside ours, the mean of the paired per-fold differences (same folds, same models) with
+    its 95 % CI, and the verdict of :func:`vsalib.evaluate.paired_gain` (``held``: the whole CI above
+    0; ``reversed``: below; ``not resolved``: it spans 0).
+
+    ``values``: :func:`row_values` (a method's ``paper_values``, with its derived rows); a row it
+    does not hold counts as not run."""
+    from vsalib.evaluate import paired_gain
+
+    none = (row_accuracy(None, pd.DataFrame()), math.nan)
+    out = []
+    for claim in card.claims:
+        (a, pa), (b, pb) = values.get(claim.better, none), values.get(claim.worse, none)
+        m, c, k, verdict = paired_gain((a - b).dropna())
+        out.append({what: claim.text, "paper gain": pa - pb, "our gain": m, "ci95": c, n: k, "verdict": verdict})
+    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "verdict"])
+
+
 def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "dataset_name", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "paper_table",
-           "show", "source_of", "walkthrough_banner", "what_ran"]
+__all__ = ["DASH", "caption", "card_claims", "card_table", "dataset_name", "fmt_acc", "fmt_gain", "fmt_num", "our_row",
+           "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "show", "source_of",
+           "walkthrough_banner", "what_ran"]

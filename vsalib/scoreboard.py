@@ -13,11 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vsalib import published, report
-from vsalib.methods import rcnngsr, sun2016
-
-PAPER_NAMES = {"sun2016": "Sun2016", "rcnngsr": "R-CNNGSR"}
-#: The Eq. 3 reading the scoreboard uses for R-CNNGSR (the chapter shows both): the equation as printed.
-RCNNGSR_READING = "sum"
+from vsalib.methods import base
 
 
 def majority_rate(runs: pd.DataFrame) -> float:
@@ -29,55 +25,45 @@ def majority_rate(runs: pd.DataFrame) -> float:
     return 100 * float(np.bincount(y.astype(int)).max() / len(y)) if len(y) else float("nan")
 
 
-def _seconds(runs: pd.DataFrame, method: str) -> float:
-    sel = runs[runs["method"] == method] if len(runs) else runs
+def _seconds(runs: pd.DataFrame, method: str | None) -> float:
+    sel = runs[runs["method"] == method] if len(runs) and method else runs.iloc[:0]
     col = "metrics.seconds_per_image"
     return float(sel[col].mean()) if len(sel) and col in sel else float("nan")
 
 
-def _sun2016_rows(runs: pd.DataFrame, dataset: str, subset: str | None) -> list[dict]:
-    t1 = sun2016.table1(runs, dataset, subset, ks=range(1, 21)).set_index("row")
-    alias = {"best K": next((r for r in t1.index if r.startswith("ft+obj+senti+lf best K")), None),
-             "K-val": "ft+obj+senti+lf K chosen on validation"}
-    cost = _seconds(runs, "sun2016-global")
+def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subset: str | None) -> list[dict]:
+    """One row per claim of ``method``'s card on one dataset: the better row's figure (paper, ours) and
+    the paired gain, from its ``paper_values`` / ``paper_claims``."""
+    values = method.paper_values(runs, dataset, subset)
+    verdicts = method.paper_claims(runs, dataset, subset)
+    cost = _seconds(runs, method.cost_method)
     out = []
-    for (claim, better, worse), (_, v) in zip(sun2016.CLAIMS, sun2016.claims(runs, dataset, subset).iterrows()):
-        row = alias.get(better, better)
-        ours = t1.loc[row] if row in t1.index else None
-        regions = better != "VGG16+ft"
-        out.append({"paper": "sun2016", "claim": claim, "paper %": ours["paper"] if ours is not None else np.nan,
-                    "paper gain": v["paper gain"], "ours mean": ours["ours"] if ours is not None else np.nan,
-                    "ours ci": ours["ci95"] if ours is not None else np.nan, "our gain": v["our gain"],
-                    "gain ci": v["ci95"], "n": v["folds"], "verdict": v["verdict"],
-                    "region step s/image": cost if regions else np.nan})
+    for claim, (_, v) in zip(method.card.claims, verdicts.iterrows()):
+        per_fold, paper = values.get(claim.better, (pd.Series(dtype=float), np.nan))
+        m, c, _ = report.mean_ci_pct(per_fold)
+        out.append({"paper": method.card.key, "claim": claim.text, "paper %": paper, "paper gain": v["paper gain"],
+                    "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
+                    "n": v["folds"], "verdict": v["verdict"],
+                    "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
     return out
 
 
-def _rcnngsr_rows(runs: pd.DataFrame, dataset: str) -> list[dict]:
-    xi = (0.001, 0.0005)
-    t2 = rcnngsr.table2(runs, dataset, reading=RCNNGSR_READING, xi=xi).set_index("row")
-    cost = _seconds(runs, "rcnngsr-fusion")
-    out = []
-    for (what, better, _), (_, v) in zip(rcnngsr.CONTRIBUTIONS,
-                                         rcnngsr.contributions(runs, dataset, reading=RCNNGSR_READING, xi=xi).iterrows()):
-        ours = t2.loc[better]
-        out.append({"paper": "rcnngsr", "claim": what, "paper %": ours["paper"], "paper gain": v["paper gain"],
-                    "ours mean": ours["ours"], "ours ci": ours["ci95"], "our gain": v["our gain"],
-                    "gain ci": v["ci95"], "n": v["splits"], "verdict": v["verdict"],
-                    "region step s/image": cost if "R-CNNGSR" in better else np.nan})
-    return out
+def papers() -> list[type[base.Method]]:
+    """The registered methods that carry a paper card (the chapters with claims), in registry order."""
+    return [base.method_class(n) for n in base.list_methods() if base.method_class(n).card is not None]
 
 
 def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.DataFrame:
     """The numeric scoreboard (one row per paper × dataset × claim); empty when the snapshot is."""
     all_runs = published.load() if runs is None else runs
     rows = []
-    for chapter in ("sun2016", "rcnngsr"):
-        for ds, sub in published.CHAPTER_DATASETS[chapter]:
-            r = published.chapter_runs(chapter, ds, sub, profile=profile, runs=all_runs)
+    for method in sorted(papers(), key=lambda m: list(published.CHAPTER_DATASETS).index(m.name)
+                         if m.name in published.CHAPTER_DATASETS else 99):
+        for ds, sub in published.CHAPTER_DATASETS.get(method.name, list(method.card.datasets)):
+            r = published.chapter_runs(method.name, ds, sub, profile=profile, runs=all_runs)
             if not len(r):
                 continue
-            new = _sun2016_rows(r, ds, sub) if chapter == "sun2016" else _rcnngsr_rows(r, ds)
+            new = claim_rows(method, r, ds, sub)
             maj = majority_rate(r)
             for row in new:
                 row.update(dataset=report.dataset_name(ds, sub), majority=maj)
@@ -90,7 +76,7 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
 def formatted(board: pd.DataFrame) -> pd.DataFrame:
     """The scoreboard as the book prints it."""
     return pd.DataFrame({
-        "paper": board["paper"].map(PAPER_NAMES), "dataset": board["dataset"], "claim": board["claim"],
+        "paper": board["paper"].map(short_name), "dataset": board["dataset"], "claim": board["claim"],
         "paper %": board["paper %"].map(report.fmt_num), "paper gain": board["paper gain"].map(report.fmt_gain),
         "ours %": [report.fmt_acc(m, c) for m, c in zip(board["ours mean"], board["ours ci"])],
         "our gain": [report.fmt_gain(m, c) for m, c in zip(board["our gain"], board["gain ci"])],
@@ -105,8 +91,13 @@ def verdict_counts(board: pd.DataFrame) -> pd.DataFrame:
     if not len(board):
         return pd.DataFrame(columns=["paper"])
     t = board.groupby(["paper", "verdict"]).size().unstack(fill_value=0).reset_index()
-    t["paper"] = t["paper"].map(PAPER_NAMES)
+    t["paper"] = t["paper"].map(short_name)
     return t
 
 
-__all__ = ["formatted", "majority_rate", "scoreboard", "verdict_counts"]
+def short_name(key: str) -> str:
+    """How the book names a paper (its card's ``short``)."""
+    return next((m.card.short for m in papers() if m.card.key == key), key)
+
+
+__all__ = ["claim_rows", "formatted", "short_name", "majority_rate", "papers", "scoreboard", "verdict_counts"]

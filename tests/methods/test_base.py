@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vsalib import provenance
+from vsalib import provenance, report
 from vsalib.data import Protocol, load_dataset, make_splits
 from vsalib.data.registry import UnknownNameError
 from vsalib.methods import base
@@ -65,16 +65,29 @@ def test_registry_and_settings():
 
 @pytest.mark.parametrize("name", base.list_methods())
 def test_every_registered_method_runs_a_fold_with_provenance(name, data, tmp_path):
-    """Every method on the contract: one synthetic fold, records with provenance, one per variant."""
+    """Every method on the contract: one synthetic fold, records with provenance (its own, and those of
+    the model it is built on), read back on a second run, and its paper's table rebuilt from the store."""
     ds, splits = data
     store = ResultStore(tmp_path)
-    recs = base.run(base.create_method(name), ds, splits[:1], subset="binary", store=store, progress=False)
-    assert recs and len(store) == len(recs)
+    method = base.create_method(name)
+    recs = base.run(method, ds, splits[:1], subset="binary", store=store, progress=False)
+    trainer = getattr(method, "trainer", None)
+    made_by_trainer = trainer.done(base.Fold(ds, splits[0], "binary"), store) if trainer is not None else []
+    assert recs and made_by_trainer is not None
+    assert len(store) == len(recs) + len(made_by_trainer)
     for r in store.records():
         assert base.FoldId.of(r) == base.Fold(ds, splits[0], "binary").id
         assert r.provenance["method"]["family"] == provenance.method_family(r.method)
         assert r.provenance["method"]["version"] is not None
         assert 0.0 <= r.metrics["accuracy"] <= 1.0
+    again = base.run(base.create_method(name), ds, splits[:1], subset="binary", store=store, progress=False)
+    assert sorted(r.key for r in again) == sorted(r.key for r in recs) and len(store) == len(recs) + len(made_by_trainer)
+    if method.card is not None:  # the card's rows that these records give are filled from the store
+        table = report.card_table(method.card, store.load(), ds.name, "binary").set_index("row")
+        ours = {r.name for r in method.card.rows if r.method in {rec.method for rec in store.records()}}
+        assert ours, f"no row of {method.card.key}'s card is made by {name}"
+        for row in ours:
+            assert table.loc[row, "runs"] == 1 and 0 <= table.loc[row, "ours"] <= 100, row
 
 
 def test_majority_class_by_hand(data, tmp_path):

@@ -15,12 +15,34 @@ module that overrides a hook or two) and timm's registry (methods register by na
   where the text is open, the rows of its table (which of our methods and parameters give which
   published row) and its claims (pairs of rows).
 - :class:`Method`: ``Config`` (a frozen dataclass), ``card``, ``train(fold)`` and
-  ``evaluate(fold, model)``; :func:`run` does identity, skip-if-stored, records and progress.
+  ``evaluate(fold, model)``; :func:`run` / :func:`run_fold` do identity, skip-if-stored, records
+  (with provenance) and progress, once for every method.
+- :class:`OnTrainedModel`: a method evaluated with a model that another method trains per fold
+  (Sun2016 and R-CNNGSR score regions with the fold's own CNN), paired by identity.
+- The paper's table and claims are built from the card and the store by
+  :func:`vsalib.report.card_table` / :func:`vsalib.report.card_claims`.
 
-Where we chose otherwise than the examples: a method here is not an ``nn.Module`` (timm's models
-are), because a paper's method is a protocol around models — a global CNN trained per fold,
-regions scored by it, fusion rules and selections on validation data — and its outcome is a set of
-records, not a tensor. The networks it trains stay ``nn.Module``s (``GlobalCNN``).
+What a new paper touches: its module here (config, card, equations, ``train``/``evaluate``,
+registered), its ``provenance.declare_method`` version, its rows in ``vsalib/targets.csv``, its
+chapter notebook (and ``book/_toc.yml``), and its tests; the runner, the store, the published
+snapshot, the report and the registry-driven tests need no change.
+
+Where we chose otherwise than the examples (``STYLE.md``):
+
+- a method here is not an ``nn.Module`` (timm's models are), because a paper's method is a
+  protocol around models — a global CNN trained per fold, regions scored by it, fusion rules and
+  selections on validation data — and its outcome is a set of records, not a tensor. The networks
+  it trains stay ``nn.Module``s (``GlobalCNN``).
+- torchvision's detection models return their dict of named losses from ``forward`` in training
+  mode; ours stay plain classifiers and a method hands :func:`vsalib.train.loop.fit` a *step*
+  (``StepOutput``: named loss terms, summed and logged term by term) or one more named term
+  (:meth:`vsalib.methods.global_cnn.GlobalFinetune.regularizer`), so the same network serves the
+  methods that train it differently.
+- pytorch-grad-cam's base is a pipeline with hooks; ours is about folds and results only, since
+  the papers share no pipeline (proposals, maps, attention): region pieces live in
+  :mod:`vsalib.regions` and each method calls those it needs.
+- mmdetection's cards link configs and logs; ours link each published row to the records (method
+  and parameters) that reproduce it, so the book's tables are computed, never typed.
 """
 
 from __future__ import annotations
@@ -77,9 +99,12 @@ def check_pairing(fold: Fold, record: Record, what: str = "model") -> None:
 
 def pair_by_identity(folds: Sequence[Fold], records: Iterable[Record], what: str = "model") -> list[Record]:
     """For each fold, the record made for it (by :class:`FoldId`, whatever the order); raises
-    :class:`FoldMismatchError` for a fold without one."""
+    :class:`FoldMismatchError` for a fold without one, and where two records share one identity
+    (which of them is meant?)."""
     by_id: dict[FoldId, Record] = {}
     for r in records:
+        if FoldId.of(r) in by_id:
+            raise FoldMismatchError(f"two {what}s share one identity ({FoldId.of(r)}): pass one per fold")
         by_id[FoldId.of(r)] = r
     out = []
     for f in folds:
@@ -203,6 +228,7 @@ class PaperRow:
     method: str  # our record method
     params: dict = field(default_factory=dict)  # params that pick the row's records
     metric: str = "accuracy"
+    uses_regions: bool = False  # its prediction goes through the method's region step (the scoreboard's cost)
 
 
 @dataclass(frozen=True)
@@ -216,9 +242,14 @@ class Claim:
 
 @dataclass(frozen=True)
 class PaperCard:
-    """What the book says of a paper, as data."""
+    """What the book says of a paper, as data.
+
+    ``rows``: the published rows of its table and the records that give each; ``derived``: rows a
+    claim names that the paper does not print as such and the method computes from its records at
+    report time (Sun2016's best K, chosen on test as the paper did); ``claims``: pairs of rows."""
 
     key: str  # the paper's key in vsalib/targets.csv
+    short: str  # how the book names it
     title: str
     venue: str
     table: int  # the table its rows come from
@@ -227,12 +258,21 @@ class PaperCard:
     rows: tuple[PaperRow, ...] = ()
     claims: tuple[Claim, ...] = ()
     datasets: dict[tuple[str, str | None], str] = field(default_factory=dict)  # ours -> paper's column
+    derived: tuple[PaperRow, ...] = ()
+
+    def __post_init__(self):
+        known = {r.name for r in self.rows + self.derived}
+        for c in self.claims:
+            missing = [x for x in (c.better, c.worse) if x not in known]
+            if missing:
+                raise ValueError(f"{self.key}: the claim {c.text!r} names {missing}, neither a row nor a derived row "
+                                 f"of the card")
 
     def row(self, name: str) -> PaperRow:
-        for r in self.rows:
+        for r in self.rows + self.derived:
             if r.name == name:
                 return r
-        raise KeyError(f"{self.key} has no row {name!r}; rows: {', '.join(r.name for r in self.rows)}")
+        raise KeyError(f"{self.key} has no row {name!r}; rows: {', '.join(r.name for r in self.rows + self.derived)}")
 
 
 # -- the method contract ----------------------------------------------------------------------------
@@ -278,6 +318,26 @@ class Method(ABC):
         """The fold's stored records if the fold is complete, else None (default: never stored)."""
         return None
 
+    # -- what the book reports, from the card and the store -------------------------------------------
+    #: The records whose ``seconds_per_image`` is the cost of the method's region step (the scoreboard's).
+    cost_method: ClassVar[str | None] = None
+
+    @classmethod
+    def paper_values(cls, runs, dataset: str, subset: str | None = None) -> dict:
+        """Per row of the card (and derived row): ``(test accuracy % per (seed, fold), the paper's %)``,
+        from ``runs`` (the store's rows of one run). A method overrides it to filter by a run's settings
+        or to compute its derived rows."""
+        from vsalib import report
+
+        return report.row_values(cls.card, runs, dataset, subset)
+
+    @classmethod
+    def paper_claims(cls, runs, dataset: str, subset: str | None = None):
+        """What held of the card's claims on ``runs`` (:func:`vsalib.report.card_claims`)."""
+        from vsalib import report
+
+        return report.card_claims(cls.card, cls.paper_values(runs, dataset, subset))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 
@@ -309,50 +369,104 @@ def list_methods() -> list[str]:
     return sorted(_METHODS)
 
 
-def create_method(name: str, **settings) -> Method:
-    """Build a registered method from keyword settings (checked against its ``Config``)."""
+def method_class(name: str) -> type[Method]:
+    """The registered :class:`Method` class called ``name``."""
     _import_methods()
     if name not in _METHODS:
         raise UnknownNameError(f"unknown method {name!r}; valid names: {', '.join(sorted(_METHODS))}")
-    return _METHODS[name](**settings)
+    return _METHODS[name]
+
+
+def create_method(name: str, **settings) -> Method:
+    """Build a registered method from keyword settings (checked against its ``Config``)."""
+    return method_class(name)(**settings)
 
 
 def _import_methods() -> None:
-    from vsalib.methods import global_cnn, majority  # noqa: F401  (importing a method module registers it)
+    from vsalib.methods import global_cnn, majority, rcnngsr, sun2016  # noqa: F401  (importing registers them)
 
 
 # -- the fold runner --------------------------------------------------------------------------------
+def run_fold(method: Method, fold: Fold, store: ResultStore) -> list[Record]:
+    """One fold of ``method``: its stored records if it is complete, else train on it, check that what
+    was trained was made for this fold, evaluate, and write each record (with provenance) to ``store``."""
+    stored = method.done(fold, store)
+    if stored is not None:
+        return stored
+    t0 = time.perf_counter()
+    trained = method.train(fold, store)
+    if trained.fold != fold.id:
+        raise FoldMismatchError(f"{method.name}.train made a model for {trained.fold}, not for {fold.id}")
+    if trained.record is not None:
+        check_pairing(fold, trained.record)
+    records = method.evaluate(fold, trained)
+    wall = time.perf_counter() - t0
+    for rec in records:
+        if FoldId.of(rec) != fold.id:
+            raise FoldMismatchError(f"{method.name}.evaluate wrote a record for {FoldId.of(rec)} on {fold.id}")
+        if rec.wall_time_s is None:
+            rec.wall_time_s = wall
+        store.add(rec)
+    return records
+
+
 def run(method: Method, dataset: ImageDataset, splits: Sequence[Split], *, subset: str | None = None,
         store: ResultStore | None = None, progress: bool = True) -> list[Record]:
-    """Run ``method`` on every split: a fold whose records are stored is read back, not recomputed;
-    otherwise train on the fold, check that what was trained was made for this fold, evaluate, and
-    write each record (with provenance) to ``store``."""
+    """Run ``method`` on every split (:func:`run_fold`): a fold whose records are stored is read back,
+    not recomputed; every other fold is trained, evaluated and recorded."""
     store = ResultStore() if store is None else store
     out: list[Record] = []
     for fold in tqdm(folds_of(dataset, splits, subset), desc=f"{method.name} folds", disable=not progress,
                      leave=False):
-        stored = method.done(fold, store)
-        if stored is not None:
-            out += stored
-            continue
-        t0 = time.perf_counter()
-        trained = method.train(fold, store)
-        if trained.fold != fold.id:
-            raise FoldMismatchError(f"{method.name}.train made a model for {trained.fold}, not for {fold.id}")
-        if trained.record is not None:
-            check_pairing(fold, trained.record)
-        records = method.evaluate(fold, trained)
-        wall = time.perf_counter() - t0
-        for rec in records:
-            if FoldId.of(rec) != fold.id:
-                raise FoldMismatchError(f"{method.name}.evaluate wrote a record for {FoldId.of(rec)} on {fold.id}")
-            if rec.wall_time_s is None:
-                rec.wall_time_s = wall
-            store.add(rec)
-        out += records
+        out += run_fold(method, fold, store)
     return out
 
 
-__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "PaperCard", "PaperRow", "Trained", "check_pairing",
-           "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config", "pair_by_identity",
-           "protocol_name", "register_method", "run"]
+# -- methods built on another method's model ---------------------------------------------------------
+class OnTrainedModel(Method):
+    """A method that evaluates, on each fold, a model trained on that fold by another method (its
+    ``trainer``: Sun2016 scores regions with the fold's fine-tuned global CNN, R-CNNGSR with the CNN
+    trained with its regulariser).
+
+    ``models``: the trainer's records to use, paired with the folds by identity (never by position;
+    :func:`pair_by_identity`); without them, ``train`` runs the trainer on the fold (read back from the
+    store when it is there). ``load(record, fold)`` turns the record into the model ``evaluate`` uses.
+    """
+
+    what: ClassVar[str] = "trained model"  # how errors name the trainer's models
+
+    def __init__(self, config=None, *, trainer: Method | None = None, models: Sequence[Record] | None = None,
+                 **settings):
+        super().__init__(config, **settings)
+        if trainer is None and models is None:
+            raise TypeError(f"{type(self).__name__} needs a trainer (a Method) or the trained models' records")
+        self.trainer = trainer
+        self.models = None if models is None else list(models)
+
+    def check_models(self, folds: Sequence[Fold]) -> None:
+        """Every fold has exactly one of ``models`` (checked before any work)."""
+        if self.models is not None:
+            pair_by_identity(folds, self.models, self.what)
+
+    def model_record(self, fold: Fold, store: ResultStore, *, train: bool = True) -> Record | None:
+        """The trained model's record for ``fold`` (None when ``train=False`` and it is not stored yet)."""
+        if self.models is not None:
+            return pair_by_identity([fold], self.models, self.what)[0]
+        if not train:
+            done = self.trainer.done(fold, store)
+            return done[0] if done else None
+        return run_fold(self.trainer, fold, store)[0]
+
+    @abstractmethod
+    def load(self, record: Record, fold: Fold) -> Any:
+        """The model that ``record`` holds, ready for :meth:`evaluate`."""
+
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        rec = self.model_record(fold, store)
+        check_pairing(fold, rec, self.what)
+        return Trained(fold.id, self.load(rec, fold), rec)
+
+
+__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "PaperCard", "PaperRow", "Trained",
+           "check_pairing", "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config",
+           "method_class", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]

@@ -1,15 +1,19 @@
-"""The global (whole-image) CNN baseline of every paper.
+"""The global (whole-image) CNN baseline of every paper, on the method contract.
 
 Two variants, as in the papers' tables:
 
-- **frozen**: ImageNet features of the whole image (pooled; fc7 for VGG16) + a linear classifier
-  (L2-regularised logistic regression whose C is chosen on the validation part of each fold);
-- **finetune**: the CNN with a new classifier layer trained end to end (``paper`` profile) or, on a
-  CPU, its last stages + classifier trained on cached activations of the frozen first stages
-  (``finetune_from``), with per-group learning rates.
+- **frozen** (:class:`GlobalFrozen`, records ``global-frozen``): ImageNet features of the whole
+  image (pooled; fc7 for VGG16) + a linear classifier (L2-regularised logistic regression whose C
+  is chosen on the validation part of each fold);
+- **finetune** (:class:`GlobalFinetune`, records ``global-finetune``): the CNN with a new
+  classifier layer trained end to end (``paper`` profile) or, on a CPU, its last stages +
+  classifier trained on cached activations of the frozen first stages (``finetune_from``), with
+  per-group learning rates. Its weights are saved beside the record for the methods that score
+  regions with them; R-CNNGSR's training is a subclass that adds its regulariser.
 
-Every fold of every seed writes one record to the results store; a fold already in the store is
-skipped, and a killed fine-tuning run resumes from its last epoch checkpoint.
+Every fold of every seed writes one record to the results store (:func:`vsalib.methods.base.run`);
+a fold already in the store is read back, and a killed fine-tuning run resumes from its last
+epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,19 +31,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
-from vsalib.progress import tqdm
 
 from vsalib.backbones import Backbone, create_backbone
 from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
 from vsalib import provenance
 from vsalib.methods.base import (
-    Fold, Method, Trained, choose_on_validation, protocol_name, register_method, run,
+    Fold, Method, Trained, choose_on_validation, register_method, run,
 )
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
 from vsalib.train import features as feature_cache
-from vsalib.train.loop import evaluate_model, fit, make_optimizer, pick_device, seed_everything
+from vsalib.train.loop import fit, make_optimizer, pick_device, predict_model, seed_everything
 
 C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0)
 
@@ -78,26 +80,6 @@ class GlobalCNN(nn.Module):
             "classifier": list(self.classifier.parameters()),
         }
         return {k: v for k, v in groups.items() if v}
-
-
-@dataclass
-class FoldOutcome:
-    record: Record
-    y_true: np.ndarray
-    y_pred: np.ndarray
-
-
-def _protocol_name(dataset: ImageDataset, splits: list[Split]) -> str:
-    return protocol_name(splits[0])
-
-
-def _record(dataset, subset, splits, method, params, split, metrics, wall, y_true, y_pred, test_idx, extra=None):
-    return Record(
-        dataset=dataset.name, subset=subset, protocol=_protocol_name(dataset, splits), method=method,
-        params=params, seed=split.seed, fold=split.fold, metrics=metrics, wall_time_s=wall,
-        extra={"y_true": y_true, "y_pred": y_pred, "test_index": test_idx,
-               "device": str(pick_device()), **(extra or {})},
-    )
 
 
 @dataclass(frozen=True)
@@ -191,129 +173,195 @@ def _logreg(c: float):
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
 
 
-def _ident(dataset, subset, splits, method, params, split) -> dict:
-    return {"dataset": dataset.name, "subset": subset, "protocol": _protocol_name(dataset, splits),
-            "method": method, "params": params, "seed": split.seed, "fold": split.fold}
+DEFAULT_LRS = {"conv": 0.001, "fc": 0.001, "classifier": 0.01}
 
 
-def run_finetune(
-    dataset: ImageDataset,
-    splits: list[Split],
-    *,
-    backbone: str = "efficientnet_lite0",
-    image_size: int | None = None,
-    subset: str | None = None,
-    epochs: int = 10,
-    batch_size: int = 32,
-    lrs: dict[str, float] | None = None,
-    finetune_from: int | None = 12,
-    views: int = 2,
-    patience: int | None = None,
-    dropout: float = 0.5,
-    weight_decay: float = 1e-4,
-    store: ResultStore | None = None,
-    checkpoint_dir: str | Path | None = None,
-    cache_dir=None,
-    device=None,
-    progress: bool = True,
-    num_workers: int = 0,
-    regularizer=None,
-    method: str = "global-finetune",
-    on_trained: Callable | None = None,
-) -> list[Record]:
-    """Fine-tune the global CNN on each split's training part; early stopping on its validation part.
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """The fine-tuned baseline's knobs.
 
-    ``finetune_from=None`` trains the whole network on images (random resized crops + flips);
-    an integer trains trunk stages ``finetune_from:`` + fc + classifier on cached activations
-    (centre crop and, with ``views=2``, its flip).
-
-    ``regularizer``: a :class:`vsalib.losses.GroupSparseRegularizer` (R-CNNGSR Eq. 6) added to the
-    loss over the trainable layers, in place of weight decay (its ``xi2`` term is the L2 penalty);
-    with ``proximal=True`` its proximal step follows every optimiser step, at each parameter
-    group's learning rate. ``method`` names the records; ``on_trained(model, test_loader, device)``
-    returns extra metrics of the trained model (e.g. its sparsity).
+    ``finetune_from=None`` trains the whole network on images (random resized crops + flips); an
+    integer trains trunk stages ``finetune_from:`` + fc + classifier on cached activations (centre
+    crop and, with ``views=2``, its flip). ``lrs``: a learning rate per parameter group (``conv``,
+    ``fc``, ``classifier``; 0 freezes a group). Early stopping on the validation part after
+    ``patience`` epochs without improvement (None: never); the best validation epoch is kept.
     """
-    store = ResultStore() if store is None else store
-    lrs = dict(lrs or {"conv": 0.001, "fc": 0.001, "classifier": 0.01})
-    base = create_backbone(backbone)
-    size = image_size or base.info.input_size
-    params = {"backbone": backbone, "image_size": size, "epochs": epochs, "batch_size": batch_size,
-              "lrs": lrs, "finetune_from": finetune_from, "views": views, "patience": patience,
-              "dropout": dropout, "weight_decay": weight_decay}
-    if regularizer is not None:  # its xi2 * ||w||^2 is the L2 term, in place of weight decay
-        params.update(weight_decay=0.0, xi1=regularizer.xi1, xi2=regularizer.xi2, gs_proximal=regularizer.proximal,
-                      gs_scale=regularizer.scale)
-    device = pick_device(device)
-    todo = [s for s in splits if store.get(**_ident(dataset, subset, splits, method, params, s)) is None]
-    cached = None
-    if todo and finetune_from is not None:
-        cached = feature_cache.extract(base, dataset.paths, stop=finetune_from, size=size, views=views,
-                                       cache_dir=cache_dir, device=device, progress=progress)
-    ckpt_root = Path(checkpoint_dir) if checkpoint_dir else feature_cache.cache_root(cache_dir) / "checkpoints"
-    run_id = hashlib.sha1(json.dumps([dataset.name, subset, params, dataset.paths[:3], len(dataset)],
-                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
-    records = []
-    for split in tqdm(splits, desc=f"{method} folds", disable=not progress, leave=False):
-        ident = _ident(dataset, subset, splits, method, params, split)
-        done = store.get(**ident)
-        if done is not None:
-            records.append(done)
-            continue
-        t0 = time.perf_counter()
-        seed_everything(split.seed * 1000 + split.fold)
-        model = GlobalCNN(copy.deepcopy(base), len(dataset.classes), dropout, start=finetune_from or 0)
-        train_loader, val_loader, test_loader = _loaders(dataset, split, base, size, cached, batch_size,
-                                                         num_workers, seed=split.seed * 1000 + split.fold)
-        groups = model.param_groups()
-        opt = make_optimizer(groups, {k: v for k, v in lrs.items() if k in groups},
-                             momentum=0.9, weight_decay=params["weight_decay"])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-        ckpt = ckpt_root / run_id / f"seed{split.seed}_fold{split.fold}.pt"
-        net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, the model itself otherwise
-        reg, after = _regularizer_hooks(regularizer, model, opt)
-        fit_result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=epochs,
-                         val_loader=val_loader if len(split.val) else None, seed=split.seed * 1000 + split.fold,
-                         device=device, scheduler=sched, checkpoint_path=ckpt, patience=patience,
-                         regularizer=reg, regularizer_name="loss_gs", after_step=after, progress=progress,
-                         desc=f"fold {split.fold}")
-        ev = evaluate_model(model, test_loader, device)
-        more = on_trained(model, test_loader, device) if on_trained is not None else {}
-        model_path = ckpt_root / run_id / f"model_seed{split.seed}_fold{split.fold}.pt"
-        if not ddp.is_main():  # every rank trained and evaluated the same model; rank 0 records it
-            continue
-        feature_cache.atomic_torch_save(model.state_dict(), model_path)
-        rec = _record(dataset, subset, splits, method, params, split,
-                      {"accuracy": ev["accuracy"], "val_accuracy": fit_result.best_metric,
-                       "best_epoch": fit_result.best_epoch, "epochs_run": len(fit_result.history), **more},
-                      time.perf_counter() - t0, ev["y_true"], ev["y_pred"], split.test,
-                      {"history": fit_result.history, "model_path": str(model_path)})
-        store.add(rec)
-        records.append(rec)
-        ckpt.unlink(missing_ok=True)  # the record and the saved weights now hold the outcome
-    return records
+
+    backbone: str = "efficientnet_lite0"
+    image_size: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lrs: dict | None = None  # None: DEFAULT_LRS
+    finetune_from: int | None = 12
+    views: int = 2
+    patience: int | None = None
+    dropout: float = 0.5
+    weight_decay: float = 1e-4
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.views < 1:
+            raise ValueError(f"epochs, batch_size and views must be >= 1, got {self.epochs}, {self.batch_size}, "
+                             f"{self.views}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
 
-def _regularizer_hooks(regularizer, model: GlobalCNN, opt: torch.optim.Optimizer):
-    """``(loss term, after-step hook)`` of a group-sparse regulariser on ``model``'s trainable layers."""
-    if regularizer is None:
+@register_method
+class GlobalFinetune(Method):
+    """The whole-image CNN fine-tuned on each fold's training part (the papers' "VGG16+ft" rows).
+
+    ``train``: a new classifier layer on the backbone, trained with :func:`vsalib.train.loop.fit`
+    (per-group learning rates, cosine schedule, epoch checkpoints and resume, early stopping on the
+    validation part; DDP under torchrun). ``evaluate``: its test predictions, scored by the fold; the
+    weights are saved beside the record (``extra.model_path``) for the methods that score regions with
+    them. A subclass changes what is trained by overriding :meth:`regularizer` (an extra named loss
+    term and a hook after each optimiser step) and :meth:`trained_metrics` (R-CNNGSR's
+    :class:`~vsalib.methods.rcnngsr.RCNNGSRTrain`).
+    """
+
+    name = "global-finetune"
+    Config = FinetuneConfig
+    regularizer_name = "loss_reg"
+
+    def __init__(self, config=None, *, checkpoint_dir=None, cache_dir=None, device=None, progress: bool = True,
+                 num_workers: int = 0, **settings):
+        super().__init__(config, **settings)
+        self.checkpoint_dir, self.cache_dir, self.progress, self.num_workers = checkpoint_dir, cache_dir, progress, \
+            num_workers
+        self.device = pick_device(device)
+        self._base: Backbone | None = None
+        self._cached: dict[tuple, torch.Tensor] = {}
+
+    # -- what the records are named by --------------------------------------------------------------
+    @property
+    def base(self) -> Backbone:
+        """The pretrained backbone every fold starts from (a copy of it)."""
+        if self._base is None:
+            self._base = create_backbone(self.config.backbone)
+        return self._base
+
+    @property
+    def size(self) -> int:
+        return self.config.image_size or self.base.info.input_size
+
+    @property
+    def lrs(self) -> dict[str, float]:
+        return dict(self.config.lrs or DEFAULT_LRS)
+
+    def params(self) -> dict:
+        c = self.config
+        return {"backbone": c.backbone, "image_size": self.size, "epochs": c.epochs, "batch_size": c.batch_size,
+                "lrs": self.lrs, "finetune_from": c.finetune_from, "views": c.views, "patience": c.patience,
+                "dropout": c.dropout, "weight_decay": c.weight_decay}
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        rec = store.get(**fold.identity(self.name, self.params()))
+        return None if rec is None else [rec]
+
+    # -- what a subclass changes ----------------------------------------------------------------------
+    def regularizer(self, model: GlobalCNN, optimizer: torch.optim.Optimizer):
+        """``(loss term, after-step hook)``: one more named loss (``regularizer_name``) computed from the
+        model, and a function run after every optimiser step; ``(None, None)`` for plain fine-tuning."""
         return None, None
-    reg = lambda m: regularizer(model)["total"]  # noqa: E731  (the unwrapped model under DDP too)
-    if not regularizer.proximal:
-        return reg, None
-    from vsalib.losses import proximal_step, select_layers
 
-    layers = [m for _, m in select_layers(model, regularizer.layers, trainable_only=True)]
-    plan = []  # (parameter group, its regularised layers), found once
-    for group in opt.param_groups:
-        ids = {id(p) for p in group["params"]}
-        mods = nn.ModuleList([m for m in layers if id(m.weight) in ids])
-        if len(mods):
-            plan.append((group, mods))
+    def trained_metrics(self, model: GlobalCNN, fold: Fold, test_loader) -> dict:
+        """Metrics of the trained model beside its test accuracy (none for plain fine-tuning)."""
+        return {}
 
-    def after(_, __):  # the proximal step of xi1 * R_gs at each parameter group's (scheduled) learning rate
-        for group, mods in plan:
-            proximal_step(mods, group["lr"], regularizer.xi1, scale=regularizer.scale)
-    return reg, after
+    # -- the contract ----------------------------------------------------------------------------------
+    def _features(self, fold: Fold) -> torch.Tensor | None:
+        """Activations of the frozen first stages of every image, extracted once (``finetune_from``)."""
+        if self.config.finetune_from is None:
+            return None
+        paths = fold.all_paths()
+        key = (fold.dataset_name, len(paths), paths[0], paths[-1])
+        if key not in self._cached:
+            self._cached[key] = feature_cache.extract(self.base, paths, stop=self.config.finetune_from, size=self.size,
+                                                      views=self.config.views, cache_dir=self.cache_dir,
+                                                      device=self.device, progress=self.progress)
+        return self._cached[key]
+
+    def _checkpoints(self, fold: Fold) -> Path:
+        root = Path(self.checkpoint_dir) if self.checkpoint_dir else feature_cache.cache_root(self.cache_dir) / \
+            "checkpoints"
+        paths = fold.all_paths()
+        run_id = hashlib.sha1(json.dumps([fold.dataset_name, fold.id.subset, self.params(), paths[:3], len(paths)],
+                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return root / run_id
+
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        c, seed = self.config, fold.id.seed * 1000 + fold.id.fold
+        cached = self._features(fold)
+        t0 = time.perf_counter()
+        seed_everything(seed)
+        model = GlobalCNN(copy.deepcopy(self.base), len(fold.classes), c.dropout, start=c.finetune_from or 0)
+        train_loader, val_loader, test_loader = self._loaders(fold, cached, seed)
+        groups = model.param_groups()
+        opt = make_optimizer(groups, {k: v for k, v in self.lrs.items() if k in groups}, momentum=0.9,
+                             weight_decay=self.params()["weight_decay"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs)
+        ckpt = self._checkpoints(fold) / f"seed{fold.id.seed}_fold{fold.id.fold}.pt"
+        net = ddp.wrap(model, self.device)  # DistributedDataParallel under torchrun, the model itself otherwise
+        reg, after = self.regularizer(model, opt)
+        result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=c.epochs,
+                     val_loader=val_loader if len(fold.index("val")) else None, seed=seed, device=self.device,
+                     scheduler=sched, checkpoint_path=ckpt, patience=c.patience, regularizer=reg,
+                     regularizer_name=self.regularizer_name, after_step=after, progress=self.progress,
+                     desc=f"fold {fold.id.fold}")
+        return Trained(fold.id, {"model": model, "fit": result, "test_loader": test_loader, "checkpoint": ckpt,
+                                 "t0": t0})
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        t = trained.model
+        model, result, test = t["model"], t["fit"], fold.index("test")
+        s = fold.score(predict_model(model, t["test_loader"], self.device).argmax(1))
+        more = self.trained_metrics(model, fold, t["test_loader"])
+        if not ddp.is_main():  # every rank trained and evaluated the same model; rank 0 records it
+            return []
+        model_path = t["checkpoint"].with_name(f"model_seed{fold.id.seed}_fold{fold.id.fold}.pt")
+        feature_cache.atomic_torch_save(model.state_dict(), model_path)
+        rec = fold.record(self.name, self.params(),
+                          {"accuracy": s["accuracy"], "val_accuracy": result.best_metric,
+                           "best_epoch": result.best_epoch, "epochs_run": len(result.history), **more},
+                          wall_time_s=time.perf_counter() - t["t0"],
+                          extra={"y_true": s["y_true"], "y_pred": s["y_pred"], "test_index": test,
+                                 "device": str(pick_device()), "history": result.history,
+                                 "model_path": str(model_path)})
+        t["checkpoint"].unlink(missing_ok=True)  # the record and the saved weights now hold the outcome
+        return [rec]
+
+    def _loaders(self, fold: Fold, cached: torch.Tensor | None, seed: int):
+        """Train (shuffled, augmented), validation and test loaders. The labels they carry are the
+        training and validation parts' only; the test part's are -1 (its predictions go to ``fold.score``)."""
+        import pandas as pd
+
+        from vsalib.data.images import ImageTableDataset
+
+        labels = np.full(len(fold.all_paths()), -1, dtype=np.int64)
+        for part in ("train", "val"):
+            labels[fold.index(part)] = fold.labels(part)
+        if cached is not None:
+            mk = lambda idx, train: feature_cache.CachedViews(cached, labels, idx, train=train)  # noqa: E731
+        else:
+            table = pd.DataFrame({"path": fold.all_paths(), "label": labels})
+            mk = lambda idx, train: ImageTableDataset(table, self.base.preprocess(train, self.size),  # noqa: E731
+                                                      indices=idx)
+        bs, nw, dl = self.config.batch_size, self.num_workers, torch.utils.data.DataLoader
+        return (ddp.distributed_loader(mk(fold.index("train"), True), bs, shuffle=True, seed=seed, num_workers=nw),
+                dl(mk(fold.index("val"), False), batch_size=bs * 2, num_workers=nw),
+                dl(mk(fold.index("test"), False), batch_size=bs * 2, num_workers=nw))
+
+
+RUN_SETTINGS = ("checkpoint_dir", "cache_dir", "device", "num_workers")  # how a run is made, not what it is
+
+
+def run_finetune(dataset: ImageDataset, splits: list[Split], *, subset: str | None = None,
+                 store: ResultStore | None = None, progress: bool = True, **settings) -> list[Record]:
+    """:class:`GlobalFinetune` on every split: one ``global-finetune`` record per split, a split already
+    in the store read back, a killed fold resumed from its last epoch checkpoint. ``settings``: the
+    fields of :class:`FinetuneConfig` and ``checkpoint_dir``, ``cache_dir``, ``device``, ``num_workers``."""
+    return run(GlobalFinetune(progress=progress, **settings), dataset, splits, subset=subset, store=store,
+               progress=progress)
 
 
 def load_finetuned(record: Record, n_classes: int, device=None) -> GlobalCNN:
@@ -326,21 +374,6 @@ def load_finetuned(record: Record, n_classes: int, device=None) -> GlobalCNN:
     model = GlobalCNN(create_backbone(p["backbone"]), n_classes, p["dropout"], start=0)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.to(pick_device(device)).eval()
-
-
-def _loaders(dataset, split, backbone, size, cached, batch_size, num_workers, seed=0):
-    from vsalib.data.images import ImageTableDataset
-
-    dl = torch.utils.data.DataLoader
-    y = dataset.labels
-    if cached is not None:
-        mk = lambda idx, train: feature_cache.CachedViews(cached, y, idx, train=train)  # noqa: E731
-    else:
-        mk = lambda idx, train: ImageTableDataset(dataset, backbone.preprocess(train, size), indices=idx)  # noqa: E731
-    return (ddp.distributed_loader(mk(split.train, True), batch_size, shuffle=True, seed=seed,
-                                   num_workers=num_workers),
-            dl(mk(split.val, False), batch_size=batch_size * 2, num_workers=num_workers),
-            dl(mk(split.test, False), batch_size=batch_size * 2, num_workers=num_workers))
 
 
 # Which published rows the global baseline stands beside: (paper, table, {paper method: our

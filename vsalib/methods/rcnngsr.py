@@ -4,19 +4,19 @@ The method, step by step (each step a piece of :mod:`vsalib`):
 
 1. **Train** the whole-image CNN with cross-entropy (Eq. 2 read as KL(label ‖ prediction)) plus
    ``R = ξ1 (R_l1 + R_l2,1) + ξ2 R_l2`` (Eq. 4–6) over its trainable layers, per-group learning
-   rates (conv / fc / classifier): :func:`vsalib.methods.global_cnn.run_finetune` with a
-   :class:`vsalib.losses.GroupSparseRegularizer`; records ``rcnngsr-train``, with the sparsity of
-   the trained network (groups whose norm is under a threshold, the accuracy with those groups
-   removed, parameter counts).
+   rates (conv / fc / classifier): :class:`RCNNGSRTrain`, the global fine-tuning
+   (:class:`~vsalib.methods.global_cnn.GlobalFinetune`) with R as one more named loss (``loss_gs``);
+   records ``rcnngsr-train``, with the sparsity of the trained network (groups whose norm is under a
+   threshold, the accuracy with those groups removed, parameter counts).
 2. **Sentiment regions**: selective-search grouping of Felzenszwalb segments with colour, texture,
    size, fill **and** sentiment (cosine of the model's predictions) similarity, filtered
    (aspect ≤ 5, ≥ 200 px): :func:`vsalib.regions.grouping.sentiment_regions`.
 3. **Fusion** (Eq. 3): ``Y = f(x) + Σ_r area(x_r)/area(x) · f(x_r)`` over all regions, argmax:
-   :func:`vsalib.regions.fusion.area_weighted_fusion`; records ``rcnngsr-fusion``, one per grouping
-   (with and without the sentiment term) and fusion reading.
+   :func:`vsalib.regions.fusion.area_weighted_fusion`; :class:`RCNNGSR` writes records
+   ``rcnngsr-fusion``, one per grouping (with and without the sentiment term) and fusion reading.
 
 Only whole images train the CNN; regions are used at inference. Each split's regions come from that
-split's own trained model, so no test image trains anything.
+split's own trained model (paired by identity), so no test image trains anything.
 """
 
 from __future__ import annotations
@@ -32,19 +32,22 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
+from vsalib import provenance
 from vsalib.data.images import open_image
 from vsalib.data.registry import ImageDataset
-from vsalib.losses import GroupSparseRegularizer, remove_dead_groups, select_layers, sparsity_report
-from vsalib.progress import tqdm
+from vsalib.losses import (GroupSparseRegularizer, proximal_step, remove_dead_groups, select_layers,
+                           sparsity_report)
+from vsalib.methods.base import (Claim, Fold, FoldMismatchError, OnTrainedModel, PaperCard, PaperRow, Trained,
+                                 folds_of, make_config, register_method, run)
+from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.grouping import GroupingConfig, sentiment_regions
-from vsalib import provenance
-from vsalib.methods.base import Claim, Fold, FoldId, FoldMismatchError, PaperCard, PaperRow, pair_by_identity
 from vsalib.results import Record, ResultStore
 from vsalib.train.features import cache_root, cached_per_image
-from vsalib.train.loop import evaluate_model
+from vsalib.train.loop import predict_model
 
 #: Bump when a change here changes the numbers of ``rcnngsr-*`` records (say what changed).
 VERSION = provenance.declare_method("rcnngsr", 1, depends=("global",), changes={
@@ -55,6 +58,7 @@ VERSION = provenance.declare_method("rcnngsr", 1, depends=("global",), changes={
 #: R-CNNGSR as data: citation, equations, our readings, Table 2's rows and what each part brings (claims).
 CARD = PaperCard(
     key="rcnngsr",
+    short="R-CNNGSR",
     title="Region-based convolutional neural network using group sparse regularization for image sentiment "
           "classification",
     venue="EURASIP Journal on Image and Video Processing 2019",
@@ -72,8 +76,8 @@ CARD = PaperCard(
         PaperRow("VGG16 fine-tuned", "global-finetune"),
         PaperRow("f(x) trained with R", "rcnngsr-train"),
         PaperRow("f(x) with dead groups removed", "rcnngsr-train", metric="accuracy_compact"),
-        PaperRow("R-CNNGSR", "rcnngsr-fusion", {"sentiment": "with"}),
-        PaperRow("R-CNNGSR, grouping without sentiment", "rcnngsr-fusion", {"sentiment": "without"}),
+        PaperRow("R-CNNGSR", "rcnngsr-fusion", {"sentiment": "with"}, uses_regions=True),
+        PaperRow("R-CNNGSR, grouping without sentiment", "rcnngsr-fusion", {"sentiment": "without"}, uses_regions=True),
     ),
     claims=(
         Claim("the regulariser R (f(x) against plain fine-tuning)", "f(x) trained with R", "VGG16 fine-tuned"),
@@ -89,6 +93,7 @@ CARD = PaperCard(
 
 
 FUSION_READINGS = F.AREA_READINGS
+PAPER_XI = (1e-3, 5e-4)  # Eq. 6's ξ1, ξ2 as the paper gives them
 SENTIMENT_VARIANTS = ("with", "without")  # the grouping's sentiment similarity on / off
 
 
@@ -127,31 +132,86 @@ class RCNNGSRConfig:
 
 # -- step 1: training with the regulariser, and what it made sparse ------------------------------
 
-def sparsity_metrics(threshold: float):
-    """``on_trained`` callback of :func:`~vsalib.methods.global_cnn.run_finetune`: the trained
-    network's group sparsity (its trainable layers) and the test accuracy with its dead groups removed."""
+@dataclass(frozen=True)
+class RCNNGSRTrainConfig(FinetuneConfig):
+    """Fine-tuning of the whole-image CNN (:class:`~vsalib.methods.global_cnn.FinetuneConfig`) with
+    R of Eq. 6 in place of weight decay (its ``xi2`` term is the L2 penalty); the fields below are
+    :class:`RCNNGSRConfig`'s."""
 
-    def measure(model, test_loader, device) -> dict:
+    xi1: float = 1e-3
+    xi2: float = 5e-4
+    proximal: bool = False
+    gs_scale: str = "none"
+    sparsity_threshold: float = 1e-3
+
+    def regularizer(self) -> GroupSparseRegularizer:
+        return GroupSparseRegularizer(self.xi1, self.xi2, scale=self.gs_scale, proximal=self.proximal)
+
+
+@register_method
+class RCNNGSRTrain(GlobalFinetune):
+    """Step 1: the whole-image CNN trained with cross-entropy + R (records ``rcnngsr-train``), and the
+    group sparsity of what it learned: groups whose norm is at most ``sparsity_threshold``, the test
+    accuracy with those groups removed, parameter counts.
+
+    R is a named loss term (``loss_gs``) over the trainable layers; with ``proximal=True`` the proximal
+    step of ``xi1 R_gs`` follows every optimiser step, at each parameter group's (scheduled) learning rate.
+    """
+
+    name = "rcnngsr-train"
+    Config = RCNNGSRTrainConfig
+    regularizer_name = "loss_gs"
+
+    def params(self) -> dict:
+        c = self.config
+        return {**super().params(), "weight_decay": 0.0, "xi1": c.xi1, "xi2": c.xi2, "gs_proximal": c.proximal,
+                "gs_scale": c.gs_scale}
+
+    def regularizer(self, model, optimizer):
+        reg_fn = self.config.regularizer()
+        reg = lambda m: reg_fn(model)["total"]  # noqa: E731  (the unwrapped model under DDP too)
+        if not reg_fn.proximal:
+            return reg, None
+        layers = [m for _, m in select_layers(model, reg_fn.layers, trainable_only=True)]
+        plan = []  # (parameter group, its regularised layers), found once
+        for group in optimizer.param_groups:
+            ids = {id(p) for p in group["params"]}
+            mods = nn.ModuleList([m for m in layers if id(m.weight) in ids])
+            if len(mods):
+                plan.append((group, mods))
+
+        def after(_, __):  # the proximal step of xi1 * R_gs at each parameter group's learning rate
+            for group, mods in plan:
+                proximal_step(mods, group["lr"], reg_fn.xi1, scale=reg_fn.scale)
+        return reg, after
+
+    def trained_metrics(self, model, fold: Fold, test_loader) -> dict:
+        threshold = self.config.sparsity_threshold
         rep = sparsity_report(model, threshold, layers=[m for _, m in select_layers(model, trainable_only=True)])
         compact = copy.deepcopy(model)
         removed = remove_dead_groups(compact, threshold)
-        ev = evaluate_model(compact, test_loader, device)
+        compact_acc = fold.score(predict_model(compact, test_loader, self.device).argmax(1))["accuracy"]
         n_params = sum(p.numel() for p in model.parameters())
         return {"groups": int(rep["groups"].sum()), "dead_groups": int(rep["dead_groups"].sum()),
                 "dead_fraction": float(rep["dead_groups"].sum() / max(rep["groups"].sum(), 1)),
                 "zero_weights": int(rep["zero_weights"].sum()), "regularised_weights": int(rep["weights"].sum()),
                 "params": int(n_params), "params_compact": int(n_params - removed),
-                "accuracy_compact": float(ev["accuracy"]), "sparsity_threshold": float(threshold)}
-
-    return measure
+                "accuracy_compact": float(compact_acc), "sparsity_threshold": float(threshold)}
 
 
-def train(dataset: ImageDataset, splits, cfg: RCNNGSRConfig, **finetune_kw) -> list[Record]:
-    """Step 1 on every split: the global CNN trained with R (records ``rcnngsr-train``)."""
-    from vsalib.methods import global_cnn
+def training_method(cfg: RCNNGSRConfig, **settings) -> RCNNGSRTrain:
+    """Step 1's method for ``cfg``'s regulariser; ``settings``: the fine-tuning's
+    (:class:`~vsalib.methods.global_cnn.FinetuneConfig` fields, ``cache_dir``, ``checkpoint_dir``,
+    ``device``, ``num_workers``, ``progress``)."""
+    return RCNNGSRTrain(xi1=cfg.xi1, xi2=cfg.xi2, proximal=cfg.proximal, gs_scale=cfg.gs_scale,
+                        sparsity_threshold=cfg.sparsity_threshold, **settings)
 
-    return global_cnn.run_finetune(dataset, splits, regularizer=cfg.regularizer(), method="rcnngsr-train",
-                                   on_trained=sparsity_metrics(cfg.sparsity_threshold), **finetune_kw)
+
+def train(dataset: ImageDataset, splits, cfg: RCNNGSRConfig, *, subset: str | None = None,
+          store: ResultStore | None = None, progress: bool = True, **settings) -> list[Record]:
+    """Step 1 on every split: the global CNN trained with R (records ``rcnngsr-train``; see :func:`training_method`)."""
+    return run(training_method(cfg, progress=progress, **settings), dataset, splits, subset=subset, store=store,
+               progress=progress)
 
 
 # -- steps 2-3 on one image ---------------------------------------------------------------------
@@ -199,73 +259,110 @@ def dataset_regions(model, paths: Sequence[str], grouping: GroupingConfig, *, mo
                             save_every=save_every)
 
 
+def fusion_predictions(regions: Sequence[ImageRegions], reading: str = "sum") -> np.ndarray:
+    """Eq. 3's class for every image."""
+    return np.asarray([r.fuse(reading).prediction for r in regions])
+
+
 def fusion_accuracy(regions: Sequence[ImageRegions], labels, reading: str = "sum") -> tuple[float, np.ndarray]:
     """Accuracy of Eq. 3 over images, and its predictions."""
-    preds = np.asarray([r.fuse(reading).prediction for r in regions])
+    preds = fusion_predictions(regions, reading)
     return float((preds == np.asarray(labels)).mean()), preds
 
 
 # -- the experiment: Table 2 and Fig. 5 -----------------------------------------------------------
 
+@register_method
+class RCNNGSR(OnTrainedModel):
+    """Steps 2–3 on each fold with the fold's own step-1 model: one ``rcnngsr-fusion`` record per
+    (grouping with / without the sentiment term, fusion reading), with the accuracy of ``f(x)`` alone
+    beside it. ``trainer``: step 1 (default: :func:`training_method` of the config); ``models``: its records instead.
+    Only whole images train the CNN; the regions are used at inference, on the test part only."""
+
+    name = "rcnngsr"
+    Config = RCNNGSRConfig
+    card = CARD
+    cost_method = "rcnngsr-fusion"  # its seconds_per_image: f(x), sentiment regions and their scores
+
+    def __init__(self, config=None, *, trainer: RCNNGSRTrain | None = None, models: Sequence[Record] | None = None,
+                 sentiment: Iterable[str] = SENTIMENT_VARIANTS, cache_dir=None, progress: bool = True, **settings):
+        cfg = config if config is not None else make_config(RCNNGSRConfig, settings, self.name)
+        if trainer is None and models is None:
+            trainer = training_method(cfg, cache_dir=cache_dir, progress=progress)
+        super().__init__(cfg, trainer=trainer, models=models)
+        bad = [v for v in sentiment if v not in SENTIMENT_VARIANTS]
+        if bad:
+            raise ValueError(f"sentiment variants {bad} are not valid; valid: {', '.join(SENTIMENT_VARIANTS)}")
+        self.sentiment, self.cache_dir, self.progress = tuple(sentiment), cache_dir, progress
+
+    def _variants(self, model_record: Record):
+        """(grouping config, the records' params without the reading) per sentiment variant."""
+        tr = model_record
+        for variant in self.sentiment:
+            gcfg = self.config.grouping if variant == "with" else replace(self.config.grouping, sentiment=0.0)
+            yield gcfg, {"global": tr.key, "backbone": tr.params["backbone"], "image_size": tr.params["image_size"],
+                         "xi1": tr.params.get("xi1"), "xi2": tr.params.get("xi2"), "sentiment": variant,
+                         **{f"grouping.{k}": v for k, v in asdict(gcfg).items()}}
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        tr = self.model_record(fold, store, train=False)
+        if tr is None:
+            return None
+        out = [store.get(**fold.identity("rcnngsr-fusion", {**params, "reading": r}))
+               for _, params in self._variants(tr) for r in self.config.fusion_readings]
+        return out if all(r is not None for r in out) else None
+
+    def load(self, record: Record, fold: Fold):
+        from vsalib.methods import global_cnn
+
+        return global_cnn.load_finetuned(record, len(fold.classes))
+
+    @classmethod
+    def paper_values(cls, runs, dataset: str, subset: str | None = None, *, reading: str = "sum",
+                     xi: tuple[float, float] | None = PAPER_XI) -> dict:
+        """The card's rows of the runs with Eq. 3 read as ``reading`` (default: as printed) and the
+        regulariser at ``xi`` (default: the paper's ξ1, ξ2)."""
+        from vsalib import report
+
+        return report.row_values(CARD, runs, dataset, subset, where=_where(reading, xi))
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        tr, test, out = trained.record, fold.index("test"), []
+        for gcfg, params in self._variants(tr):
+            t0 = time.perf_counter()
+            regs = dataset_regions(trained.model, fold.paths("test"), gcfg, model_key=tr.key,
+                                   size=tr.params["image_size"], cache_dir=self.cache_dir, progress=self.progress)
+            glob = fold.score([int(r.global_probs.argmax()) for r in regs])["accuracy"]
+            n_regions = [len(r.areas) for r in regs]
+            for reading in self.config.fusion_readings:
+                s = fold.score(fusion_predictions(regs, reading))
+                out.append(fold.record("rcnngsr-fusion", {**params, "reading": reading},
+                                       {"accuracy": s["accuracy"], "global_accuracy": glob,
+                                        "mean_regions": float(np.mean(n_regions)),
+                                        "images_without_regions": int(sum(n == 0 for n in n_regions)),
+                                        "seconds_per_image": float(np.mean([r.seconds for r in regs]))},
+                                       wall_time_s=time.perf_counter() - t0,
+                                       extra={"y_pred": s["y_pred"], "y_true": s["y_true"], "test_index": test}))
+        return out
+
+
 def run_rcnngsr(dataset: ImageDataset, train_records: Sequence[Record], splits, cfg: RCNNGSRConfig, *,
                 sentiment: Iterable[str] = SENTIMENT_VARIANTS,
                 store: ResultStore | None = None, cache_dir=None, progress: bool = True) -> list[Record]:
-    """Steps 2–3 on each split with that split's trained model (``train_records``, from :func:`train`,
-    paired with the splits by dataset, protocol, seed and fold; ``ValueError`` where a split has none):
-    one ``rcnngsr-fusion`` record per (grouping with / without the sentiment term, fusion reading),
-    with the accuracy of ``f(x)`` alone beside it, under the training record's dataset subset. A split
-    whose records exist is not recomputed."""
-    from vsalib.methods.global_cnn import load_finetuned
-
-    store = ResultStore() if store is None else store
-    y = dataset.labels
-    records: list[Record] = []
-    for split, tr in tqdm(_pair_by_identity(dataset, splits, train_records), desc="rcnngsr splits",
-                          disable=not progress, leave=False):
-        model = None
-        for variant in sentiment:
-            gcfg = cfg.grouping if variant == "with" else replace(cfg.grouping, sentiment=0.0)
-            base = {"global": tr.key, "backbone": tr.params["backbone"], "image_size": tr.params["image_size"],
-                    "xi1": tr.params.get("xi1"), "xi2": tr.params.get("xi2"), "sentiment": variant,
-                    **{f"grouping.{k}": v for k, v in asdict(gcfg).items()}}
-            ident = dict(dataset=dataset.name, subset=tr.subset, protocol=tr.protocol, method="rcnngsr-fusion",
-                         seed=split.seed, fold=split.fold)
-            done = [store.get(**ident, params={**base, "reading": r}) for r in cfg.fusion_readings]
-            if all(d is not None for d in done):
-                records += done
-                continue
-            if model is None:
-                model = load_finetuned(tr, len(dataset.classes))
-            t0 = time.perf_counter()
-            paths = [dataset.paths[i] for i in split.test]
-            regs = dataset_regions(model, paths, gcfg, model_key=tr.key, size=tr.params["image_size"],
-                                   cache_dir=cache_dir, progress=progress)
-            glob = np.asarray([int(r.global_probs.argmax()) for r in regs])
-            n_regions = [len(r.areas) for r in regs]
-            for reading in cfg.fusion_readings:
-                acc, preds = fusion_accuracy(regs, y[split.test], reading)
-                rec = Record(**ident, params={**base, "reading": reading},
-                             metrics={"accuracy": acc, "global_accuracy": float((glob == y[split.test]).mean()),
-                                      "mean_regions": float(np.mean(n_regions)),
-                                      "images_without_regions": int(sum(n == 0 for n in n_regions)),
-                                      "seconds_per_image": float(np.mean([r.seconds for r in regs]))},
-                             wall_time_s=time.perf_counter() - t0,
-                             extra={"y_pred": preds, "y_true": y[split.test], "test_index": split.test})
-                store.add(rec)
-                records.append(rec)
-    return records
-
-
-def _pair_by_identity(dataset: ImageDataset, splits, train_records: Sequence[Record]) -> list:
-    """Each split with the one training record made for it (dataset, subset, protocol, seed, fold; never by
-    position: another split's model was trained on most of this split's test images)."""
+    """:class:`RCNNGSR` on each split with that split's trained model (``train_records``, from
+    :func:`train`, paired with the splits by dataset, subset, protocol, seed and fold, never by position;
+    :class:`~vsalib.methods.base.FoldMismatchError` where a split has none, checked before any work),
+    under the training records' dataset subset. A split whose records exist is not recomputed."""
     subsets = {tr.subset for tr in train_records}
     if len(subsets) > 1:
         raise FoldMismatchError(f"train_records mix subsets {sorted(map(str, subsets))}: pass one run's records")
-    folds = [Fold(dataset, s, next(iter(subsets), None)) for s in splits]
-    if len({f.id for f in folds}) != len(folds) or len({FoldId.of(r) for r in train_records}) != len(train_records):
-        raise FoldMismatchError("two splits (or two training records) share one identity: pass one record per split")
-    return list(zip(splits, pair_by_identity(folds, train_records, "trained model")))
+    subset = next(iter(subsets), None)
+    method = RCNNGSR(cfg, models=train_records, sentiment=sentiment, cache_dir=cache_dir, progress=progress)
+    folds = folds_of(dataset, splits, subset)
+    if len({f.id for f in folds}) != len(folds):
+        raise FoldMismatchError("two splits share one identity: pass one split per (seed, fold)")
+    method.check_models(folds)
+    return run(method, dataset, splits, subset=subset, store=store, progress=progress)
 
 
 def select_runs(runs, dataset: str, subset: str | None, keys: Iterable[str]):
@@ -283,52 +380,31 @@ def select_runs(runs, dataset: str, subset: str | None, keys: Iterable[str]):
     return df[keep]
 
 
-def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None = None):
-    """Test accuracy per (seed, fold) of one row of Table 2 / Fig. 5."""
-    import pandas as pd
+def _where(reading: str = "sum", xi: tuple[float, float] | None = None) -> dict[str, dict]:
+    """The parameter filters of one run's rows: the fusion reading, and (ξ1, ξ2) where given."""
+    x = {} if xi is None else {"xi1": xi[0], "xi2": xi[1]}
+    return {"rcnngsr-fusion": {"reading": reading, **x}, "rcnngsr-train": x}
 
-    if not len(runs) or "method" not in runs:
-        return pd.Series(dtype=float)
-    spec = CARD.row(row)  # which records, filtered how, give this row
-    method, metric = spec.method, f"metrics.{spec.metric}"
-    sel = runs[runs["method"] == method]
-    for k, v in spec.params.items():
-        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
-    if method == "rcnngsr-fusion" and len(sel):
-        sel = sel[sel["params.reading"] == reading]
-    if xi is not None and method.startswith("rcnngsr") and len(sel):
-        sel = sel[(sel["params.xi1"] == xi[0]) & (sel["params.xi2"] == xi[1])]
-    if not len(sel) or metric not in sel:
-        return pd.Series(dtype=float)
-    return 100 * sel.groupby(["seed", "fold"])[metric].mean()
+
+def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None = None):
+    """Test accuracy (%) per (seed, fold) of one row of Table 2 / Fig. 5."""
+    return RCNNGSR.paper_values(runs, "", reading=reading, xi=xi)[row][0]
 
 
 TABLE2_ROWS = tuple(r.name for r in CARD.rows)
-_DATASET_COLUMN = {ds: col for (ds, _), col in CARD.datasets.items()}
 
 
 def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
-    """R-CNNGSR Table 2 for one dataset: the paper's accuracy beside ours (mean ± 95 % CI over splits).
+    """R-CNNGSR Table 2 for one dataset: the paper's accuracy beside ours (mean ± 95 % CI over splits;
+    :func:`vsalib.report.card_table`).
 
     ``runs``: the rows of one run (:func:`select_runs`). Rows: VGG16 (frozen features + linear
     classifier), fine-tuned, our model trained with R alone (``f(x)``) and with its dead groups removed,
     R-CNNGSR (Eq. 3, ``reading``) with the grouping's sentiment term and without it. ``xi``: keep the
     R-CNNGSR runs of these (ξ1, ξ2) only."""
-    import pandas as pd
+    from vsalib import report
 
-    from vsalib import targets
-    from vsalib.evaluate import mean_ci
-
-    pub = targets.published(paper="rcnngsr", table=2)
-    col = _DATASET_COLUMN.get(dataset)
-    rows = []
-    for name in TABLE2_ROWS:
-        p = pub[(pub["method"] == name) & (pub["dataset"] == col)] if col else pub.iloc[:0]
-        vals = list(_rows(runs, name, reading, xi))
-        m, c = mean_ci([v / 100 for v in vals]) if vals else (float("nan"), float("nan"))
-        rows.append({"row": name, "paper": float(p["accuracy"].iloc[0]) if len(p) else float("nan"),
-                     "ours": 100 * m, "ci95": 100 * c, "runs": len(vals)})
-    return pd.DataFrame(rows)
+    return report.card_table(CARD, runs, dataset, where=_where(reading, xi)).drop(columns="note")
 
 
 CONTRIBUTIONS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (what, better row, the row it is compared with)
@@ -336,18 +412,11 @@ CONTRIBUTIONS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (what, bet
 
 def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
     """What each part brings: paired per-split differences of accuracy (points) with their 95 % CI,
-    beside the paper's where its Table 2 has both rows; verdict of :func:`vsalib.evaluate.paired_gain`."""
-    import pandas as pd
+    beside the paper's where its Table 2 has both rows (:func:`vsalib.report.card_claims`)."""
+    from vsalib import report
 
-    from vsalib.evaluate import paired_gain
-
-    t2 = table2(runs, dataset, reading=reading, xi=xi).set_index("row")["paper"]
-    rows = []
-    for what, better, worse in CONTRIBUTIONS:
-        m, c, n, verdict = paired_gain((_rows(runs, better, reading, xi) - _rows(runs, worse, reading, xi)).dropna())
-        rows.append({"contribution": what, "paper gain": t2.get(better, np.nan) - t2.get(worse, np.nan),
-                     "our gain": m, "ci95": c, "splits": n, "verdict": verdict})
-    return pd.DataFrame(rows)
+    return report.card_claims(CARD, RCNNGSR.paper_values(runs, dataset, reading=reading, xi=xi), what="contribution",
+                              n="splits")
 
 
 def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "sum"):
@@ -355,15 +424,14 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
     (mean ± 95 % CI over splits), and the fraction of dead groups."""
     import pandas as pd
 
-    from vsalib.evaluate import mean_ci
+    from vsalib.report import mean_ci_pct
 
     rows = []
     for name, xi in variants.items():
         row = {"variant": name, "xi1": xi[0], "xi2": xi[1]}
         for label, r in (("f(x)", "f(x) trained with R"), ("R-CNNGSR", "R-CNNGSR")):
-            vals = list(_rows(runs, r, reading, xi))
-            m, c = mean_ci([v / 100 for v in vals]) if vals else (float("nan"), float("nan"))
-            row.update({label: 100 * m, f"{label} ci95": 100 * c})
+            m, c, _ = mean_ci_pct(_rows(runs, r, reading, xi))
+            row.update({label: m, f"{label} ci95": c})
         tr = runs[(runs["method"] == "rcnngsr-train") & (runs["params.xi1"] == xi[0]) & (runs["params.xi2"] == xi[1])] \
             if len(runs) and "params.xi1" in runs else runs.iloc[:0]
         row["dead groups %"] = 100 * float(tr["metrics.dead_fraction"].mean()) if len(tr) else float("nan")
@@ -371,6 +439,7 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
     return pd.DataFrame(rows)
 
 
-__all__ = ["CONTRIBUTIONS", "FUSION_READINGS", "CARD", "RCNNGSRConfig", "SENTIMENT_VARIANTS", "TABLE2_ROWS",
-           "ImageRegions", "ablation", "analyse_image", "contributions", "dataset_regions", "fusion_accuracy",
-           "run_rcnngsr", "select_runs", "sparsity_metrics", "table2", "train"]
+__all__ = ["CARD", "CONTRIBUTIONS", "FUSION_READINGS", "PAPER_XI", "RCNNGSR", "RCNNGSRConfig", "RCNNGSRTrain", "RCNNGSRTrainConfig",
+           "SENTIMENT_VARIANTS", "TABLE2_ROWS", "ImageRegions", "ablation", "analyse_image", "contributions",
+           "dataset_regions", "fusion_accuracy", "fusion_predictions", "run_rcnngsr", "select_runs", "table2", "train",
+           "training_method"]

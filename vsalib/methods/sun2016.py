@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -40,7 +40,8 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
 from vsalib import provenance
-from vsalib.methods.base import Claim, Fold, PaperCard, PaperRow, check_pairing
+from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Trained, check_pairing,
+                                 choose_on_validation, register_method, run)
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root, cached_per_image
 
@@ -56,6 +57,7 @@ VERSION = provenance.declare_method("sun2016", 1, depends=("global",), changes={
 #: published row) and its claims (the better row against the row it beats).
 CARD = PaperCard(
     key="sun2016",
+    short="Sun2016",
     title="Discovering affective regions in deep convolutional neural networks for visual sentiment prediction",
     venue="ICME 2016",
     table=1,
@@ -68,10 +70,10 @@ CARD = PaperCard(
     rows=(
         PaperRow("VGG16", "global-frozen"),
         PaperRow("VGG16+ft", "global-finetune"),
-        PaperRow("ft+obj+lf K=1", "sun2016-lf", {"ranking": "obj", "k": 1}),
-        PaperRow("ft+senti+lf K=1", "sun2016-lf", {"ranking": "senti", "k": 1}),
-        PaperRow("ft+obj+senti+lf K=1", "sun2016-lf", {"ranking": "obj+senti", "k": 1}),
-        PaperRow("ft+obj+senti+ff K=1", "sun2016-ff"),
+        PaperRow("ft+obj+lf K=1", "sun2016-lf", {"ranking": "obj", "k": 1}, uses_regions=True),
+        PaperRow("ft+senti+lf K=1", "sun2016-lf", {"ranking": "senti", "k": 1}, uses_regions=True),
+        PaperRow("ft+obj+senti+lf K=1", "sun2016-lf", {"ranking": "obj+senti", "k": 1}, uses_regions=True),
+        PaperRow("ft+obj+senti+ff K=1", "sun2016-ff", uses_regions=True),
     ),
     claims=(
         Claim("fine-tuning helps", "VGG16+ft", "VGG16"),
@@ -84,6 +86,11 @@ CARD = PaperCard(
     ),
     datasets={("twitter1", "five"): "twitter1-5", ("twitter1", "four"): "twitter1-4",
               ("twitter1", "three"): "twitter1-3", ("twitter2", None): "twitter2"},
+    derived=(  # late fusion (obj+senti) at the K with the best mean *test* accuracy (the paper's oracle; K
+        # is filled in at report time), and at the K chosen on each fold's validation part
+        PaperRow("best K", "sun2016-lf", {"ranking": "obj+senti"}, uses_regions=True),
+        PaperRow("K-val", "sun2016-K-val", uses_regions=True),
+    ),
 )
 
 
@@ -298,16 +305,22 @@ def analyse_images(model, paths: Sequence[str], proposals: Sequence[Proposals], 
 
 # -- step 4 on a set of images ----------------------------------------------------------------
 
-def late_fusion_accuracy(regions: Sequence[ImageRegions], labels, k: int, beta: float = 0.5,
-                         ranking: str = "obj+senti", alpha: float = 1.0,
-                         obj_norm: str | None = None) -> tuple[float, np.ndarray, int]:
-    """Accuracy of Eq. 3 over images, the predictions, and how many images fell back to global."""
+def late_fusion_predictions(regions: Sequence[ImageRegions], k: int, beta: float = 0.5, ranking: str = "obj+senti",
+                            alpha: float = 1.0, obj_norm: str | None = None) -> tuple[np.ndarray, int]:
+    """Eq. 3's class for every image, and how many images fell back to the global prediction."""
     preds, fallbacks = [], 0
     for r in regions:
         res = r.late_fusion(k, beta, ranking, alpha, obj_norm)
         preds.append(res.prediction)
         fallbacks += int(res.fallback)
-    preds = np.asarray(preds)
+    return np.asarray(preds), fallbacks
+
+
+def late_fusion_accuracy(regions: Sequence[ImageRegions], labels, k: int, beta: float = 0.5,
+                         ranking: str = "obj+senti", alpha: float = 1.0,
+                         obj_norm: str | None = None) -> tuple[float, np.ndarray, int]:
+    """Accuracy of Eq. 3 over images, the predictions, and how many images fell back to global."""
+    preds, fallbacks = late_fusion_predictions(regions, k, beta, ranking, alpha, obj_norm)
     return float((preds == np.asarray(labels)).mean()), preds, fallbacks
 
 
@@ -334,6 +347,147 @@ def top1_hit_rate(regions: Sequence[ImageRegions], gt_boxes: np.ndarray, ranking
 
 # -- the experiment: Table 1 rows and Fig. 4 curves, one record per (fold, variant) ---------------
 
+C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # early fusion's logistic regression, C chosen on validation
+
+
+@register_method
+class Sun2016(OnTrainedModel):
+    """Sun2016 on each fold with the whole-image CNN fine-tuned on that fold's training part.
+
+    ``evaluate`` writes ``sun2016-global`` (the CNN alone on the images scored), ``sun2016-lf`` (every
+    ranking × K), the sweeps ``sun2016-lf-beta`` (β, Eq. 3's fusion rule only), ``sun2016-lf-alpha``
+    (α, Eq. 2's rule only) and ``sun2016-lf-objnorm`` (Obj normalisation × K, obj+senti),
+    ``sun2016-ff`` (early fusion, K = 1, its C chosen on the validation part) and, last,
+    ``sun2016-K-val`` (K chosen on the validation part), which marks the fold complete. Every choice
+    reads the validation labels only; test predictions go to :meth:`Fold.score`.
+
+    ``trainer``: the fine-tuning (default: :class:`~vsalib.methods.global_cnn.GlobalFinetune`);
+    ``models``: its ``global-finetune`` records instead, paired with the folds by identity.
+    """
+
+    name = "sun2016"
+    Config = Sun2016Config
+    card = CARD
+    what = "fine-tuned model"
+    cost_method = "sun2016-global"  # its seconds_per_image: proposals + region scoring
+
+    def __init__(self, config=None, *, trainer=None, models: Sequence[Record] | None = None,
+                 ks: Iterable[int] = tuple(range(1, 21)), betas: Iterable[float] = (0.1, 0.25, 0.5, 1.0, 2.0),
+                 alphas: Iterable[float] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0), early_fusion: bool = True,
+                 obj_norms: Iterable[str] = OBJ_NORMS, cache_dir=None, device=None, progress: bool = True,
+                 **settings):
+        if trainer is None and models is None:
+            from vsalib.methods.global_cnn import GlobalFinetune
+
+            trainer = GlobalFinetune(cache_dir=cache_dir, device=device, progress=progress)
+        super().__init__(config, trainer=trainer, models=models, **settings)
+        cfg = self.config
+        self.ks = sorted(set(int(k) for k in ks))
+        self.betas = tuple(betas) if cfg.fusion_rule == "sum" else ()  # β is Eq. 3's; the convex rule has w_global
+        self.alphas = tuple(alphas) if cfg.ar_rule == "sqrt" else ()  # α is Eq. 2's; the linear rule has w_obj
+        self.obj_norms = [n for n in obj_norms if n in OBJ_NORMS]
+        self.early_fusion, self.cache_dir, self.device, self.progress = early_fusion, cache_dir, device, progress
+        self._stored: dict[int, list[Record]] = {}  # the store's Sun2016 records, read once per store
+
+    def params(self, model_record: Record) -> dict:
+        """The records' parameters on the fold whose fine-tuned model is ``model_record``."""
+        return {**self.config.params(), "backbone": model_record.params["backbone"],
+                "image_size": model_record.params["image_size"], "global": model_record.key}
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        ft = self.model_record(fold, store, train=False)
+        if ft is None or store.get(**fold.identity("sun2016-K-val", self.params(ft))) is None:
+            return None  # the fold is complete once its last record (K-val) is written
+        if id(store) not in self._stored:
+            self._stored[id(store)] = [r for r in store.records() if r.dataset == fold.dataset_name
+                                       and r.subset == fold.id.subset and r.method.startswith("sun2016")]
+        return [r for r in self._stored[id(store)] if (r.seed, r.fold) == (fold.id.seed, fold.id.fold)
+                and r.params.get("global") == ft.key]
+
+    def load(self, record: Record, fold: Fold):
+        from vsalib.methods import global_cnn
+
+        return global_cnn.load_finetuned(record, len(fold.classes), device=self.device)
+
+    @classmethod
+    def paper_values(cls, runs, dataset: str, subset: str | None = None) -> dict:
+        """The card's rows, and its derived rows: best K (the oracle K of these runs, as the paper chose
+        it) and K chosen on validation."""
+        from vsalib import report
+
+        col = report.paper_column(CARD, dataset, subset)
+        best_k = CARD.row("best K")
+        return {**report.row_values(CARD, runs, dataset, subset),
+                "best K": (report.row_accuracy(replace(best_k, params={**best_k.params, "k": _oracle_k(runs)}), runs),
+                           report.published_value(CARD, "ft+obj+senti+lf best K", col)[0]),
+                "K-val": (report.row_accuracy(CARD.row("K-val"), runs), float("nan"))}
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        from vsalib.methods.global_cnn import _logreg
+
+        cfg, ft, t0 = self.config, trained.record, time.perf_counter()
+        parts = ("train", "val", "test") if self.early_fusion else ("val", "test")
+        need = np.concatenate([fold.index(p) for p in parts])
+        every = fold.all_paths()
+        paths = [every[i] for i in need]
+        props = dataset_proposals(paths, cfg, cache_dir=self.cache_dir, progress=self.progress)
+        regs = dict(zip(need.tolist(), analyse_images(trained.model, paths, props, cfg, ft.params["image_size"],
+                                                      self.progress)))
+        test, val = ([regs[i] for i in fold.index(p)] for p in ("test", "val"))
+        y_val, wall, params, records = fold.labels("val"), time.perf_counter() - t0, self.params(ft), []
+
+        def add(method, extra_params, metrics, preds=None):
+            extra = {} if preds is None else {"y_pred": preds, "test_index": fold.index("test")}
+            records.append(fold.record(method, {**params, **extra_params}, metrics, wall_time_s=wall, extra=extra))
+
+        def test_acc(preds) -> float:
+            return fold.score(preds)["accuracy"]
+
+        def val_acc(k, beta, ranking, alpha) -> float:  # Eq. 3 on the validation part
+            return late_fusion_accuracy(val, y_val, k, beta, ranking, alpha)[0] if val else float("nan")
+
+        n_props = [len(r.boxes) for r in test]
+        add("sun2016-global", {}, {"accuracy": test_acc([int(r.global_probs.argmax()) for r in test]),
+                                   "mean_proposals": float(np.mean(n_props)),
+                                   "images_without_proposals": int(sum(n == 0 for n in n_props)),
+                                   # proposals + region scoring per image (proposals may come from the cache)
+                                   "seconds_per_image": wall / max(len(need), 1)})
+        for ranking in RANKINGS:
+            for k in self.ks:
+                preds, fb = late_fusion_predictions(test, k, cfg.beta, ranking, cfg.alpha)
+                add("sun2016-lf", {"ranking": ranking, "k": k, "alpha": cfg.alpha, "beta": cfg.beta},
+                    {"accuracy": test_acc(preds), "val_accuracy": val_acc(k, cfg.beta, ranking, cfg.alpha),
+                     "fallbacks": fb}, preds if k == cfg.k else None)
+        for beta in self.betas:
+            add("sun2016-lf-beta", {"ranking": cfg.ranking, "k": cfg.k, "alpha": cfg.alpha, "beta": beta},
+                {"accuracy": test_acc(late_fusion_predictions(test, cfg.k, beta, cfg.ranking, cfg.alpha)[0])})
+        for alpha in self.alphas:
+            add("sun2016-lf-alpha", {"ranking": "obj+senti", "k": cfg.k, "alpha": alpha, "beta": cfg.beta},
+                {"accuracy": test_acc(late_fusion_predictions(test, cfg.k, cfg.beta, "obj+senti", alpha)[0])})
+        for norm in self.obj_norms:  # the Obj normalisation the paper does not give, against K
+            for k in self.ks:
+                preds = late_fusion_predictions(test, k, cfg.beta, "obj+senti", cfg.alpha, norm)[0]
+                add("sun2016-lf-objnorm", {"ranking": "obj+senti", "k": k, "alpha": cfg.alpha, "beta": cfg.beta,
+                                           "norm": norm}, {"accuracy": test_acc(preds)})
+        if self.early_fusion:  # a classifier on [global feature, top region's feature], C on validation
+            x = {p: early_fusion_matrix([regs[i] for i in fold.index(p)], 1, cfg.ranking, cfg.alpha) for p in parts}
+            y_tr = fold.labels("train")
+            c, best = choose_on_validation(
+                C_GRID, lambda c: float((_logreg(c).fit(x["train"], y_tr).predict(x["val"]) == y_val).mean())) \
+                if len(val) else (0.01, -1.0)
+            pred = _logreg(c).fit(x["train"], y_tr).predict(x["test"])
+            add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
+                {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred)
+        # K chosen on this fold's validation part (nested selection), beside the oracle K of the paper;
+        # the smallest of equally good Ks (ks ascend)
+        k_val, v = choose_on_validation(self.ks, lambda k: val_acc(k, cfg.beta, "obj+senti", cfg.alpha)) \
+            if val else (cfg.k, float("nan"))
+        add("sun2016-K-val", {}, {"accuracy": test_acc(late_fusion_predictions(test, k_val, cfg.beta, "obj+senti",
+                                                                                cfg.alpha)[0]),
+                                  "k": k_val, "val_accuracy": v})
+        return records
+
+
 @dataclass
 class FoldInputs:
     """What a fold needs: its split and the fine-tuned global model's record."""
@@ -342,120 +496,18 @@ class FoldInputs:
     finetune_record: Record
 
 
-def run_sun2016(
-    dataset: ImageDataset,
-    folds: Sequence[FoldInputs],
-    cfg: Sun2016Config = Sun2016Config(),
-    *,
-    subset: str | None = None,
-    ks: Iterable[int] = tuple(range(1, 21)),
-    betas: Iterable[float] = (0.1, 0.25, 0.5, 1.0, 2.0),
-    alphas: Iterable[float] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
-    early_fusion: bool = True,
-    obj_norms: Iterable[str] = OBJ_NORMS,
-    store: ResultStore | None = None,
-    cache_dir=None,
-    device=None,
-    progress: bool = True,
-) -> list[Record]:
-    """Run Sun2016 on each fold; write records ``sun2016-lf`` (every ranking × K), the sweeps
-    ``sun2016-lf-beta`` (β, Eq. 3's fusion rule only), ``sun2016-lf-alpha`` (α, Eq. 2's rule only) and
-    ``sun2016-lf-objnorm`` (Obj normalisation × K, obj+senti), ``sun2016-ff`` (early fusion, K = 1)
-    and, last, ``sun2016-K-val`` (K chosen on the validation part), which marks the fold complete.
-
-    A complete fold is not recomputed: its records are read back from the store."""
-    from vsalib.methods.global_cnn import _logreg, load_finetuned
-
+def run_sun2016(dataset: ImageDataset, folds: Sequence[FoldInputs], cfg: Sun2016Config = Sun2016Config(), *,
+                subset: str | None = None, store: ResultStore | None = None, progress: bool = True,
+                **settings) -> list[Record]:
+    """:class:`Sun2016` on each fold with the given fine-tuned model; every pair is checked (the model
+    was trained for that split: dataset, subset, protocol, seed, fold) before any work. ``settings``:
+    :class:`Sun2016`'s (``ks``, ``betas``, ``alphas``, ``early_fusion``, ``obj_norms``, ``cache_dir``,
+    ``device``). A complete fold is not recomputed: its records are read back from the store."""
     folds = list(folds)
     for fi in folds:  # every split with the model fine-tuned on its own training part (checked before any work)
         check_pairing(Fold(dataset, fi.split, subset), fi.finetune_record, "fine-tuned model")
-    store = ResultStore() if store is None else store
-    ks = sorted(set(int(k) for k in ks))
-    y = dataset.labels
-    base_params = cfg.params()
-    obj_norms = [n for n in obj_norms if n in OBJ_NORMS]
-    if cfg.fusion_rule != "sum":
-        betas = ()  # β is Eq. 3's; the convex rule has w_global instead
-    if cfg.ar_rule != "sqrt":
-        alphas = ()  # α is Eq. 2's; the linear rule has w_obj instead
-    records: list[Record] = []
-    stored = None  # the store's Sun2016 records, read once, when a complete fold is met
-    for fi in tqdm(folds, desc="sun2016 folds", disable=not progress, leave=False):
-        split, ft = fi.split, fi.finetune_record
-        params = {**base_params, "backbone": ft.params["backbone"], "image_size": ft.params["image_size"],
-                  "global": ft.key}
-        probe = dict(dataset=dataset.name, subset=subset, protocol=ft.protocol, method="sun2016-K-val",
-                     params=params, seed=split.seed, fold=split.fold)
-        if store.get(**probe) is not None:  # this fold is complete (its last record is written last)
-            if stored is None:
-                stored = [r for r in store.records() if r.dataset == dataset.name and r.subset == subset
-                          and r.method.startswith("sun2016")]
-            records += [r for r in stored if r.seed == split.seed and r.fold == split.fold
-                        and r.params.get("global") == ft.key]
-            continue
-        t0 = time.perf_counter()
-        model = load_finetuned(ft, len(dataset.classes), device=device)
-        size = ft.params["image_size"]
-        need = np.concatenate([split.train, split.val, split.test]) if early_fusion else \
-            np.concatenate([split.val, split.test])
-        paths = [dataset.paths[i] for i in need]
-        props = dataset_proposals(paths, cfg, cache_dir=cache_dir, progress=progress)
-        regs = dict(zip(need.tolist(), analyse_images(model, paths, props, cfg, size, progress)))
-        test = [regs[i] for i in split.test]
-        val = [regs[i] for i in split.val]
-        wall = time.perf_counter() - t0
-        common = dict(dataset=dataset.name, subset=subset, protocol=ft.protocol, seed=split.seed, fold=split.fold)
-
-        def add(method, extra_params, metrics, preds=None):
-            rec = Record(**common, method=method, params={**params, **extra_params}, metrics=metrics,
-                         wall_time_s=wall, extra={} if preds is None else {"y_pred": preds, "test_index": split.test})
-            store.add(rec)
-            records.append(rec)
-
-        n_props = [len(r.boxes) for r in test]
-        glob_acc = float((np.asarray([int(r.global_probs.argmax()) for r in test]) == y[split.test]).mean())
-        add("sun2016-global", {}, {"accuracy": glob_acc, "mean_proposals": float(np.mean(n_props)),
-                                   "images_without_proposals": int(sum(n == 0 for n in n_props)),
-                                   # proposals + region scoring per image (proposals may come from the cache)
-                                   "seconds_per_image": wall / max(len(need), 1)})
-        for ranking in RANKINGS:
-            for k in ks:
-                acc, preds, fb = late_fusion_accuracy(test, y[split.test], k, cfg.beta, ranking, cfg.alpha)
-                vacc = late_fusion_accuracy(val, y[split.val], k, cfg.beta, ranking, cfg.alpha)[0] if val else float("nan")
-                add("sun2016-lf", {"ranking": ranking, "k": k, "alpha": cfg.alpha, "beta": cfg.beta},
-                    {"accuracy": acc, "val_accuracy": vacc, "fallbacks": fb}, preds if k == cfg.k else None)
-        for beta in betas:
-            acc = late_fusion_accuracy(test, y[split.test], cfg.k, beta, cfg.ranking, cfg.alpha)[0]
-            add("sun2016-lf-beta", {"ranking": cfg.ranking, "k": cfg.k, "alpha": cfg.alpha, "beta": beta},
-                {"accuracy": acc})
-        for alpha in alphas:
-            acc = late_fusion_accuracy(test, y[split.test], cfg.k, cfg.beta, "obj+senti", alpha)[0]
-            add("sun2016-lf-alpha", {"ranking": "obj+senti", "k": cfg.k, "alpha": alpha, "beta": cfg.beta},
-                {"accuracy": acc})
-        for norm in obj_norms:  # the Obj normalisation the paper does not give, against K
-            for k in ks:
-                acc = late_fusion_accuracy(test, y[split.test], k, cfg.beta, "obj+senti", cfg.alpha, norm)[0]
-                add("sun2016-lf-objnorm", {"ranking": "obj+senti", "k": k, "alpha": cfg.alpha, "beta": cfg.beta,
-                                           "norm": norm}, {"accuracy": acc})
-        if early_fusion:
-            train = [regs[i] for i in split.train]
-            xtr, xva, xte = (early_fusion_matrix(rs, 1, cfg.ranking, cfg.alpha) for rs in (train, val, test))
-            best_c, best = 0.01, -1.0
-            for c in (1e-4, 1e-3, 1e-2, 1e-1, 1.0):
-                if len(val):
-                    a = float((_logreg(c).fit(xtr, y[split.train]).predict(xva) == y[split.val]).mean())
-                    if a > best:
-                        best_c, best = c, a
-            pred = _logreg(best_c).fit(xtr, y[split.train]).predict(xte)
-            add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
-                {"accuracy": float((pred == y[split.test]).mean()), "val_accuracy": best, "C": best_c}, pred)
-        # K chosen on this fold's validation part (nested selection), beside the oracle K of the paper
-        vals = {k: late_fusion_accuracy(val, y[split.val], k, cfg.beta, "obj+senti", cfg.alpha)[0] for k in ks} \
-            if val else {cfg.k: float("nan")}
-        k_val = max(vals, key=lambda k: (vals[k], -k))
-        acc = late_fusion_accuracy(test, y[split.test], k_val, cfg.beta, "obj+senti", cfg.alpha)[0]
-        add("sun2016-K-val", {}, {"accuracy": acc, "k": k_val, "val_accuracy": vals[k_val]})
-    return records
+    method = Sun2016(cfg, models=[fi.finetune_record for fi in folds], progress=progress, **settings)
+    return run(method, dataset, [fi.split for fi in folds], subset=subset, store=store, progress=progress)
 
 
 # -- tables and curves for the chapter ---------------------------------------------------------
@@ -504,97 +556,51 @@ def matches_config(df, cfg: Sun2016Config):
     return mask
 
 
+def _oracle_k(runs, ks: Sequence[int] | None = None) -> int | None:
+    """The paper's best K: the K of late fusion (obj+senti) with the best mean *test* accuracy."""
+    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] \
+        if len(runs) and "params.ranking" in runs else runs.iloc[:0]
+    if ks is not None and len(lf):
+        lf = lf[lf["params.k"].isin(list(ks))]
+    return int(lf.groupby("params.k")["metrics.accuracy"].mean().idxmax()) if len(lf) else None
+
+
 def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None = None):
     """Sun2016 Table 1 for one dataset column: paper's accuracy beside ours (mean ± 95 % CI over folds).
 
-    ``runs``: the rows of one run (:func:`select_runs`). The best-K row shows the paper's oracle choice (K with the best mean *test* accuracy) and ours
-    chosen on each fold's validation part.
+    ``runs``: the rows of one run (:func:`select_runs`). The card's rows
+    (:func:`vsalib.report.card_table`), then the best-K row with the paper's oracle choice (the K
+    with the best mean *test* accuracy) and ours chosen on each fold's validation part.
     """
     import pandas as pd
 
-    from vsalib import targets
+    from vsalib import report
 
-    pub = targets.published(paper="sun2016", table=1)
-    col = PAPER_DATASET.get((dataset, subset))
-    rows = []
-
-    def paper(name):
-        if col is None:
-            return float("nan"), ""
-        p = pub[(pub["method"] == name) & (pub["dataset"] == col)]
-        return (float(p["accuracy"].iloc[0]), str(p["note"].iloc[0] or "")) if len(p) else (float("nan"), "")
-
-    for name, method, flt in TABLE1_ROWS:
-        sel = runs[runs["method"] == method]
-        for k, v in flt.items():
-            sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0] if f"params.{k}" in sel else sel.iloc[:0]
-        m, c, n = _mean_ci(sel["metrics.accuracy"]) if len(sel) else (float("nan"), float("nan"), 0)
-        p, note = paper(name)
-        rows.append({"row": name, "paper": p, "ours": m, "ci95": c, "runs": n, "note": note})
-    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] \
-        if "params.ranking" in runs else runs.iloc[:0]
-    if ks is not None and len(lf):
-        lf = lf[lf["params.k"].isin(list(ks))]
-    p, note = paper("ft+obj+senti+lf best K")
-    if len(lf):
-        by_k = lf.groupby("params.k")["metrics.accuracy"].mean()
-        k_best = int(by_k.idxmax())
-        m, c, n = _mean_ci(lf[lf["params.k"] == k_best]["metrics.accuracy"])
-        rows.append({"row": "ft+obj+senti+lf best K (oracle: chosen on test)", "paper": p, "ours": m, "ci95": c,
-                     "runs": n, "note": f"paper {note}; ours K={k_best}"})
-    kv = runs[runs["method"] == "sun2016-K-val"]
+    t = report.card_table(CARD, runs, dataset, subset)
+    k_best = _oracle_k(runs, ks)
+    extra = []
+    if k_best is not None:
+        p, note = report.published_value(CARD, "ft+obj+senti+lf best K", report.paper_column(CARD, dataset, subset))
+        best_k = CARD.row("best K")
+        m, c, n = report.mean_ci_pct(report.row_accuracy(replace(best_k, params={**best_k.params, "k": k_best}), runs))
+        extra.append({"row": "ft+obj+senti+lf best K (oracle: chosen on test)", "paper": p, "ours": m, "ci95": c,
+                      "runs": n, "note": f"paper {note}; ours K={k_best}"})
+    kv = runs[runs["method"] == "sun2016-K-val"] if len(runs) else runs
     if len(kv):
-        m, c, n = _mean_ci(kv["metrics.accuracy"])
-        chosen = ", ".join(str(int(k)) for k in kv["metrics.k"])
-        rows.append({"row": "ft+obj+senti+lf K chosen on validation", "paper": float("nan"), "ours": m, "ci95": c,
-                     "runs": n, "note": f"K per fold: {chosen}"})
-    return pd.DataFrame(rows)
+        m, c, n = report.mean_ci_pct(report.row_accuracy(CARD.row("K-val"), runs))
+        extra.append({"row": "ft+obj+senti+lf K chosen on validation", "paper": float("nan"), "ours": m, "ci95": c,
+                      "runs": n, "note": f"K per fold: {', '.join(str(int(k)) for k in kv['metrics.k'])}"})
+    return pd.concat([t, pd.DataFrame(extra, columns=t.columns)], ignore_index=True) if extra else t
 
 
 CLAIMS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (claim, better row, the row it beats)
 
 
-def _fold_accuracy(runs, row: str, k_best: int | None):
-    """Test accuracy per (seed, fold) of one Table 1 row (``best K`` at ``k_best``; ``K-val``)."""
-    if row == "best K":
-        method, flt = "sun2016-lf", {"ranking": "obj+senti", "k": k_best}
-    elif row == "K-val":
-        method, flt = "sun2016-K-val", {}
-    else:
-        method, flt = next((m, f) for name, m, f in TABLE1_ROWS if name == row)
-    sel = runs[runs["method"] == method]
-    for k, v in flt.items():
-        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
-    return sel.groupby(["seed", "fold"])["metrics.accuracy"].mean()
-
-
 def claims(runs, dataset: str, subset: str | None):
-    """What held: each claim of the paper (:data:`CLAIMS`) as the paper's gain beside ours.
-
-    Ours is the mean of the paired per-fold differences (same folds, same fine-tuned model) with its
-    95 % CI, and the verdict of :func:`vsalib.evaluate.paired_gain` (``held``: the whole CI above 0;
-    ``reversed``: below; ``not resolved``: it spans 0, the folds cannot tell the two apart). The paper's best K was
-    chosen on test data; ours is the oracle K of these runs (the K with the best mean test accuracy).
-    """
-    import pandas as pd
-
-    from vsalib.evaluate import paired_gain
-
-    t1 = table1(runs, dataset, subset)
-    paper = {r["row"]: r["paper"] for _, r in t1.iterrows()}
-    paper["best K"] = next((r["paper"] for _, r in t1.iterrows() if r["row"].startswith("ft+obj+senti+lf best K")),
-                           float("nan"))
-    paper["K-val"] = float("nan")
-    lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] \
-        if len(runs) and "params.ranking" in runs else runs.iloc[:0]
-    k_best = int(lf.groupby("params.k")["metrics.accuracy"].mean().idxmax()) if len(lf) else None
-    rows = []
-    for claim, better, worse in CLAIMS:
-        a, b = _fold_accuracy(runs, better, k_best), _fold_accuracy(runs, worse, k_best)
-        m, c, n, verdict = paired_gain(100 * (a - b).dropna())
-        rows.append({"claim": claim, "paper gain": paper.get(better, float("nan")) - paper.get(worse, float("nan")),
-                     "our gain": m, "ci95": c, "folds": n, "verdict": verdict})
-    return pd.DataFrame(rows)
+    """What held: each claim of the paper (:data:`CLAIMS`) as the paper's gain beside ours
+    (:func:`vsalib.report.card_claims`). The paper's best K was chosen on test data; ours is the oracle K
+    of these runs (the K with the best mean test accuracy); ``K-val`` is K chosen on validation."""
+    return Sun2016.paper_claims(runs, dataset, subset)
 
 
 def curve(runs, method: str, param: str, **fixed):

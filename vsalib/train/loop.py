@@ -242,6 +242,16 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
 
 @torch.no_grad()
+def predict_model(model: nn.Module, loader, device: torch.device | str = "cpu") -> np.ndarray:
+    """Softmax probabilities of ``model`` on every batch of ``loader`` (``batch[0]`` is the input; any
+    labels the batches carry are not read): what a method scores with :meth:`vsalib.methods.base.Fold.score`."""
+    device = torch.device(device)
+    model.eval()
+    probs = [model(batch[0].to(device)).float().softmax(1).cpu() for batch in loader]
+    return torch.cat(probs).numpy()
+
+
+@torch.no_grad()
 def evaluate_model(model: nn.Module, loader, device: torch.device | str = "cpu",
                    loss_fn: Callable | None = None) -> dict:
     """Accuracy (and mean loss) of ``model`` on ``loader``; also returns predictions and probabilities."""
