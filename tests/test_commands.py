@@ -130,7 +130,8 @@ def test_printed_make_command_exists(page, command):
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard")], ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard", "own_data")],
+                         ids=lambda p: p.stem)
 def test_every_chapter_reaches_every_dataset(notebook, profile, fixture_root, monkeypatch, tmp_path):
     monkeypatch.setenv("VSALIB_RESULTS", str(tmp_path / "results"))
     for name in list_datasets():
@@ -138,6 +139,18 @@ def test_every_chapter_reaches_every_dataset(notebook, profile, fixture_root, mo
             continue
         ns = resolve_chapter(notebook, {"profile": profile, "dataset": name}, fixture_root)
         assert ns["ds"].name == name, (notebook.stem, profile, name)
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard", "own_data")],
+                         ids=lambda p: p.stem)
+def test_every_chapter_reaches_an_own_dataset(notebook, profile, fixture_root, monkeypatch, tmp_path):
+    """``-p dataset my_scenes -p data_root <folder>``: a folder with vsalib_labels.csv, found by name."""
+    monkeypatch.setenv("VSALIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.delenv("VSALIB_DATA", raising=False)
+    ns = resolve_chapter(notebook, {"profile": profile, "dataset": "my_scenes", "data_root": str(fixture_root)},
+                         fixture_root)
+    assert ns["ds"].name == "my_scenes" and len(ns["ds"]) == 16
 
 
 def test_the_readme_says_where_published_numbers_come_from():

@@ -32,6 +32,64 @@ def test_unknown_papermill_parameter_is_refused(tmp_path):
                             parameters={"n_sample": 3}, cwd=str(ROOT / "notebooks"), progress_bar=False)
 
 
+#: The sections of a paper chapter, in the template of issue 12, and the chapters that follow it so far.
+CHAPTER_SECTIONS = ("The method in", "On the real benchmarks", "Findings", "What we substituted", "Exercises",
+                    "Summary")
+REWRITTEN_CHAPTERS = ("sun2016_affective_regions",)
+INTERNAL_PATHS = ("shared/papers", "/work/", "/tmp/", "/root/", "site-packages", ".venv/lib")
+
+
+def check_pages(html: Path) -> None:
+    """What a reader must never meet on a built page: ``nan`` in a table cell, an image whose file is
+    not there, a traceback or warning printed by a cell, a path of the machine that built the book."""
+    import re
+    from html.parser import HTMLParser
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.cells, self.images, self.cell, self.outputs, self.depth = [], [], None, [], 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag in ("td", "th"):
+                self.cell = []
+            if tag == "img":
+                self.images.append(a.get("src", ""))
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.cells.append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    problems = []
+    for page in sorted(html.rglob("*.html")):
+        if page.parent.name in ("_static", "genindex", "search") or page.name in ("genindex.html", "search.html"):
+            continue
+        text = page.read_text(encoding="utf-8")
+        parsed = Page()
+        parsed.feed(text)
+        rel = page.relative_to(html)
+        bad = [c for c in parsed.cells if re.fullmatch(r"(?i)[-+]?nan(\s*±.*)?|None|NaT", c)]
+        if bad:
+            problems.append(f"{rel}: table cells {bad[:5]}")
+        for src in parsed.images:
+            if not src.startswith("data:") and not (page.parent / src).is_file():
+                problems.append(f"{rel}: image {src} has no file")
+        for marker in ("Traceback (most recent call last)", "Warning:", "UserWarning", "FutureWarning",
+                       "RuntimeWarning", "DeprecationWarning"):
+            if marker in text:
+                problems.append(f"{rel}: a cell printed {marker!r}")
+        for path in INTERNAL_PATHS:
+            if path in text:
+                problems.append(f"{rel}: shows the internal path {path!r}")
+    assert not problems, "\n".join(problems)
+
+
 def test_book_builds_with_its_figures(tmp_path):
     """scripts/build_book.py on a copy of the book folder: pages exist and hold their figures."""
     work = tmp_path / "repo"
@@ -51,8 +109,13 @@ def test_book_builds_with_its_figures(tmp_path):
     html = work / "book" / "_build" / "html"
     for page in ("intro.html", "rerun.html", "references.html", "notebooks/datasets.html",
                  "notebooks/global_baseline.html", "notebooks/sun2016_affective_regions.html",
-                 "notebooks/rcnngsr.html", "notebooks/scoreboard.html"):
+                 "notebooks/rcnngsr.html", "notebooks/scoreboard.html", "notebooks/own_data.html"):
         assert (html / page).is_file(), page
+    check_pages(html)
+    for chapter in REWRITTEN_CHAPTERS:  # the template every paper chapter follows (issue 12)
+        text = (html / "notebooks" / f"{chapter}.html").read_text(encoding="utf-8")
+        for section in CHAPTER_SECTIONS:
+            assert f">{section}<" in text or f">{section}" in text, f"{chapter} has no section {section!r}"
     # the real Table 1 of every published Twitter I subset, with the numbers of the stored records
     from vsalib import published, real_benchmarks
 

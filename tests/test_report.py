@@ -66,3 +66,47 @@ def test_the_scoreboard_rows_are_the_chapters_verdicts():
         assert rows["majority"].between(50, 100).all()
     out = scoreboard.formatted(board)
     assert not out.isna().any().any()
+
+
+def test_settings_are_written_for_a_reader():
+    t = report.settings_table({"ξ1": 0.0005, "K": None, "seeds": [0, 1, 2], "lrs": {"conv": 0.001}, "on": True})
+    assert list(t["value"]) == ["0.0005", "–", "0, 1, 2", "conv: 0.001", "True"]
+
+
+def test_substitutions_table_fills_what_was_measured():
+    from vsalib.methods import sun2016
+
+    t = report.substitutions(sun2016.CARD, {"scoring": "same top-1 region on 75 % of 8 images"}).set_index("what")
+    assert t.loc["region scoring", "measured effect"] == "same top-1 region on 75 % of 8 images"
+    assert t.loc["backbone", "measured effect"] == "not measured"  # measurable, not measured here
+    assert t.loc["folds", "measured effect"] == "–"  # nothing to measure
+    assert set(t.columns) == {"the paper", "ours", "why", "measured effect"}
+
+
+def test_findings_read_the_verdicts():
+    rows = lambda g, v: pd.DataFrame({"claim": ["regions help", "fine-tuning helps"], "paper gain": [1.5, float("nan")],  # noqa: E731
+                                      "our gain": [g, 0.5], "ci95": [0.4, 2.0], "folds": [5, 5],
+                                      "verdict": [v, "not resolved"]})
+    text = report.findings({"Twitter I five-agree": rows(2.0, "held"), "Twitter II": rows(-1.0, "reversed")})
+    assert "**Regions help** — held on Twitter I five-agree (+2.00 ± 0.40 points; the paper +1.50); reversed on " \
+           "Twitter II (-1.00 ± 0.40 points; the paper +1.50)." in text
+    assert "could not be told from no gain on Twitter I five-agree (+0.50 ± 2.00 points; no figure in the paper)" in text
+    assert "Of 4 claim × dataset pairs, 1 held, 1 reversed and 2 were neither" in text
+    assert "nothing to report" in report.findings({})
+
+
+def test_pipeline_figure_draws_every_step_legibly():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    from vsalib import plots
+
+    fig = plots.pipeline([(f"step {i}", "what it computes, in a few words that wrap") for i in range(5)], "five",
+                         per_row=3)
+    ax = fig.axes[0]
+    assert sum(isinstance(p, FancyBboxPatch) for p in ax.patches) == 5
+    assert sum(isinstance(p, FancyArrowPatch) for p in ax.patches) == 4  # one per link, the wrap included
+    assert min(t.get_fontsize() for t in ax.texts) >= plots.MIN_FONT
+    assert fig.get_size_inches()[0] <= 10.0  # the book's column width

@@ -10,10 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-#: The smallest font any figure of the book uses (points).
-MIN_FONT = 9
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": MIN_FONT,
-                     "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT, "figure.titlesize": 11})
+from vsalib.plots import MIN_FONT  # noqa: F401  (importing vsalib.plots sets the book's font sizes)
 
 
 def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "sun2016"):

@@ -280,6 +280,10 @@ def setup_chapter(namespace: dict, own_spec: dict[str, Any], *, knobs: tuple[str
     unknown = [k for k in knobs if k not in PROFILE_KNOBS]
     if unknown:
         raise UnknownNameError(f"unknown profile knob(s) {unknown}; valid: {', '.join(PROFILE_KNOBS)}")
+    from vsalib.data.registry import list_datasets
+
+    if isinstance(namespace.get("data_root"), str):  # the own datasets under this data root, by name
+        list_datasets(namespace["data_root"])
     spec = {**_common_spec(), **{k: PROFILE_KNOBS[k] for k in knobs}, **own_spec}
     params = check_params(namespace, spec)
     chosen = (defaults(params["profile"]) if callable(defaults) else defaults) or {}

@@ -1,4 +1,5 @@
-"""Figures shared by the notebooks: image grids with boxes and masks, class balance."""
+"""Figures shared by the notebooks: the book's font sizes (set once, here), image grids with boxes
+and masks, class balance, and a method's pipeline drawn as boxes and arrows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,61 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vsalib.data.images import open_image
+
+#: The smallest font any figure of the book uses (points); figures are drawn at most ~10 in wide, the
+#: book's column width, so that this stays legible.
+MIN_FONT = 9
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": MIN_FONT,
+                     "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT, "figure.titlesize": 11})
+
+
+def pipeline(steps: Sequence[tuple[str, str]], title: str = "", *, per_row: int = 4):
+    """A method's pipeline: one box per step (``(name, what it computes)``), arrows between them, at
+    most ``per_row`` boxes per row (a long pipeline wraps, the arrow turning down to the next row)."""
+    import textwrap
+
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    n, per_row = len(steps), min(per_row, len(steps))
+    rows = int(np.ceil(n / per_row))
+    fig_w = min(10.0, 2.5 * per_row)
+    box_w, gap = 1.0, 0.28  # in box widths
+    chars = int(2.5 * 0.9 * 11)  # characters per line at MIN_FONT in a box ~2.2 in wide
+    texts = [textwrap.fill(what, chars) for _, what in steps]
+    lines = max(t.count("\n") + 1 for t in texts)
+    box_h = 0.32 + 0.14 * lines  # in inches-per-box-width units (see the aspect below)
+    row_gap = 0.3
+    width = per_row * box_w + (per_row - 1) * gap
+    height = rows * box_h + (rows - 1) * row_gap
+    fig, ax = plt.subplots(figsize=(fig_w, fig_w * (height + 0.1) / (width + 0.1) + (0.3 if title else 0.0)))
+    ax.set_xlim(-0.05, width + 0.05)
+    ax.set_ylim(-0.05, height + 0.05)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    corners = []
+    for i, ((name, _), text) in enumerate(zip(steps, texts)):
+        r, c = divmod(i, per_row)
+        x, y = c * (box_w + gap), height - (r + 1) * box_h - r * row_gap
+        ax.add_patch(FancyBboxPatch((x, y), box_w, box_h, boxstyle="round,pad=0.0,rounding_size=0.04",
+                                    fc="#EAF1FB", ec="#4C72B0", lw=1.2))
+        ax.text(x + box_w / 2, y + box_h - 0.06, name, ha="center", va="top", fontsize=10, fontweight="bold")
+        ax.text(x + box_w / 2, y + (box_h - 0.14) / 2, text, ha="center", va="center", fontsize=MIN_FONT,
+                linespacing=1.25)
+        corners.append((x, y))
+    for i in range(n - 1):
+        (x0, y0), (x1, y1) = corners[i], corners[i + 1]
+        if y0 == y1:  # same row: left to right
+            arrow = FancyArrowPatch((x0 + box_w, y0 + box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>",
+                                    mutation_scale=12, color="#4C72B0", lw=1.2)
+        else:  # wrap: from the bottom of the row's last box to the top of the next row's first
+            arrow = FancyArrowPatch((x0 + box_w / 2, y0), (x1 + box_w / 2, y1 + box_h), arrowstyle="-|>",
+                                    mutation_scale=12, color="#4C72B0", lw=1.2,
+                                    connectionstyle="bar,angle=180,fraction=-0.1" if x0 != x1 else "arc3")
+        ax.add_patch(arrow)
+    if title:
+        ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
 
 
 def image_grid(paths: Sequence[str], titles: Sequence[str] | None = None, *, boxes=None, masks=None,
@@ -32,7 +88,7 @@ def image_grid(paths: Sequence[str], titles: Sequence[str] | None = None, *, box
             x0, y0, x1, y1 = (float(v) * scale for v in boxes[i])
             ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=1.2))
         if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=8)
+            ax.set_title(str(titles[i]), fontsize=MIN_FONT)
     fig.tight_layout()
     return fig
 

@@ -144,6 +144,33 @@ def paper_table(paper: str, table: int, datasets: Iterable[str] | None = None) -
     return wide.reset_index().rename(columns={"method": f"{paper} Table {table} row"})
 
 
+def _setting(v: Any) -> str:
+    if v is None:
+        return DASH
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_setting(x) for x in v) or DASH
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_setting(x)}" for k, x in v.items()) or DASH
+    return str(v)
+
+
+def settings_table(values: dict) -> pd.DataFrame:
+    """``setting | value`` rows, values written for a reader (``–`` for none, ``0.0005`` not ``5e-04``)."""
+    return pd.DataFrame({"setting": list(values), "value": [_setting(v) for v in values.values()]})
+
+
+def show_settings(main: dict, rest: dict | None = None, caption: str = "Settings of this run") -> None:
+    """Display the knobs that matter as a short table, and every other setting folded under it."""
+    from IPython.display import HTML, display
+
+    display(show(settings_table(main), caption))
+    if rest:
+        inner = show(settings_table(rest)).to_html()
+        display(HTML(f"<details><summary>Every other setting ({len(rest)})</summary>{inner}</details>"))
+
+
 # -- a paper's table and claims, from its card and the store ----------------------------------------
 def paper_column(card, dataset: str, subset: str | None = None) -> str | None:
     """The paper's column (its dataset name in targets.csv) for our dataset and subset, if it has one."""
@@ -229,10 +256,54 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], *, what: str =
     return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "verdict"])
 
 
+def substitutions(card, measured: dict[str, str] | None = None) -> pd.DataFrame:
+    """A card's substitutions (or a sequence of :class:`~vsalib.methods.base.Substitution`) as the
+    chapter prints them: the paper's choice, ours, why, and the measured effect where the chapter
+    measured it (``measured``: a substitution's ``measured`` name → what the measurement showed, with
+    its numbers; "not measured" elsewhere)."""
+    subs = getattr(card, "substitutions", card)
+    measured = measured or {}
+    return pd.DataFrame({"what": [s.what for s in subs], "the paper": [s.paper for s in subs],
+                         "ours": [s.ours for s in subs], "why": [s.why for s in subs],
+                         "measured effect": [measured.get(s.measured, "not measured") if s.measured else "–"
+                                             for s in subs]})
+
+
+def findings(verdicts: dict[str, pd.DataFrame]) -> str:
+    """Markdown prose of what held, from claim tables (:func:`card_claims`) per dataset name: per claim,
+    where it held, where it reversed, where the folds could not tell, with our gains beside the paper's."""
+    if not verdicts:
+        return "No run of this chapter on a real benchmark is in the snapshot yet, so there is nothing to report."
+    first = next(iter(verdicts.values()))
+    what = first.columns[0]
+    lines, tally = [], {}
+    for i, claim in enumerate(first[what]):
+        parts = {}
+        for ds, t in verdicts.items():
+            r = t.iloc[i]
+            tally[r["verdict"]] = tally.get(r["verdict"], 0) + 1
+            paper = f"the paper {fmt_gain(r['paper gain'])}" if _finite(r["paper gain"]) else "no figure in the paper"
+            parts.setdefault(r["verdict"], []).append(f"{ds} ({fmt_gain(r['our gain'], r['ci95'])} points; {paper})")
+        said = []
+        for verdict, label in (("held", "held on"), ("reversed", "reversed on"),
+                               ("not resolved", "could not be told from no gain on"),
+                               ("no difference", "made no difference on"), ("one run only", "has one run only on"),
+                               ("–", "was not run on")):
+            if verdict in parts:
+                said.append(f"{label} {', '.join(parts[verdict])}")
+        lines.append(f"- **{claim[0].upper() + claim[1:]}** — " + "; ".join(said) + ".")
+    n = sum(tally.values())
+    resolved = tally.get("held", 0) + tally.get("reversed", 0)
+    summary = (f"Of {n} claim × dataset pairs, {tally.get('held', 0)} held, {tally.get('reversed', 0)} reversed and "
+               f"{n - resolved} were neither: where the 95 % interval of the paired per-fold gain spans zero, our "
+               f"folds cannot tell the claimed gain from no gain.")
+    return "\n".join(lines) + "\n\n" + summary
+
+
 def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "card_table", "dataset_name", "fmt_acc", "fmt_gain", "fmt_num", "our_row",
-           "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "show", "source_of",
+__all__ = ["DASH", "caption", "card_claims", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row",
+           "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
            "walkthrough_banner", "what_ran"]

@@ -167,10 +167,24 @@ def write_abstract(root: Path, write, rows=ABSTRACT_ROWS) -> Expect:
     return Expect(12, {"negative": 6, "positive": 6}, {"abstract_5.jpg"})
 
 
+def write_own(root: Path, write, name: str = "my_scenes") -> Expect:
+    """A reader's own dataset (vsalib.data.own): images in any layout and vsalib_labels.csv."""
+    d = root / name
+    lines = ["path,label,group"]
+    for i in range(16):
+        label = "positive" if i % 2 else "negative"
+        rel = f"photos/{label}/img_{i:02d}.jpg"
+        write(d / rel, "rgb", color=(200 if i % 2 else 20, 15 * i, 90))
+        lines.append(f"{rel},{label},shoot{i // 2}")
+    (d / "vsalib_labels.csv").write_text("\n".join(lines) + "\n")
+    return Expect(16, {"negative": 8, "positive": 8}, set())
+
+
 WRITERS = {
     "twitter1": write_twitter1, "twitter2": write_twitter2, "emotion6": write_emotion6,
     "emotionroi": write_emotionroi, "fi": write_fi, "iaps": write_iaps,
     "artphoto": write_artphoto, "abstract": write_abstract,
+    "my_scenes": write_own,  # not a published benchmark: found by its vsalib_labels.csv
 }
 
 

@@ -2,7 +2,8 @@
 
 ``load_dataset(name, data_root=None, **options)`` loads a registered dataset into an
 ``ImageDataset`` (one row per image); ``make_splits(dataset)`` draws the splits of its
-protocol; ``open_image(path)`` opens any benchmark image as RGB by content. Importing
+protocol; ``open_image(path)`` opens any benchmark image as RGB by content. A folder holding
+``vsalib_labels.csv`` (``path,label``) under the data root is a dataset too (:mod:`vsalib.data.own`). Importing
 this package does not import torch (``ImageTableDataset`` builds on first use).
 """
 
@@ -23,6 +24,7 @@ from vsalib.data.registry import (
     list_datasets,
     load_dataset,
 )
+from vsalib.data.own import register_own_dataset
 from vsalib.data.splits import Split, make_splits, twin_leakage, ungrouped_kfold
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "load_dataset",
     "make_splits",
     "open_image",
+    "register_own_dataset",
     "twin_leakage",
     "ungrouped_kfold",
 ]

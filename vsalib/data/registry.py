@@ -92,6 +92,7 @@ class DatasetSpec:
     description: str = ""
     options: dict = field(default_factory=dict)  # option name -> tuple of valid values (or None)
     needs_files: bool = True
+    own: bool = False  # a reader's own dataset (vsalib.data.own), not a published benchmark
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
@@ -106,25 +107,27 @@ def register_dataset(
     description: str = "",
     options: dict | None = None,
     needs_files: bool = True,
+    own: bool = False,
 ):
     """Decorator: register ``loader(root, **options) -> ImageDataset`` under ``name``."""
 
     def wrap(fn):
         _REGISTRY[name] = DatasetSpec(
-            name, fn, folder, marker, how_to_get, description, dict(options or {}), needs_files
+            name, fn, folder, marker, how_to_get, description, dict(options or {}), needs_files, own
         )
         return fn
 
     return wrap
 
 
-def list_datasets() -> list[str]:
-    _import_loaders()
+def list_datasets(data_root: str | os.PathLike | None = None) -> list[str]:
+    """Every registered dataset, with the own datasets (``vsalib_labels.csv`` folders) under the data root."""
+    _import_loaders(data_root)
     return sorted(_REGISTRY)
 
 
-def dataset_spec(name: str) -> DatasetSpec:
-    _import_loaders()
+def dataset_spec(name: str, data_root: str | os.PathLike | None = None) -> DatasetSpec:
+    _import_loaders(data_root)
     if name not in _REGISTRY:
         raise UnknownNameError(
             f"unknown dataset {name!r}; valid names: {', '.join(sorted(_REGISTRY))}"
@@ -146,7 +149,7 @@ def candidate_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
 
 def find_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -> Path:
     """The folder of dataset ``name`` (the first candidate root that holds its marker)."""
-    spec = dataset_spec(name)
+    spec = dataset_spec(name, data_root)
     looked = []
     for root in candidate_roots(data_root):
         d = root / spec.folder
@@ -173,7 +176,7 @@ def find_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -> P
 
 
 def is_available(name: str, data_root: str | os.PathLike | None = None) -> bool:
-    spec = dataset_spec(name)
+    spec = dataset_spec(name, data_root)
     if not spec.needs_files:
         return True
     try:
@@ -185,7 +188,7 @@ def is_available(name: str, data_root: str | os.PathLike | None = None) -> bool:
 
 def load_dataset(name: str, data_root: str | os.PathLike | None = None, **options) -> ImageDataset:
     """Load a registered dataset by name; options are checked against the loader's."""
-    spec = dataset_spec(name)
+    spec = dataset_spec(name, data_root)
     for key, value in options.items():
         if key not in spec.options:
             valid = ", ".join(sorted(spec.options)) or "none"
@@ -205,8 +208,8 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None, **option
     return ds
 
 
-def _import_loaders() -> None:
-    # Importing the loader modules registers them.
+def _import_loaders(data_root: str | os.PathLike | None = None) -> None:
+    # Importing the loader modules registers them; then the own datasets under the data root.
     from vsalib.data import (  # noqa: F401
         abstract,
         artphoto,
@@ -216,13 +219,16 @@ def _import_loaders() -> None:
         synthetic,
         twitter,
     )
+    from vsalib.data.own import discover
+
+    discover(candidate_roots(data_root))
 
 
 def dataset_overview(data_root: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per registered dataset: where it is looked for, whether it is here, its protocol."""
     rows = []
-    for name in list_datasets():
-        spec = dataset_spec(name)
+    for name in list_datasets(data_root):
+        spec = dataset_spec(name, data_root)
         available = is_available(name, data_root)
         rows.append({
             "dataset": name,
@@ -231,4 +237,20 @@ def dataset_overview(data_root: str | os.PathLike | None = None) -> pd.DataFrame
             "available": available,
             "options": ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in spec.options.items() if v),
         })
+    return pd.DataFrame(rows)
+
+
+def dataset_layouts() -> pd.DataFrame:
+    """The published layout every benchmark loader reads, taken from its registration and docstring
+    (so that the book's appendix cannot drift from the code): folder under the data root, the file
+    that marks it, what the loader reads, where to get it, its options."""
+    rows = []
+    for name in list_datasets():
+        spec = dataset_spec(name)
+        if not spec.needs_files or spec.own:
+            continue
+        doc = " ".join((spec.loader.__doc__ or "").strip().split("\n\n")[0].split())
+        rows.append({"dataset": name, "folder": f"{spec.folder}/", "marker file": spec.marker,
+                     "what the loader reads": doc, "how to get it": spec.how_to_get,
+                     "options": ", ".join(f"{k} = {' | '.join(map(str, v))}" for k, v in spec.options.items() if v)})
     return pd.DataFrame(rows)

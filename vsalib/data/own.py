@@ -1,0 +1,133 @@
+"""Your own dataset: a folder of images and one CSV, found by name like the published benchmarks.
+
+The layout::
+
+    <data root>/<name>/
+        vsalib_labels.csv      path,label[,group][,split]
+        images/...             any layout: ``path`` is relative to the CSV's folder (or absolute)
+
+- ``path``: the image file (JPEG, PNG, ... read by content, whatever the extension says);
+- ``label``: the class, a name (``negative``/``positive``, or any names: sorted, with
+  ``negative`` before ``positive``) or an integer index;
+- ``group`` (optional): images that must stay on one side of every split (near-duplicates, the same
+  photographer, ...); default: each image its own group;
+- ``split`` (optional): ``train``/``val``/``test`` for a fixed split; without it, the chapters draw
+  seeded, stratified 5-fold cross-validation (the Twitter protocol).
+
+Every folder under the data root (``data_root=``, ``$VSALIB_DATA``, the default locations) that holds
+``vsalib_labels.csv`` is registered as dataset ``<name>`` the first time the registry is asked, so
+``load_dataset("<name>")`` and ``papermill notebooks/<chapter>.ipynb out.ipynb -p dataset <name>``
+work with no code. :func:`register_own_dataset` registers a CSV anywhere else, in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vsalib.data.images import DatasetLayoutError, describe_list, require_files
+from vsalib.data.registry import ImageDataset, Protocol
+
+LABELS_CSV = "vsalib_labels.csv"
+REQUIRED = ("path", "label")
+SPLITS = ("train", "val", "test")
+
+
+def read_own_table(csv_path: str | os.PathLike, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """The table (``path`` absolute, ``label`` an index, ``group``, ``split`` where given) and the
+    class names of an own-dataset CSV; errors name the file, the row and what was expected."""
+    csv_path = Path(csv_path)
+    try:
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DatasetLayoutError(f"{name}: cannot read {csv_path} as a CSV ({err})") from err
+    raw.columns = [c.strip() for c in raw.columns]
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise DatasetLayoutError(f"{name}: {csv_path} has no column {', '.join(map(repr, missing))}; expected a header "
+                                 f"'path,label' (optional: group, split), got {list(raw.columns)}")
+    if not len(raw):
+        raise DatasetLayoutError(f"{name}: {csv_path} lists no images (a header and no rows)")
+    empty = raw.index[(raw["path"].str.strip() == "") | (raw["label"].str.strip() == "")]
+    if len(empty):
+        raise DatasetLayoutError(f"{name}: {csv_path} has an empty path or label on data row(s) "
+                                 f"{describe_list([i + 2 for i in empty])} (line numbers, header = 1)")
+    labels = raw["label"].str.strip()
+    if labels.str.fullmatch(r"\d+").all():
+        idx = labels.astype(int).to_numpy()
+        classes = [str(i) for i in range(int(idx.max()) + 1)]
+    else:
+        names = sorted(set(labels), key=lambda c: (c != "negative", c != "positive", c))
+        classes = names
+        idx = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
+    if len(set(idx.tolist())) < 2:
+        raise DatasetLayoutError(f"{name}: {csv_path} has a single class ({classes[int(idx[0])]!r}); a sentiment "
+                                 f"dataset needs at least two")
+    folder = csv_path.parent
+    table = pd.DataFrame({"path": [str(p if os.path.isabs(p) else (folder / p)) for p in raw["path"].str.strip()],
+                          "label": idx.astype(np.int64)})
+    table["group"] = raw["group"].str.strip().to_numpy() if "group" in raw.columns else table["path"]
+    if "split" in raw.columns:
+        split = raw["split"].str.strip().str.lower()
+        bad = raw.index[~split.isin(SPLITS)]
+        if len(bad):
+            raise DatasetLayoutError(f"{name}: {csv_path} column 'split' must be one of {', '.join(SPLITS)}; data "
+                                     f"row(s) {describe_list([i + 2 for i in bad])} say "
+                                     f"{describe_list(sorted(set(raw.loc[bad, 'split'])))}")
+        table["split"] = split.to_numpy()
+    dup = raw["path"].str.strip()[table["path"].duplicated()]
+    if len(dup):
+        raise DatasetLayoutError(f"{name}: {csv_path} lists {describe_list(sorted(set(dup)))} more than once")
+    require_files(table["path"], csv_path, name)
+    return table, classes
+
+
+def load_own(root: Path, *, name: str, csv_name: str = LABELS_CSV) -> ImageDataset:
+    """Load an own dataset from ``root/csv_name`` (see the module docstring)."""
+    table, classes = read_own_table(root / csv_name, name)
+    protocol = Protocol("fixed", note="the CSV's split column") if "split" in table.columns else \
+        Protocol("kfold", k=5, note="stratified 5-fold cross-validation, grouped by the CSV's group column")
+    return ImageDataset(name, table, classes, root, protocol, info={"labels_csv": str(root / csv_name)})
+
+
+def register_own_dataset(name: str, csv_path: str | os.PathLike, *, description: str = "") -> None:
+    """Register the CSV at ``csv_path`` (layout: the module docstring) as dataset ``name``."""
+    from vsalib.data.registry import register_dataset
+
+    csv_path = Path(csv_path).expanduser().resolve()
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{name}: no labels CSV at {csv_path}; write one with the columns path,label")
+
+    def loader(root: Path) -> ImageDataset:
+        return load_own(root, name=name, csv_name=csv_path.name)
+
+    loader.__doc__ = f"Own dataset {name!r}: the images listed in {csv_path.name}."
+    register_dataset(name, folder=str(csv_path.parent), marker=csv_path.name,
+                     how_to_get=f"Write {csv_path} with the columns path,label (see vsalib.data.own).",
+                     description=description or f"your own dataset, from {csv_path.name}", options={},
+                     own=True)(loader)
+
+
+def discover(roots) -> list[str]:
+    """Register every ``<root>/<name>/vsalib_labels.csv`` under ``roots`` whose name is not taken;
+    returns the names registered now."""
+    from vsalib.data.registry import _REGISTRY
+
+    found = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for csv_path in sorted(root.glob(f"*/{LABELS_CSV}")):
+            name = csv_path.parent.name
+            if name in _REGISTRY:
+                continue  # a published benchmark keeps its name; the first root that holds a name wins
+            register_own_dataset(name, csv_path)
+            found.append(name)
+    return found
+
+
+__all__ = ["LABELS_CSV", "discover", "load_own", "read_own_table", "register_own_dataset"]
