@@ -35,7 +35,7 @@ def test_unknown_papermill_parameter_is_refused(tmp_path):
 #: The sections of a paper chapter, in the template of issue 12, and the chapters that follow it so far.
 CHAPTER_SECTIONS = ("The method in", "On the real benchmarks", "Findings", "What we substituted", "Exercises",
                     "Summary")
-REWRITTEN_CHAPTERS = ("sun2016_affective_regions",)
+REWRITTEN_CHAPTERS = ("global_baseline", "sun2016_affective_regions", "rcnngsr")
 INTERNAL_PATHS = ("shared/papers", "/work/", "/tmp/", "/root/", "site-packages", ".venv/lib")
 
 

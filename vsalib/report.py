@@ -81,8 +81,9 @@ def show(df: pd.DataFrame, caption: str | None = None, decimals: int = 2):
         sty = sty.set_properties(subset=numeric, **{"white-space": "nowrap"})
     if caption:
         sty = sty.set_caption(caption)
-    return sty.set_table_styles([{"selector": "td, th", "props": [("white-space", "normal"), ("text-align", "left"),
-                                                                   ("padding", "0.2em 1em 0.2em 0")]},
+    wide = len(out.columns) > 7  # a wide table in a smaller font, so that it fits the column unwrapped
+    cell = [("text-align", "left"), ("padding", "0.2em 0.7em 0.2em 0" if wide else "0.2em 1em 0.2em 0")]
+    return sty.set_table_styles([{"selector": "td, th", "props": cell + ([("font-size", "0.8em")] if wide else [])},
                                  {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"),
                                                                    ("font-size", "0.9em")]}])
 
