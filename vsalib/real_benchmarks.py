@@ -62,6 +62,21 @@ def sun2016_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
                          "n": t["runs"], "note": t["note"]})
 
 
+def verdict_sentence(verdicts: pd.DataFrame, where: str) -> str:
+    """One sentence on a claims table: how many held, reversed, were not resolved (and which reversed)."""
+    counts = verdicts["verdict"].value_counts()
+    what = verdicts.columns[0]
+    rev = list(verdicts.loc[verdicts["verdict"] == "reversed", what])
+    held = list(verdicts.loc[verdicts["verdict"] == "held", what])
+    text = (f"On {where}, {int(counts.get('held', 0))} of {len(verdicts)} held, {int(counts.get('reversed', 0))} "
+            f"reversed and {len(verdicts) - int(counts.get('held', 0)) - int(counts.get('reversed', 0))} were neither")
+    if held:
+        text += f"; held: {'; '.join(held)}"
+    if rev:
+        text += f"; reversed: {'; '.join(rev)}"
+    return text + "."
+
+
 def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") -> pd.DataFrame:
     return pd.DataFrame({what: verdicts[what], "paper gain": verdicts["paper gain"].map(report.fmt_gain),
                          "our gain": [report.fmt_gain(m, c) for m, c in zip(verdicts["our gain"], verdicts["ci95"])],
@@ -168,10 +183,17 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             v = sun2016.claims(runs, ds, sub)
             _show(claims_table(v), report.caption("What held: Sun2016's claims as paired per-fold gains (points)",
                                                   ds, sub, bb, prof))
+            _md(verdict_sentence(v, report.dataset_name(ds, sub)))
         elif chapter == "rcnngsr":
             for reading in rcnngsr.FUSION_READINGS:
                 _show(rcnngsr_table2(runs, ds, reading),
                       report.caption(f"R-CNNGSR Table 2, Eq. 3 read as '{reading}', paper beside ours", ds, sub, bb, prof))
+            t2 = {r: rcnngsr.table2(runs, ds, reading=r, xi=XI).set_index("row") for r in rcnngsr.FUSION_READINGS}
+            _md(f"R-CNNGSR scores {t2['sum'].loc['R-CNNGSR', 'ours']:.2f} % with Eq. 3 as printed and "
+                f"{t2['average'].loc['R-CNNGSR', 'ours']:.2f} % as an average, against "
+                f"{t2['sum'].loc['VGG16 fine-tuned', 'ours']:.2f} % for plain fine-tuning (the paper: "
+                f"{report.fmt_num(t2['sum'].loc['R-CNNGSR', 'paper'])} against "
+                f"{report.fmt_num(t2['sum'].loc['VGG16 fine-tuned', 'paper'])} %).")
             _under(runs)
             ab = rcnngsr.ablation(runs, FIG5_VARIANTS)
             if ab[["f(x)", "R-CNNGSR"]].notna().any().any():
@@ -186,6 +208,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 v = rcnngsr.contributions(runs, ds, reading=reading, xi=XI)
                 _show(claims_table(v, "contribution", "splits"),
                       report.caption(f"What each part brings, Eq. 3 read as '{reading}' (points)", ds, sub, bb, prof))
+                _md(verdict_sentence(v, report.dataset_name(ds, sub)))
     if chapter == "sun2016":
         curves = sun2016.k_curves_by_subset(
             pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
@@ -196,4 +219,4 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
     return shown
 
 
-__all__ = ["FIG5_VARIANTS", "XI", "claims_table", "rcnngsr_grid", "rcnngsr_table2", "section", "sun2016_table1"]
+__all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section", "sun2016_table1"]
