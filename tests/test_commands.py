@@ -103,6 +103,23 @@ def fixture_root(tmp_path_factory):
 COMMANDS = printed_commands()
 
 
+def exercise_commands() -> list[tuple[str, str]]:
+    """``(notebook, command)`` for every full papermill command a chapter's text prints (its exercises),
+    and every ``-p name value`` / ``-y "..."`` fragment, run against that chapter."""
+    out = []
+    for nb in CHAPTERS:
+        for cell in nbformat.read(nb, as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            for cmd in re.findall(r"`(papermill notebooks/[^`]+)`", cell.source):
+                out.append((nb.name, ".venv/bin/" + cmd))
+            for frag in re.findall(r"`((?:-[py] [^`]+))`", cell.source):
+                if "..." in frag or "<" in frag:  # a pattern for the reader to fill, not a command
+                    continue
+                out.append((nb.name, f".venv/bin/papermill notebooks/{nb.name} out.ipynb {frag}"))
+    return out
+
+
 def test_the_pages_print_commands():
     kinds = {c.split()[0] for _, c in COMMANDS}
     assert {".venv/bin/papermill", "make"} <= kinds
@@ -151,6 +168,15 @@ def test_every_chapter_reaches_an_own_dataset(notebook, profile, fixture_root, m
     ns = resolve_chapter(notebook, {"profile": profile, "dataset": "my_scenes", "data_root": str(fixture_root)},
                          fixture_root)
     assert ns["ds"].name == "my_scenes" and len(ns["ds"]) == 16
+
+
+@pytest.mark.parametrize("page,command", exercise_commands(), ids=lambda x: x if len(x) < 50 else x[-50:])
+def test_commands_in_the_chapters_text_resolve(page, command, fixture_root, monkeypatch, tmp_path):
+    """The exercises' commands (and the -p/-y fragments the text suggests) pass the chapter's checks."""
+    monkeypatch.setenv("VSALIB_DATA", str(fixture_root))
+    monkeypatch.setenv("VSALIB_RESULTS", str(tmp_path / "results"))
+    notebook, params = _papermill_params(shlex.split(command))
+    resolve_chapter(ROOT / notebook, params, fixture_root)
 
 
 def test_the_readme_says_where_published_numbers_come_from():
