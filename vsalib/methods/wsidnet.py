@@ -1,0 +1,181 @@
+"""WSIDNet: weakly supervised interaction discovery network (Wu, Zhang, Shi, Deng, ACPR 2021).
+
+The model, step by step (each a function or module below; the method on the contract, its card and
+its chapter come with the rest of issue 13):
+
+1. **Detection branch**: a 1×1 convolution turns the backbone's last feature map F (n channels, h×w)
+   into k detectors per emotion class, F' (kC channels, class-major: channel ``c·k + i`` is
+   detector i of class c).
+2. **Cross-spatial pooling** (Eq. 1): ``v_c = 1/k Σ_i GMP(f_{c,i})``, the image's score for emotion c;
+   softmax + cross-entropy on the emotion labels is ``L_detect`` (Eq. 2).
+3. **Per-emotion maps and node features**: ``M_c`` = the mean of class c's k maps; ``M_c ⊙ F`` average
+   pooled gives one n-d vector per emotion, the graph's node features H⁰ (C×n).
+4. **Sentiment graph** (Eq. 3, :func:`vsalib.emotions.sentiment_graph_adjacency`) and stacked graph
+   convolutions ``H^{l+1} = σ(D̃^-½ Ã D̃^-½ H^l W^l)`` (Eqs. 4–5,
+   :func:`vsalib.emotions.normalized_adjacency`).
+5. **Fusion**: the holistic feature (the backbone's pooled feature, reduced to 2048-d) concatenated with
+   the GCN's read-out, then the classifier; ``L = L_class + λ·L_detect`` (Eqs. 6–7), λ = 0.1, returned
+   as the named terms ``loss_cls`` and ``loss_detect`` (the latter already weighted by λ, so that the
+   terms sum to L).
+
+Readings (the text leaves them open; each is a field of :class:`WSIDNetHeadConfig`): k (swept), the
+GCN's depth, width and activation, the read-out from the C node vectors (their mean, or all of them
+concatenated), and Eq. 6's binary cross-entropy written as a 2-way softmax cross-entropy (the same loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = ("relu", "leaky_relu", "none")
+READOUTS = ("mean", "concat")
+
+
+# -- Eq. 1 and the per-emotion maps -------------------------------------------------------------------
+
+def _per_class(fprime: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, k·C, h, w) → (B, C, k, h, w), class-major channels."""
+    b, kc, h, w = fprime.shape
+    if k < 1 or kc % k:
+        raise ValueError(f"the detection map has {kc} channels, not a multiple of k={k}")
+    return fprime.reshape(b, kc // k, k, h, w)
+
+
+def cross_spatial_pooling(fprime: torch.Tensor, k: int) -> torch.Tensor:
+    """Eq. 1: ``v_c = 1/k Σ_i max_{x,y} f_{c,i}(x, y)``; (B, k·C, h, w) → (B, C)."""
+    return _per_class(fprime, k).amax(dim=(-2, -1)).mean(dim=2)
+
+
+def emotion_maps(fprime: torch.Tensor, k: int) -> torch.Tensor:
+    """The heat map of each emotion: the mean of its k detector maps; (B, k·C, h, w) → (B, C, h, w)."""
+    return _per_class(fprime, k).mean(dim=2)
+
+
+def node_features(fmap: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """H⁰: for each emotion c, ``mean_{x,y} M_c(x, y) · F(x, y)``; F (B, n, h, w), M (B, C, h, w) → (B, C, n)."""
+    if fmap.shape[-2:] != maps.shape[-2:] or fmap.shape[0] != maps.shape[0]:
+        raise ValueError(f"feature map {tuple(fmap.shape)} and emotion maps {tuple(maps.shape)} do not align")
+    return torch.einsum("bchw,bnhw->bcn", maps, fmap) / (fmap.shape[-2] * fmap.shape[-1])
+
+
+# -- Eqs. 4-5 ------------------------------------------------------------------------------------------
+
+class GraphConvolution(nn.Module):
+    """One layer of Eq. 4: ``H' = σ(Â H W)`` with Â the normalised adjacency (a fixed buffer)."""
+
+    def __init__(self, a_hat: torch.Tensor, in_dim: int, out_dim: int, activation: str = "leaky_relu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is not valid; valid: {', '.join(ACTIVATIONS)}")
+        self.register_buffer("a_hat", torch.as_tensor(a_hat, dtype=torch.float32))
+        self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
+        nn.init.xavier_uniform_(self.weight)
+        self.activation = activation
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, C, in_dim) → (B, C, out_dim)."""
+        out = self.a_hat @ (h @ self.weight)
+        if self.activation == "relu":
+            return F.relu(out)
+        if self.activation == "leaky_relu":
+            return F.leaky_relu(out, 0.2)
+        return out
+
+
+# -- the head on a backbone ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WSIDNetHeadConfig:
+    """WSIDNet's knobs: k detectors per emotion (not given; swept over 1, 2, 4, 8), λ of Eq. 7 (0.1),
+    the GCN (depth, width, activation: not given), the read-out of the C node vectors, the holistic
+    feature's size (2048 in the paper) and the dropout before the classifier."""
+
+    k: int = 4
+    lam: float = 0.1
+    gcn_layers: int = 2
+    gcn_width: int = 512
+    activation: str = "leaky_relu"
+    readout: str = "mean"
+    holistic_dim: int = 2048
+    dropout: float = 0.5
+
+    def __post_init__(self):
+        if self.k < 1 or self.gcn_layers < 1 or self.gcn_width < 1 or self.holistic_dim < 1:
+            raise ValueError("k, gcn_layers, gcn_width and holistic_dim must be >= 1")
+        if self.lam < 0:
+            raise ValueError(f"lam must be >= 0, got {self.lam}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} is not valid; valid: {', '.join(ACTIVATIONS)}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout={self.readout!r} is not valid; valid: {', '.join(READOUTS)}")
+
+
+@dataclass
+class WSIDNetOutput:
+    logits: torch.Tensor  # (B, n_classes): the sentiment prediction
+    detection: torch.Tensor  # (B, C): v of Eq. 1, the emotion scores
+    maps: torch.Tensor  # (B, C, h, w): the emotion maps
+
+
+class WSIDNetHead(nn.Module):
+    """Everything of WSIDNet after the backbone: the detection branch, the graph branch and the fusion.
+
+    ``forward(fmap, pooled)``: the backbone's last feature map (B, n, h, w) and its pooled feature
+    (B, D). ``adjacency``: the C×C sentiment graph A of Eq. 3 (normalised here, Eqs. 4–5).
+    """
+
+    def __init__(self, n_channels: int, pooled_dim: int, adjacency, n_classes: int = 2,
+                 config: WSIDNetHeadConfig = WSIDNetHeadConfig()):
+        super().__init__()
+        from vsalib.emotions import normalized_adjacency
+
+        a = torch.as_tensor(adjacency, dtype=torch.float32)
+        self.config, self.n_emotions = config, a.shape[0]
+        self.detector = nn.Conv2d(n_channels, config.k * self.n_emotions, kernel_size=1)
+        a_hat = normalized_adjacency(a)
+        dims = [n_channels] + [config.gcn_width] * config.gcn_layers
+        self.gcn = nn.ModuleList([GraphConvolution(a_hat, i, o, config.activation) for i, o in zip(dims, dims[1:])])
+        self.holistic = nn.Sequential(nn.Linear(pooled_dim, config.holistic_dim), nn.ReLU(inplace=True))
+        graph_dim = config.gcn_width * (self.n_emotions if config.readout == "concat" else 1)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.holistic_dim + graph_dim, n_classes)
+
+    def forward(self, fmap: torch.Tensor, pooled: torch.Tensor) -> WSIDNetOutput:
+        fprime = self.detector(fmap)
+        v = cross_spatial_pooling(fprime, self.config.k)
+        maps = emotion_maps(fprime, self.config.k)
+        h = node_features(fmap, maps)
+        for layer in self.gcn:
+            h = layer(h)
+        fs = h.mean(dim=1) if self.config.readout == "mean" else h.flatten(1)
+        fused = torch.cat([self.holistic(pooled), fs], dim=1)
+        return WSIDNetOutput(self.classifier(self.dropout(fused)), v, maps)
+
+
+def wsidnet_losses(out: WSIDNetOutput, y: torch.Tensor, y_emotion: torch.Tensor | None, lam: float) -> dict:
+    """Eqs. 6–7 as named terms: ``loss_cls`` (cross-entropy of the sentiment logits) and ``loss_detect``
+    (λ × the cross-entropy of v against the emotion labels, over the images that have one: ``-1`` marks
+    an image without). With λ > 0 a batch must carry emotion labels, in range: binary sentiment labels
+    are never fed to the C-way detector in their place."""
+    losses = {"loss_cls": F.cross_entropy(out.logits, y)}
+    if lam == 0:
+        return losses
+    n_emotions = out.detection.shape[1]
+    if y_emotion is None or not bool((y_emotion >= 0).any()):
+        raise ValueError(f"lam={lam} needs emotion labels for the detection branch (L_detect over {n_emotions} "
+                         f"emotions), and this batch has none: set lam=0 on binary-only data, or initialise the "
+                         f"detection branch from a dataset with emotion labels")
+    known = y_emotion >= 0
+    if bool((y_emotion[known] >= n_emotions).any()):
+        raise ValueError(f"emotion labels must lie in [0, {n_emotions}) (or be -1 for none); got "
+                         f"{sorted(set(y_emotion[known].tolist()))}")
+    losses["loss_detect"] = lam * F.cross_entropy(out.detection[known], y_emotion[known])
+    return losses
+
+
+__all__ = ["ACTIVATIONS", "GraphConvolution", "READOUTS", "WSIDNetHead", "WSIDNetHeadConfig", "WSIDNetOutput",
+           "cross_spatial_pooling", "emotion_maps", "node_features", "wsidnet_losses"]
