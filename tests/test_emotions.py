@@ -204,3 +204,32 @@ def test_normalized_adjacency_torch():
     t = normalized_adjacency(torch.tensor(a, dtype=torch.float32))
     assert isinstance(t, torch.Tensor)
     np.testing.assert_allclose(t.numpy(), normalized_adjacency(a), atol=1e-6)
+
+
+def test_eq3_from_any_distance_by_hand():
+    from vsalib.emotions import eq3_adjacency
+
+    # three emotions, the first two positive: d(0,1) = 2, d(0,2) = 4, d(1,2) = 0.5
+    d = [[0, 2, 4], [2, 0, 0.5], [4, 0.5, 0]]
+    a = eq3_adjacency(d, [1, 1, 0])
+    assert a.tolist() == [[0.0, 0.5, 1.25], [0.5, 0.0, 3.0], [1.25, 3.0, 0.0]]
+    with pytest.raises(ValueError, match="must be positive"):
+        eq3_adjacency([[0, 0], [0, 0]], [1, 0])
+
+
+def test_centroid_graph_for_ekman_emotions_by_hand():
+    from vsalib.emotions import centroid_graph
+
+    # valence-arousal of five training images: joy at (8, 6) and (6, 6) -> centroid (7, 6); sadness (3, 2);
+    # anger (3, 5) and (3, 7) -> (3, 6)
+    feats = [[8, 6], [6, 6], [3, 2], [3, 5], [3, 7]]
+    emo = ["joy", "joy", "sadness", "anger", "anger"]
+    a, dist, cent = centroid_graph(feats, emo, ("anger", "joy", "sadness"), {"anger": 0, "joy": 1, "sadness": 0})
+    assert cent.tolist() == [[3, 6], [7, 6], [3, 2]]
+    # d(anger, joy) = 4, d(anger, sadness) = 4, d(joy, sadness) = sqrt(16 + 16)
+    assert dist[0, 1] == 4 and dist[0, 2] == 4 and dist[1, 2] == pytest.approx(32 ** 0.5)
+    assert a[0, 1] == pytest.approx(1 / 4 + 1)  # opposite polarity: + 1
+    assert a[0, 2] == pytest.approx(1 / 4)  # both negative
+    assert a[1, 2] == pytest.approx(1 / 32 ** 0.5 + 1)
+    with pytest.raises(ValueError, match="no image of"):
+        centroid_graph(feats, emo, ("anger", "joy", "fear"), {"anger": 0, "joy": 1, "fear": 0})

@@ -7,7 +7,8 @@
 - ``emotion_distribution``: Rao et al. (MultiLevelRCNN) eq. 4, a label distribution
   from the dominant emotion and its probability p*.
 - ``sentiment_graph_adjacency``, ``normalized_adjacency``: WSIDNet eq. 3 (sentiment
-  graph) and the GCN propagation matrix of its eqs. 4-5.
+  graph) and the GCN propagation matrix of its eqs. 4-5; ``eq3_adjacency`` for any distance and
+  ``centroid_graph`` for emotions off Mikels' wheel (Ekman's six: distances between class centroids).
 """
 
 from __future__ import annotations
@@ -182,13 +183,41 @@ def sentiment_graph_adjacency(order: Sequence[str] = MIKELS_EMOTIONS, plus_one: 
     """
     order = _check_order(order)
     d = distance_matrix(order, plus_one=plus_one).astype(np.float64)
-    pol = np.array([POLARITY[e] for e in order])
-    opposite = pol[:, None] != pol[None, :]
+    return eq3_adjacency(d, [POLARITY[e] for e in order])
+
+
+def eq3_adjacency(distances: Any, polarity: Sequence[int]) -> np.ndarray:
+    """WSIDNet eq. 3 from any emotional distance: ``1/dis_ij + 1`` between opposite polarities,
+    ``1/dis_ij`` otherwise, 0 on the diagonal. ``distances``: a symmetric C×C array, positive off the
+    diagonal; ``polarity``: 1 (positive) or 0 (negative) per emotion, in the same order."""
+    d = np.asarray(distances, dtype=np.float64)
+    pol = np.asarray(polarity)
+    if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] != len(pol):
+        raise ValueError(f"distances must be C×C with C = {len(pol)} polarities, got shape {d.shape}")
+    off = ~np.eye(len(pol), dtype=bool)
+    if np.any(d[off] <= 0):
+        raise ValueError("distances between two different emotions must be positive")
     a = np.zeros_like(d)
-    off = ~np.eye(len(order), dtype=bool)
     a[off] = 1.0 / d[off]
-    a[opposite] += 1.0
+    a[pol[:, None] != pol[None, :]] += 1.0
     return a
+
+
+def centroid_graph(features: Any, emotions: Sequence[str], order: Sequence[str], polarity: dict[str, int]):
+    """Eq. 3 for emotions that are not on Mikels' wheel (Ekman's six, for EmotionROI / Emotion6): the
+    distance between two emotions is the Euclidean distance between the mean ``features`` (e.g. valence,
+    arousal) of their images. Pass the training split's images only. Returns ``(A, distances, centroids)``."""
+    x = np.asarray(features, dtype=np.float64)
+    emotions = np.asarray(list(emotions))
+    if x.ndim != 2 or len(x) != len(emotions):
+        raise ValueError(f"features must be (images, d) with one emotion per image; got {x.shape} and "
+                         f"{len(emotions)} emotions")
+    missing = [e for e in order if not (emotions == e).any()]
+    if missing:
+        raise ValueError(f"no image of {missing} to place on the graph (pass a split that holds every emotion)")
+    centroids = np.stack([x[emotions == e].mean(axis=0) for e in order])
+    dist = np.sqrt(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1))
+    return eq3_adjacency(dist, [polarity[e] for e in order]), dist, centroids
 
 
 def normalized_adjacency(a: Any, add_self_loops: bool = True):
