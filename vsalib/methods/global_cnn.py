@@ -259,6 +259,19 @@ class GlobalFinetune(Method):
         return None if rec is None else [rec]
 
     # -- what a subclass changes ----------------------------------------------------------------------
+    def build_model(self, fold: Fold) -> nn.Module:
+        """The network trained on ``fold`` (built after the fold's seed is set): the backbone from trunk
+        stage ``finetune_from`` with a new classifier. A subclass returns its own network; its
+        ``param_groups()`` names the groups of ``lrs``, and ``model(x)`` returns the class logits."""
+        c = self.config
+        return GlobalCNN(copy.deepcopy(self.base), len(fold.classes), c.dropout, start=c.finetune_from or 0)
+
+    def training_step(self, fold: Fold):
+        """The step :func:`~vsalib.train.loop.fit` runs on each batch (``None``: cross-entropy on the
+        logits, ``loss_cls``). A subclass whose network has more outputs or losses returns its own step
+        (named loss terms; the batch's third item is each image's row in the dataset)."""
+        return None
+
     def regularizer(self, model: GlobalCNN, optimizer: torch.optim.Optimizer):
         """``(loss term, after-step hook)``: one more named loss (``regularizer_name``) computed from the
         model, and a function run after every optimiser step; ``(None, None)`` for plain fine-tuning."""
@@ -294,7 +307,7 @@ class GlobalFinetune(Method):
         cached = self._features(fold)
         t0 = time.perf_counter()
         seed_everything(seed)
-        model = GlobalCNN(copy.deepcopy(self.base), len(fold.classes), c.dropout, start=c.finetune_from or 0)
+        model = self.build_model(fold)
         train_loader, val_loader, test_loader = self._loaders(fold, cached, seed)
         groups = model.param_groups()
         opt = make_optimizer(groups, {k: v for k, v in self.lrs.items() if k in groups}, momentum=0.9,
@@ -303,7 +316,7 @@ class GlobalFinetune(Method):
         ckpt = self._checkpoints(fold) / f"seed{fold.id.seed}_fold{fold.id.fold}.pt"
         net = ddp.wrap(model, self.device)  # DistributedDataParallel under torchrun, the model itself otherwise
         reg, after = self.regularizer(model, opt)
-        result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=c.epochs,
+        result = fit(net, nn.CrossEntropyLoss(), train_loader, opt, epochs=c.epochs, step=self.training_step(fold),
                      val_loader=val_loader if len(fold.index("val")) else None, seed=seed, device=self.device,
                      scheduler=sched, checkpoint_path=ckpt, patience=c.patience, regularizer=reg,
                      regularizer_name=self.regularizer_name, after_step=after, progress=self.progress,
