@@ -82,7 +82,7 @@ def compute() -> dict[str, dict]:
 
     from vsalib import provenance
     from vsalib.data import Protocol, load_dataset, make_splits
-    from vsalib.methods import base, global_cnn, rcnngsr, sun2016
+    from vsalib.methods import base, global_cnn, rcnngsr, sun2016, wsidnet
     from vsalib.regions.grouping import GroupingConfig
     from vsalib.results import ResultStore
 
@@ -107,6 +107,9 @@ def compute() -> dict[str, dict]:
                 scale=50, min_size=20, min_pixels=50, score_method="roialign"))
             trained = rcnngsr.train(ds, ratio, cfg, epochs=4, batch_size=16, finetune_from=12, lrs=LRS, **kw)
             fused = rcnngsr.run_rcnngsr(ds, trained, ratio, cfg, store=store, cache_dir=tmp / "c", progress=False)
+            wsid = base.run(wsidnet.WSIDNet(image_size=64, epochs=3, batch_size=16, finetune_from=12, lrs=LRS, k=2,
+                                            gcn_width=32, holistic_dim=64, cache_dir=tmp / "c", progress=False),
+                            ds, kfold, subset="binary", store=store, progress=False)
             # the equations' continuous outputs on a few test images, which move where accuracy may not
             sun_eq = _sun2016_equations(ds, kfold[0], ft[0], tmp / "c")
             gsr_eq = _rcnngsr_equations(ds, ratio[0], trained[0], cfg)
@@ -114,7 +117,9 @@ def compute() -> dict[str, dict]:
         torch.set_num_threads(threads)
     versions = provenance.declared_methods()
     numbers = {"majority": _numbers(majority), "global": _numbers(frozen + ft), "sun2016": {**_numbers(sun), **sun_eq},
-               "rcnngsr": {**_numbers(trained + fused), **gsr_eq}}
+               "rcnngsr": {**_numbers(trained + fused), **gsr_eq},
+               "wsidnet": {**_numbers(wsid), **{f"{_name(r)} final train_loss_detect": r.extra["history"][-1][
+                   "train_loss_detect"] for r in wsid}}}
     return {fam: {"version": versions[fam].version, "metrics": m} for fam, m in numbers.items()}
 
 

@@ -130,3 +130,14 @@ def test_the_runner_refuses_a_model_made_for_another_fold(data, tmp_path):
 
     with pytest.raises(base.FoldMismatchError, match="made a model for"):
         base.run(WrongFold(), ds, splits[:1], subset="binary", store=ResultStore(tmp_path), progress=False)
+
+
+def test_annotations_are_labels_too(data):
+    ds, splits = data
+    fold = base.Fold(ds, splits[0], "binary")
+    assert list(fold.annotations("emotion", "train")) == list(ds.table["emotion"].to_numpy()[splits[0].train])
+    with pytest.raises(PermissionError, match="test part's 'emotion'"):
+        fold.annotations("emotion", "test")
+    with pytest.raises(KeyError, match="no column 'valence_x'"):
+        fold.annotations("valence_x", "val")
+    assert fold.has_column("emotion") and not fold.has_column("valence_x")

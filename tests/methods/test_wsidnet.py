@@ -114,3 +114,88 @@ def test_config_is_checked():
         W.WSIDNetHeadConfig(readout="max")
     with pytest.raises(ValueError, match="lam must be >= 0"):
         W.WSIDNetHeadConfig(lam=-1.0)
+
+
+# -- the graph of a fold, and the method on the fold runner -----------------------------------------
+
+def _fold(emotions, valence=None, arousal=None, n_test=2):
+    """A hand-built fold: the given training emotions, then ``n_test`` test images."""
+    import numpy as np
+    import pandas as pd
+
+    from pathlib import Path
+
+    from vsalib.data import Protocol, Split
+    from vsalib.data.registry import ImageDataset
+    from vsalib.methods.base import Fold
+
+    n = len(emotions) + n_test
+    table = pd.DataFrame({"path": [f"/nowhere/{i}.jpg" for i in range(n)], "label": [i % 2 for i in range(n)],
+                          "group": [str(i) for i in range(n)], "emotion": list(emotions) + ["joy"] * n_test})
+    if valence is not None:
+        table["valence"] = list(valence) + [9.0] * n_test
+        table["arousal"] = list(arousal) + [9.0] * n_test
+    ds = ImageDataset("hand", table, ["negative", "positive"], Path("/nowhere"), Protocol("kfold", k=2))
+    idx = np.arange(n)
+    return Fold(ds, Split(idx[:len(emotions)], idx[:0], idx[len(emotions):], 0, 2, 0, "kfold"), "binary")
+
+
+def test_the_graph_follows_the_datasets_emotions():
+    mikels = _fold(["amusement", "fear", "awe", "anger"])
+    order, a, used = W.emotion_graph(mikels)
+    assert used == "mikels" and len(order) == 8 and (a == sentiment_graph_adjacency()).all()
+    # Ekman's six: Eq. 3 on the training part's valence-arousal centroids (the test images, all 'joy' at
+    # (9, 9), are not used: joy's centroid is its training image's)
+    ekman = _fold(["anger", "disgust", "fear", "joy", "sadness", "surprise"], valence=[1, 2, 3, 7, 1, 6],
+                  arousal=[5, 5, 5, 5, 1, 5])
+    order, a, used = W.emotion_graph(ekman)
+    assert used == "ekman" and order[3] == "joy"
+    assert a[0, 3] == pytest.approx(1 / 6 + 1)  # anger (1, 5) - joy (7, 5): distance 6, opposite polarity
+    assert a[0, 4] == pytest.approx(1 / 4)  # anger - sadness (1, 1): distance 4, both negative
+    with pytest.raises(ValueError, match="not mikels's"):
+        W.emotion_graph(ekman, "mikels")
+
+
+def test_graph_controls_keep_the_nodes():
+    import numpy as np
+
+    fold = _fold(["amusement", "fear"])
+    _, faithful, _ = W.emotion_graph(fold)
+    _, ident, _ = W.emotion_graph(fold, "identity")
+    _, unif, _ = W.emotion_graph(fold, "uniform")
+    _, shuf, _ = W.emotion_graph(fold, "shuffled", seed=1)
+    assert not ident.any() and unif.sum() == 8 * 7
+    iu = np.triu_indices(8, 1)
+    assert sorted(shuf[iu]) == sorted(faithful[iu]) and (shuf == shuf.T).all() and not (shuf == faithful).all()
+
+
+def test_wsidnet_trains_on_a_synthetic_fold_with_named_losses(tmp_path):
+    from vsalib.data import Protocol, load_dataset, make_splits
+    from vsalib.methods import base
+    from vsalib.results import ResultStore
+
+    ds = load_dataset("synthetic", n_images=32, size=48, cache_dir=str(tmp_path / "c"))
+    split = make_splits(ds, Protocol("kfold", k=2), seed=0)[:1]
+    store = ResultStore(tmp_path / "r")
+    kw = dict(image_size=48, epochs=2, batch_size=8, finetune_from=16, k=2, gcn_width=16, holistic_dim=32,
+              cache_dir=tmp_path / "c", progress=False)
+    (full,) = base.run(W.WSIDNet(**kw), ds, split, subset="binary", store=store, progress=False)
+    (holistic,) = base.run(W.WSIDNet(branch="holistic", **kw), ds, split, subset="binary", store=store,
+                           progress=False)
+    assert full.method == "wsidnet" and full.params["branch"] == "full" and holistic.params["branch"] == "holistic"
+    epoch = full.extra["history"][0]
+    assert {"train_loss_cls", "train_loss_detect"} <= set(epoch)  # Eq. 7 term by term
+    assert epoch["train_loss"] == pytest.approx(epoch["train_loss_cls"] + epoch["train_loss_detect"])
+    assert "train_loss_detect" not in holistic.extra["history"][0]  # Table 2's Backbone: no detection branch
+    assert full.provenance["method"]["family"] == "wsidnet"
+    assert 0.0 <= full.metrics["accuracy"] <= 1.0 and len(full.extra["y_pred"]) == len(split[0].test)
+
+
+def test_binary_only_data_needs_lam_zero(tmp_path):
+    fold = _fold(["amusement", "fear"])
+    fold._dataset.table = fold._dataset.table.drop(columns="emotion")  # like Twitter I: sentiment labels only
+    method = W.WSIDNet(k=1, gcn_width=4, holistic_dim=4)
+    with pytest.raises(ValueError, match="no emotion labels, so L_detect is undefined: set lam=0"):
+        method.training_step(fold)
+    assert W.WSIDNet(lam=0.0, k=1).training_step(fold) is not None
+    assert W.emotion_graph(fold)[2] == "mikels"  # the paper's graph, its maps trained through L_class alone

@@ -172,6 +172,19 @@ class Fold:
                 "Fold.score()")
         return self._dataset.labels[self.index(part)]
 
+    def annotations(self, column: str, part: str) -> np.ndarray:
+        """What the dataset holds beside the label (an ``emotion`` class, ``valence``, ``arousal``) for the
+        training or validation part; like the labels, the test part's are not readable."""
+        if _part(part) == "test":
+            raise PermissionError(f"the test part's {column!r} is not readable: it is a label of the test images")
+        table = self._dataset.table
+        if column not in table.columns:
+            raise KeyError(f"{self.id.dataset} has no column {column!r}; it has {', '.join(map(str, table.columns))}")
+        return table[column].to_numpy()[self.index(part)]
+
+    def has_column(self, column: str) -> bool:
+        return column in self._dataset.table.columns
+
     # -- the one place the test labels are used -------------------------------------------------
     def score(self, predictions, part: str = "test") -> dict[str, Any]:
         """``{"accuracy", "y_true", "y_pred"}`` of ``predictions`` (one per image of ``part``, in order)."""
@@ -395,7 +408,7 @@ def create_method(name: str, **settings) -> Method:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import global_cnn, majority, rcnngsr, sun2016  # noqa: F401  (importing registers them)
+    from vsalib.methods import global_cnn, majority, rcnngsr, sun2016, wsidnet  # noqa: F401  (importing registers them)
 
 
 # -- the fold runner --------------------------------------------------------------------------------

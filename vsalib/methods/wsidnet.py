@@ -25,14 +25,26 @@ concatenated), and Eq. 6's binary cross-entropy written as a 2-way softmax cross
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vsalib import provenance
+from vsalib.methods.base import register_method
+from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
+
+#: Bump when a change here changes the numbers of ``wsidnet`` records (say what changed).
+VERSION = provenance.declare_method("wsidnet", 1, depends=("global",), changes={
+    1: "first version: detection branch, cross-spatial pooling, Eq. 3 graph (Mikels wheel / Ekman centroids), "
+       "stacked GCN, holistic 2048-d branch, L_class + lambda L_detect as named losses",
+})
+
 ACTIVATIONS = ("relu", "leaky_relu", "none")
 READOUTS = ("mean", "concat")
+BRANCHES = ("full", "holistic")  # holistic: Table 2's "Backbone", the same network without the graph branch
+GRAPHS = ("auto", "mikels", "ekman", "identity", "uniform", "shuffled")
 
 
 # -- Eq. 1 and the per-emotion maps -------------------------------------------------------------------
@@ -89,10 +101,10 @@ class GraphConvolution(nn.Module):
 # -- the head on a backbone ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class WSIDNetHeadConfig:
+class HeadKnobs:
     """WSIDNet's knobs: k detectors per emotion (not given; swept over 1, 2, 4, 8), λ of Eq. 7 (0.1),
-    the GCN (depth, width, activation: not given), the read-out of the C node vectors, the holistic
-    feature's size (2048 in the paper) and the dropout before the classifier."""
+    the GCN (depth, width, activation: not given), the read-out of the C node vectors and the holistic
+    feature's size (2048 in the paper)."""
 
     k: int = 4
     lam: float = 0.1
@@ -101,6 +113,12 @@ class WSIDNetHeadConfig:
     activation: str = "leaky_relu"
     readout: str = "mean"
     holistic_dim: int = 2048
+
+
+@dataclass(frozen=True)
+class WSIDNetHeadConfig(HeadKnobs):
+    """The head's knobs (:class:`HeadKnobs`) and the dropout before its classifier."""
+
     dropout: float = 0.5
 
     def __post_init__(self):
@@ -117,8 +135,8 @@ class WSIDNetHeadConfig:
 @dataclass
 class WSIDNetOutput:
     logits: torch.Tensor  # (B, n_classes): the sentiment prediction
-    detection: torch.Tensor  # (B, C): v of Eq. 1, the emotion scores
-    maps: torch.Tensor  # (B, C, h, w): the emotion maps
+    detection: torch.Tensor | None  # (B, C): v of Eq. 1, the emotion scores (None: holistic branch only)
+    maps: torch.Tensor | None  # (B, C, h, w): the emotion maps
 
 
 class WSIDNetHead(nn.Module):
@@ -129,22 +147,29 @@ class WSIDNetHead(nn.Module):
     """
 
     def __init__(self, n_channels: int, pooled_dim: int, adjacency, n_classes: int = 2,
-                 config: WSIDNetHeadConfig = WSIDNetHeadConfig()):
+                 config: WSIDNetHeadConfig = WSIDNetHeadConfig(), branch: str = "full"):
         super().__init__()
         from vsalib.emotions import normalized_adjacency
 
+        if branch not in BRANCHES:
+            raise ValueError(f"branch={branch!r} is not valid; valid: {', '.join(BRANCHES)}")
         a = torch.as_tensor(adjacency, dtype=torch.float32)
-        self.config, self.n_emotions = config, a.shape[0]
-        self.detector = nn.Conv2d(n_channels, config.k * self.n_emotions, kernel_size=1)
-        a_hat = normalized_adjacency(a)
-        dims = [n_channels] + [config.gcn_width] * config.gcn_layers
-        self.gcn = nn.ModuleList([GraphConvolution(a_hat, i, o, config.activation) for i, o in zip(dims, dims[1:])])
+        self.config, self.n_emotions, self.branch = config, a.shape[0], branch
         self.holistic = nn.Sequential(nn.Linear(pooled_dim, config.holistic_dim), nn.ReLU(inplace=True))
-        graph_dim = config.gcn_width * (self.n_emotions if config.readout == "concat" else 1)
         self.dropout = nn.Dropout(config.dropout)
+        graph_dim = 0
+        if branch == "full":  # "holistic" is Table 2's Backbone: the same network without the graph branch
+            self.detector = nn.Conv2d(n_channels, config.k * self.n_emotions, kernel_size=1)
+            a_hat = normalized_adjacency(a)
+            dims = [n_channels] + [config.gcn_width] * config.gcn_layers
+            self.gcn = nn.ModuleList([GraphConvolution(a_hat, i, o, config.activation)
+                                      for i, o in zip(dims, dims[1:])])
+            graph_dim = config.gcn_width * (self.n_emotions if config.readout == "concat" else 1)
         self.classifier = nn.Linear(config.holistic_dim + graph_dim, n_classes)
 
     def forward(self, fmap: torch.Tensor, pooled: torch.Tensor) -> WSIDNetOutput:
+        if self.branch == "holistic":
+            return WSIDNetOutput(self.classifier(self.dropout(self.holistic(pooled))), None, None)
         fprime = self.detector(fmap)
         v = cross_spatial_pooling(fprime, self.config.k)
         maps = emotion_maps(fprime, self.config.k)
@@ -162,7 +187,7 @@ def wsidnet_losses(out: WSIDNetOutput, y: torch.Tensor, y_emotion: torch.Tensor 
     an image without). With λ > 0 a batch must carry emotion labels, in range: binary sentiment labels
     are never fed to the C-way detector in their place."""
     losses = {"loss_cls": F.cross_entropy(out.logits, y)}
-    if lam == 0:
+    if lam == 0 or out.detection is None:
         return losses
     n_emotions = out.detection.shape[1]
     if y_emotion is None or not bool((y_emotion >= 0).any()):
@@ -177,5 +202,153 @@ def wsidnet_losses(out: WSIDNetOutput, y: torch.Tensor, y_emotion: torch.Tensor 
     return losses
 
 
-__all__ = ["ACTIVATIONS", "GraphConvolution", "READOUTS", "WSIDNetHead", "WSIDNetHeadConfig", "WSIDNetOutput",
+# -- the method on the fold runner -------------------------------------------------------------------
+
+def emotion_graph(fold, graph: str = "auto", *, plus_one: bool = False, seed: int = 0):
+    """``(emotion order, A, graph used)`` for ``fold``: Eq. 3 on Mikels' wheel (``mikels``; ``auto`` for a
+    dataset whose emotions are Mikels' or that has none), on Ekman's six from the training part's
+    valence–arousal centroids (``ekman``; ``auto`` for Emotion6 / EmotionROI), or a control with the
+    same nodes: ``identity`` (no edges), ``uniform`` (every edge 1), ``shuffled`` (the faithful graph's
+    edge weights permuted, seeded)."""
+    import numpy as np
+
+    from vsalib.data.labels import EKMAN_EMOTIONS, EKMAN_POLARITY
+    from vsalib.emotions import MIKELS_EMOTIONS, centroid_graph, sentiment_graph_adjacency
+
+    if graph not in GRAPHS:
+        raise ValueError(f"graph={graph!r} is not valid; valid: {', '.join(GRAPHS)}")
+    seen = set(fold.annotations("emotion", "train")) if fold.has_column("emotion") else set()
+    if seen <= set(MIKELS_EMOTIONS):
+        kind = "mikels"
+    elif seen <= set(EKMAN_EMOTIONS):
+        kind = "ekman"
+    else:
+        raise ValueError(f"{fold.dataset_name}: emotions {sorted(seen)} are neither Mikels' eight nor Ekman's six")
+    if graph in ("mikels", "ekman") and graph != kind:
+        raise ValueError(f"{fold.dataset_name} has {kind} emotions, not {graph}'s: use graph='auto' or '{kind}'")
+    if kind == "mikels":
+        order, a = MIKELS_EMOTIONS, sentiment_graph_adjacency(MIKELS_EMOTIONS, plus_one=plus_one)
+    else:
+        if not (fold.has_column("valence") and fold.has_column("arousal")):
+            raise ValueError(f"{fold.dataset_name}: the Ekman graph needs valence and arousal per image")
+        feats = np.stack([fold.annotations("valence", "train"), fold.annotations("arousal", "train")], axis=1)
+        order = EKMAN_EMOTIONS
+        a = centroid_graph(feats, fold.annotations("emotion", "train"), order, EKMAN_POLARITY)[0]
+    if graph in ("auto", "mikels", "ekman"):
+        return order, a, kind
+    c = len(order)
+    if graph == "identity":
+        return order, np.zeros((c, c)), graph
+    if graph == "uniform":
+        return order, np.ones((c, c)) - np.eye(c), graph
+    iu = np.triu_indices(c, 1)  # shuffled: the same weights on other edges
+    w = a[iu].copy()
+    np.random.default_rng(seed).shuffle(w)
+    out = np.zeros_like(a)
+    out[iu] = w
+    return order, out + out.T, graph
+
+
+class WSIDNetNet(nn.Module):
+    """The backbone (trained from trunk stage ``start``) and the WSIDNet head; ``model(x)`` returns the
+    sentiment logits, ``model(x, all_outputs=True)`` the :class:`WSIDNetOutput`."""
+
+    def __init__(self, backbone, adjacency, n_classes: int, head: WSIDNetHeadConfig, start: int = 0,
+                 branch: str = "full"):
+        super().__init__()
+        self.backbone, self.start = backbone, start
+        if start:
+            for p in backbone.trunk[:start].parameters():
+                p.requires_grad_(False)
+        self.head = WSIDNetHead(backbone.channels, backbone.pooled_dim, adjacency, n_classes, head, branch)
+
+    def forward(self, x: torch.Tensor, all_outputs: bool = False):
+        fmap = self.backbone.forward_from(x, self.start) if self.start else self.backbone(x)
+        out = self.head(fmap, self.backbone.pool(fmap))
+        return out if all_outputs else out.logits
+
+    def param_groups(self) -> dict:
+        groups = {"conv": list(self.backbone.trunk[self.start:].parameters()),
+                  "fc": list(self.backbone.pooler.parameters()), "classifier": list(self.head.parameters())}
+        return {k: v for k, v in groups.items() if v}
+
+
+@dataclass(frozen=True)
+class WSIDNetConfig(FinetuneConfig, HeadKnobs):
+    """WSIDNet trained like the fine-tuned baseline (:class:`~vsalib.methods.global_cnn.FinetuneConfig`:
+    backbone, schedule, the stages trained) with its head's knobs (:class:`HeadKnobs`), the graph
+    (:func:`emotion_graph`) and the branch (``holistic``: Table 2's Backbone)."""
+
+    graph: str = "auto"
+    branch: str = "full"
+    wheel_plus_one: bool = False
+    graph_seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.head_config()  # checks k, lam, the GCN and the read-out
+        if self.graph not in GRAPHS:
+            raise ValueError(f"graph={self.graph!r} is not valid; valid: {', '.join(GRAPHS)}")
+        if self.branch not in BRANCHES:
+            raise ValueError(f"branch={self.branch!r} is not valid; valid: {', '.join(BRANCHES)}")
+
+    def head_config(self) -> WSIDNetHeadConfig:
+        return WSIDNetHeadConfig(**{f.name: getattr(self, f.name) for f in fields(HeadKnobs)}, dropout=self.dropout)
+
+
+@register_method
+class WSIDNet(GlobalFinetune):
+    """WSIDNet on each fold (records ``wsidnet``): the network of :class:`WSIDNetNet` trained with
+    ``L = L_class + λ L_detect`` as named losses, the emotion labels of the training and validation
+    parts only (none of the test part's). ``branch="holistic"`` is Table 2's Backbone."""
+
+    name = "wsidnet"
+    Config = WSIDNetConfig
+
+    def params(self) -> dict:
+        c = self.config
+        own = [f.name for f in fields(HeadKnobs)] + ["graph", "branch", "wheel_plus_one", "graph_seed"]
+        return {**super().params(), **{name: getattr(c, name) for name in own}}
+
+    def _graph(self, fold):
+        c = self.config
+        return emotion_graph(fold, c.graph, plus_one=c.wheel_plus_one, seed=c.graph_seed)
+
+    def build_model(self, fold) -> nn.Module:
+        import copy
+
+        c = self.config
+        _, a, _ = self._graph(fold)
+        return WSIDNetNet(copy.deepcopy(self.base), a, len(fold.classes), c.head_config(), c.finetune_from or 0,
+                          c.branch)
+
+    def training_step(self, fold):
+        """Each batch's named losses (:func:`wsidnet_losses`); its emotion labels are looked up by the
+        batch's image rows in the training and validation parts' labels (the test part's stay -1)."""
+        import numpy as np
+
+        from vsalib.train.loop import StepOutput
+
+        lam = self.config.lam if self.config.branch == "full" else 0.0
+        order, _, _ = self._graph(fold)
+        emo = np.full(len(fold.all_paths()), -1, dtype=np.int64)
+        if lam > 0:
+            if not fold.has_column("emotion"):
+                raise ValueError(f"{fold.dataset_name} has no emotion labels, so L_detect is undefined: set lam=0 "
+                                 f"(the detection branch then learns from L_class alone)")
+            index = {e: i for i, e in enumerate(order)}
+            for part in ("train", "val"):
+                emo[fold.index(part)] = [index.get(e, -1) for e in fold.annotations("emotion", part)]
+        table = torch.as_tensor(emo)
+
+        def step(model, batch, device):
+            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+            out = model(x, all_outputs=True)
+            return StepOutput(wsidnet_losses(out, y, table[batch[2]].to(device), lam), out.logits, y)
+
+        return step
+
+
+__all__ = ["ACTIVATIONS", "BRANCHES", "GRAPHS", "GraphConvolution", "READOUTS", "WSIDNet", "WSIDNetConfig", "WSIDNetHead",
+           "WSIDNetHeadConfig", "WSIDNetNet", "WSIDNetOutput", "emotion_graph",
            "cross_spatial_pooling", "emotion_maps", "node_features", "wsidnet_losses"]
