@@ -35,7 +35,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
     """One row per claim of ``method``'s card on one dataset: the better row's figure (paper, ours) and
     the paired gain, from its ``paper_values`` / ``paper_claims``."""
     values = method.paper_values(runs, dataset, subset)
-    verdicts = method.paper_claims(runs, dataset, subset)
+    verdicts = report.card_claims(method.card, values)  # what paper_claims computes, from the values at hand
     cost = _seconds(runs, method.cost_method)
     out = []
     for claim, (_, v) in zip(method.card.claims, verdicts.iterrows()):

@@ -124,10 +124,9 @@ class GlobalFrozen(Method):
         return None if rec is None else [rec]
 
     def _features(self, fold: Fold) -> np.ndarray:
-        paths = fold.all_paths()
-        key = (fold.dataset_name, len(paths), paths[0], paths[-1])
+        key = _images_key(fold)
         if key not in self._feats:
-            self._feats[key] = feature_cache.extract(self._backbone(), paths, size=self.params()["image_size"],
+            self._feats[key] = feature_cache.extract(self._backbone(), fold.all_paths(), size=self.params()["image_size"],
                                                      views=1, cache_dir=self.cache_dir,
                                                      progress=self.progress)[:, 0].numpy()
         return self._feats[key]
@@ -167,6 +166,12 @@ def run_frozen(
     method = GlobalFrozen(backbone=backbone, image_size=image_size, c_grid=tuple(c_grid), cache_dir=cache_dir,
                           progress=progress)
     return run(method, dataset, splits, subset=subset, store=store, progress=False)
+
+
+def _images_key(fold: Fold) -> tuple:
+    """Which images a fold's dataset holds, for the per-dataset feature caches of a method instance."""
+    paths = fold.all_paths()
+    return fold.dataset_name, len(paths), paths[0], paths[-1]
 
 
 def _logreg(c: float):
@@ -286,10 +291,9 @@ class GlobalFinetune(Method):
         """Activations of the frozen first stages of every image, extracted once (``finetune_from``)."""
         if self.config.finetune_from is None:
             return None
-        paths = fold.all_paths()
-        key = (fold.dataset_name, len(paths), paths[0], paths[-1])
+        key = _images_key(fold)
         if key not in self._cached:
-            self._cached[key] = feature_cache.extract(self.base, paths, stop=self.config.finetune_from, size=self.size,
+            self._cached[key] = feature_cache.extract(self.base, fold.all_paths(), stop=self.config.finetune_from, size=self.size,
                                                       views=self.config.views, cache_dir=self.cache_dir,
                                                       device=self.device, progress=self.progress)
         return self._cached[key]

@@ -408,7 +408,9 @@ def _where(reading: str = "sum", xi: tuple[float, float] | None = None) -> dict[
 
 def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None = None):
     """Test accuracy (%) per (seed, fold) of one row of Table 2 / Fig. 5."""
-    return RCNNGSR.paper_values(runs, "", reading=reading, xi=xi)[row][0]
+    from vsalib import report
+
+    return report.row_accuracy(CARD.row(row), runs, _where(reading, xi))
 
 
 TABLE2_ROWS = tuple(r.name for r in CARD.rows)
@@ -459,7 +461,19 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
     return pd.DataFrame(rows)
 
 
+def measured_effects(real: dict) -> dict[str, str]:
+    """What the published runs measured of the card's substitutions (their ``measured`` names), per
+    dataset of ``real`` (``(dataset, subset)`` → the snapshot's runs of this chapter): text with numbers."""
+    from vsalib import report
+
+    reading = []
+    for (ds, sub), runs in real.items():
+        t = {r: table2(runs, ds, reading=r, xi=PAPER_XI).set_index("row").loc["R-CNNGSR", "ours"] for r in FUSION_READINGS}
+        reading.append(f"{report.dataset_name(ds, sub)}: R-CNNGSR " + ", ".join(f"{r} {v:.2f} %" for r, v in t.items()))
+    return {"reading": "; ".join(reading)}
+
+
 __all__ = ["CARD", "CONTRIBUTIONS", "FUSION_READINGS", "PAPER_XI", "RCNNGSR", "RCNNGSRConfig", "RCNNGSRTrain", "RCNNGSRTrainConfig",
            "SENTIMENT_VARIANTS", "TABLE2_ROWS", "ImageRegions", "ablation", "analyse_image", "contributions",
-           "dataset_regions", "fusion_accuracy", "fusion_predictions", "run_rcnngsr", "select_runs", "table2", "train",
+           "dataset_regions", "fusion_accuracy", "fusion_predictions", "measured_effects", "run_rcnngsr", "select_runs", "table2", "train",
            "training_method"]

@@ -410,7 +410,7 @@ class Sun2016(OnTrainedModel):
         self.alphas = tuple(alphas) if cfg.ar_rule == "sqrt" else ()  # α is Eq. 2's; the linear rule has w_obj
         self.obj_norms = [n for n in obj_norms if n in OBJ_NORMS]
         self.early_fusion, self.cache_dir, self.device, self.progress = early_fusion, cache_dir, device, progress
-        self._stored: dict[int, list[Record]] = {}  # the store's Sun2016 records, read once per store
+        self._stored: tuple | None = None  # (store, its records), read when a complete fold is first met
 
     def params(self, model_record: Record) -> dict:
         """The records' parameters on the fold whose fine-tuned model is ``model_record``."""
@@ -421,11 +421,15 @@ class Sun2016(OnTrainedModel):
         ft = self.model_record(fold, store, train=False)
         if ft is None or store.get(**fold.identity("sun2016-K-val", self.params(ft))) is None:
             return None  # the fold is complete once its last record (K-val) is written
-        if id(store) not in self._stored:
-            self._stored[id(store)] = [r for r in store.records() if r.dataset == fold.dataset_name
-                                       and r.subset == fold.id.subset and r.method.startswith("sun2016")]
-        return [r for r in self._stored[id(store)] if (r.seed, r.fold) == (fold.id.seed, fold.id.fold)
-                and r.params.get("global") == ft.key]
+        def of_fold(records):
+            return [r for r in records if (r.dataset, r.subset, r.seed, r.fold) == (fold.dataset_name, fold.id.subset,
+                    fold.id.seed, fold.id.fold) and r.method.startswith("sun2016") and r.params.get("global") == ft.key]
+
+        mine = of_fold(self._stored[1]) if self._stored and self._stored[0] is store else []
+        if not mine:  # read the store once, again only when it gained this fold's records since
+            self._stored = (store, store.records())
+            mine = of_fold(self._stored[1])
+        return mine
 
     def load(self, record: Record, fold: Fold):
         from vsalib.methods import global_cnn
@@ -439,9 +443,8 @@ class Sun2016(OnTrainedModel):
         from vsalib import report
 
         col = report.paper_column(CARD, dataset, subset)
-        best_k = CARD.row("best K")
         return {**report.row_values(CARD, runs, dataset, subset),
-                "best K": (report.row_accuracy(replace(best_k, params={**best_k.params, "k": _oracle_k(runs)}), runs),
+                "best K": (_best_k_accuracy(runs, _oracle_k(runs)),
                            report.published_value(CARD, "ft+obj+senti+lf best K", col)[0]),
                 "K-val": (report.row_accuracy(CARD.row("K-val"), runs), float("nan"))}
 
@@ -539,13 +542,6 @@ PAPER_DATASET = CARD.datasets
 TABLE1_ROWS = [(r.name, r.method, dict(r.params)) for r in CARD.rows]  # (paper row, our method, params filter)
 
 
-def _mean_ci(values) -> tuple[float, float, int]:
-    from vsalib.evaluate import mean_ci
-
-    m, c = mean_ci(list(values))
-    return 100 * m, 100 * c, len(values)
-
-
 def select_runs(runs, dataset: str, subset: str | None, cfg: Sun2016Config, global_keys: Sequence[str]):
     """The store's rows of this chapter's run: the global runs with ``global_keys`` (frozen and
     fine-tuned) and the Sun2016 runs built on them with ``cfg``'s proposal/scoring settings."""
@@ -588,6 +584,14 @@ def _oracle_k(runs, ks: Sequence[int] | None = None) -> int | None:
     return int(lf.groupby("params.k")["metrics.accuracy"].mean().idxmax()) if len(lf) else None
 
 
+def _best_k_accuracy(runs, k: int | None):
+    """Test accuracy (%) per fold of the derived row "best K" at ``k``."""
+    from vsalib import report
+
+    row = CARD.row("best K")
+    return report.row_accuracy(replace(row, params={**row.params, "k": k}), runs)
+
+
 def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None = None):
     """Sun2016 Table 1 for one dataset column: paper's accuracy beside ours (mean ± 95 % CI over folds).
 
@@ -604,8 +608,7 @@ def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None =
     extra = []
     if k_best is not None:
         p, note = report.published_value(CARD, "ft+obj+senti+lf best K", report.paper_column(CARD, dataset, subset))
-        best_k = CARD.row("best K")
-        m, c, n = report.mean_ci_pct(report.row_accuracy(replace(best_k, params={**best_k.params, "k": k_best}), runs))
+        m, c, n = report.mean_ci_pct(_best_k_accuracy(runs, k_best))
         extra.append({"row": "ft+obj+senti+lf best K (oracle: chosen on test)", "paper": p, "ours": m, "ci95": c,
                       "runs": n, "note": f"paper {note}; ours K={k_best}" if note else f"ours K={k_best}"})
     kv = runs[runs["method"] == "sun2016-K-val"] if len(runs) else runs
@@ -630,10 +633,12 @@ def curve(runs, method: str, param: str, **fixed):
     """Mean ± CI of test accuracy against one parameter (Fig. 4: K; also β and α)."""
     import pandas as pd
 
+    from vsalib.report import mean_ci_pct
+
     sel = runs[runs["method"] == method]
     for k, v in fixed.items():
         sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
-    rows = [{param: x, **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
+    rows = [{param: x, **dict(zip(("mean", "ci95", "runs"), mean_ci_pct(100 * g["metrics.accuracy"])))}
             for x, g in sel.groupby(f"params.{param}")]
     return pd.DataFrame(rows)
 
@@ -644,6 +649,8 @@ def k_curves_by_subset(runs, dataset: str, cfg: Sun2016Config, ranking: str = "o
     (Sun2016 runs with ``cfg``'s proposal and scoring settings; one row per subset and K)."""
     import pandas as pd
 
+    from vsalib.report import mean_ci_pct
+
     df = runs[(runs["dataset"] == dataset) & (runs["method"] == "sun2016-lf")] if len(runs) else runs
     if not len(df):
         return pd.DataFrame(columns=["subset", "k", "mean", "ci95", "runs"])
@@ -653,7 +660,7 @@ def k_curves_by_subset(runs, dataset: str, cfg: Sun2016Config, ranking: str = "o
     df = df[matches_config(df, cfg)]
     df = df[(df["params.alpha"] == cfg.alpha) & (df["params.beta"] == cfg.beta)]
     df = latest_runs(df, ["subset", "seed", "fold", "params.k"])  # earlier global models are superseded
-    rows = [{"subset": s, "k": int(k), **dict(zip(("mean", "ci95", "runs"), _mean_ci(g["metrics.accuracy"])))}
+    rows = [{"subset": s, "k": int(k), **dict(zip(("mean", "ci95", "runs"), mean_ci_pct(100 * g["metrics.accuracy"])))}
             for (s, k), g in df.groupby(["subset", "params.k"])]
     return pd.DataFrame(rows)
 
