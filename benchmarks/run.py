@@ -8,6 +8,9 @@
   proposals per image by crop-and-forward vs RoIAlign, images/s and their ratio, in one run;
 - training throughput: the `cpu` profile's fine-tuned part (trunk stages 12: + classifier) on cached
   activations, samples/s forward+backward at 224 px, batch 32, without and with R-CNNGSR's R;
+- WSIDNet: training samples/s of the `cpu` profile's trained part with the whole head (detection
+  branch, GCN over 8 emotions, holistic branch; L_class + λ L_detect) and without the graph branch
+  (Table 2's Backbone), same backbone and batch; inference seconds per image of the whole model;
 - sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
   and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
@@ -175,6 +178,45 @@ def bench_grouping(n_images: int = 3, side: int = 384) -> dict:
     return out
 
 
+def bench_wsidnet() -> dict:
+    """WSIDNet: samples/s of one training step (cpu profile: trunk stages 12: + head on cached activations,
+    224 px, batch 32) with and without the graph branch, and inference s/image on images."""
+    import numpy as np
+
+    from vsalib.backbones import create_backbone
+    from vsalib.emotions import sentiment_graph_adjacency
+    from vsalib.methods.wsidnet import WSIDNetHeadConfig, WSIDNetNet, wsidnet_losses
+
+    b = create_backbone("efficientnet_lite0").eval()
+    x = torch.randn(32, 3, 224, 224)
+    with torch.no_grad():
+        h = b.forward_to(x, 12)
+    y, y_emo = torch.randint(0, 2, (32,)), torch.randint(0, 8, (32,))
+    a = sentiment_graph_adjacency()
+    out = {}
+    for branch in ("full", "holistic"):
+        model = WSIDNetNet(create_backbone("efficientnet_lite0"), a, 2, WSIDNetHeadConfig(), start=12, branch=branch)
+        model.train()
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+
+        def step():
+            opt.zero_grad()
+            loss = sum(wsidnet_losses(model(h, all_outputs=True), y, y_emo, 0.1).values())
+            loss.backward()
+            opt.step()
+
+        step()
+        out[f"wsidnet_train_{branch}_224_samples_per_s"] = round(32 / timeit(step, repeat=3), 1)
+    model = WSIDNetNet(create_backbone("efficientnet_lite0"), a, 2, WSIDNetHeadConfig(), start=0).eval()
+    with torch.no_grad():
+        model(x[:4])
+        t = timeit(lambda: model(x, all_outputs=True), repeat=2)
+    out["wsidnet_inference_224_s_per_image"] = round(t / 32, 4)
+    out["wsidnet_graph_branch_cost"] = round(out["wsidnet_train_holistic_224_samples_per_s"]
+                                             / out["wsidnet_train_full_224_samples_per_s"], 2)
+    return out
+
+
 def bench_real_fold() -> dict:
     from vsalib.data import load_dataset, make_splits
     from vsalib.methods import global_cnn
@@ -223,6 +265,7 @@ def main(argv=None) -> int:
     res.update(bench_backbone())
     res.update(bench_regions())
     res.update(bench_grouping())
+    res.update(bench_wsidnet())
     res.update(bench_snapshot())
     if args.real:
         res.update(bench_real_fold())

@@ -7,7 +7,9 @@ notebooks to results/notebooks/:
   datasets (Emotion6, IAPS, ArtPhoto, Abstract; binary, 75/20/5 split over three seeds);
 - ``sun2016``: Twitter I five/four/three-agree and Twitter II (5-fold CV), Table 1 and Fig. 4 of Sun et al.;
 - ``rcnngsr``: Emotion6, IAPS, ArtPhoto, Abstract (binary, 75/20/5 split over three seeds), Table 2 and
-  Fig. 5 of R-CNNGSR.
+  Fig. 5 of R-CNNGSR;
+- ``wsidnet``: Twitter I five/four/three-agree (5-fold CV) and EmotionROI (binary, its fixed split, three
+  seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps.
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -39,6 +41,7 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
     "global_baseline": ("global_baseline.ipynb", TWITTER + RCNNGSR),
     "sun2016": ("sun2016_affective_regions.ipynb", TWITTER),
     "rcnngsr": ("rcnngsr.ipynb", RCNNGSR),
+    "wsidnet": ("wsidnet.ipynb", TWITTER[:3] + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
 }
 
 

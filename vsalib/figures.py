@@ -88,3 +88,51 @@ def rcnngsr_fig5(ab: pd.DataFrame, title: str):
 
 
 __all__ = ["MIN_FONT", "k_curves", "rcnngsr_fig5", "sun2016_fig4"]
+
+
+# -- WSIDNet ----------------------------------------------------------------------------------------------
+def wsidnet_maps(image, maps: np.ndarray, order, emotion_probs: np.ndarray, title: str, *, truth: str | None = None,
+                 cam: np.ndarray | None = None, box=None, per_row: int = 4):
+    """One image's emotion maps (C, h, w), each upsampled onto the image and titled with its emotion's
+    probability (softmax of Eq. 1's v), the Backbone's Grad-CAM beside them where given, and the
+    affective object's box (white, dashed) where known."""
+    from PIL import Image
+
+    from vsalib.explain import overlay
+
+    img = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    h, w = img.shape[:2]
+    panels = [("image" + (f" (truth: {truth})" if truth else ""), None)]
+    lo, hi = float(maps.min()), float(maps.max())
+    for c, name in enumerate(order):
+        m = np.asarray(Image.fromarray(((maps[c] - lo) / (hi - lo + 1e-12)).astype(np.float32)).resize((w, h),
+                                                                                                       Image.BILINEAR))
+        panels.append((f"{name}: p = {emotion_probs[c]:.2f}", m))
+    if cam is not None:
+        panels.append(("Backbone Grad-CAM", np.asarray(Image.fromarray(cam.astype(np.float32)).resize((w, h)))))
+    rows = int(np.ceil(len(panels) / per_row))
+    fig, axes = plt.subplots(rows, per_row, figsize=(2.6 * per_row, 2.7 * rows))
+    for ax, (name, m) in zip(axes.ravel(), panels):
+        ax.imshow(img if m is None else overlay(img, m))
+        bold = m is not None and name.split(":")[0] == truth
+        ax.set_title(name, fontsize=9, fontweight="bold" if bold else "normal")
+        if box is not None:
+            x0, y0, x1, y1 = box
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="white", ls="--", lw=1.2))
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(title, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def adjacency_heatmap(a: np.ndarray, order, title: str, ax=None):
+    """A graph's adjacency (Eq. 3's A, or the normalised Â of Eqs. 4–5) as an annotated heat map."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.4))
+    sns.heatmap(pd.DataFrame(a, index=list(order), columns=list(order)), annot=True, fmt=".2f", cmap="viridis",
+                ax=ax, cbar=False, annot_kws={"size": 9}, square=True)
+    ax.set_title(title, fontsize=10)
+    return ax

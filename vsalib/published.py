@@ -53,6 +53,7 @@ CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
                         ("emotion6", "binary")],
     "sun2016": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None)],
     "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
+    "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("emotionroi", "binary")],
 }
 
 #: The command that fills a chapter's published runs on one dataset.
@@ -125,6 +126,8 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
         keys = base_keys(df, ["global-frozen", "global-finetune"])
         keys += base_keys(df, ["rcnngsr-train"], by=("params.xi1", "params.xi2"))
         return rcnngsr.select_runs(df, dataset, subset, keys)
+    if chapter == "wsidnet":  # every WSIDNet record of the dataset: Table 2, the controls and the sweeps
+        return df[df["method"] == "wsidnet"]
     raise ValueError(f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTER_DATASETS)}")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vsalib import figures, published, report
-from vsalib.methods import global_cnn, rcnngsr, sun2016
+from vsalib.methods import global_cnn, rcnngsr, sun2016, wsidnet, wsidnet_study
 
 #: R-CNNGSR's Fig. 5 variants at the paper's ξ (chapter defaults).
 XI = (0.001, 0.0005)
@@ -104,6 +104,28 @@ def rcnngsr_grid(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"ξ1": g["params.xi1"].map("{:g}".format), "ξ2": g["params.xi2"].map("{:g}".format),
                          "validation %": 100 * g["val"],
                          "test %": 100 * g["test"], "dead groups %": 100 * g["dead"]})
+
+
+# -- WSIDNet -----------------------------------------------------------------------------------------
+def wsidnet_table(runs: pd.DataFrame, dataset: str, subset: str | None, knobs: dict | None = None) -> pd.DataFrame:
+    """Table 2 (and the graph controls) with the paper's % beside ours and each row's gain over the Backbone."""
+    t = wsidnet_study.table(runs, dataset, subset, knobs)
+    bb = _backbone(runs)
+    return pd.DataFrame({"row": t["row"], "paper %": t["paper"],
+                         "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
+                         "paper gain": t["paper gain"].map(report.fmt_gain), "our gain": t["our gain"].map(report.fmt_gain),
+                         "n": t["runs"]}).assign(backbone=published.backbone_name(bb))
+
+
+def wsidnet_sweep(runs: pd.DataFrame, param: str, knobs: dict | None = None) -> pd.DataFrame:
+    """A sweep (k or λ) as printed: validation and test accuracy per value, and the value validation chose."""
+    values = wsidnet.KS if param == "k" else wsidnet.LAMS
+    t = wsidnet_study.sweep_table(runs, param, values, knobs)
+    label = {"k": "k", "lam": "λ"}[param]
+    return pd.DataFrame({label: [v if isinstance(v, str) else f"{v:g}" for v in t[param]],
+                         "validation %": t["validation %"].map(report.fmt_num),
+                         "test %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["test %"], t["ci95"], t["runs"])],
+                         "chosen on (folds)": t["chosen on (folds)"]})
 
 
 # -- displaying a section ---------------------------------------------------------------------------
@@ -209,6 +231,19 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 _show(claims_table(v, "contribution", "splits"),
                       report.caption(f"What each part brings, Eq. 3 read as '{reading}' (points)", ds, sub, bb, prof))
                 _md(verdict_sentence(v, report.dataset_name(ds, sub)))
+        elif chapter == "wsidnet":
+            _show(wsidnet_table(runs, ds, sub), report.caption("WSIDNet Table 2 and the graph controls, paper beside "
+                                                               "ours", ds, sub, bb, prof))
+            _under(runs)
+            for param in ("k", "lam"):
+                sw = wsidnet_sweep(runs, param)
+                if len(sw) > 2:  # at least two values and the choice
+                    _show(sw, report.caption(f"The {'λ' if param == 'lam' else 'k'} sweep: what validation picks, "
+                                             f"what test says", ds, sub, bb, prof))
+            v = wsidnet_study.claims(runs, ds, sub)
+            _show(claims_table(v), report.caption("What held: WSIDNet's claims as paired per-fold gains (points)",
+                                                  ds, sub, bb, prof))
+            _md(verdict_sentence(v, report.dataset_name(ds, sub)))
     if chapter == "sun2016":
         curves = sun2016.k_curves_by_subset(
             pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
@@ -219,4 +254,5 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
     return shown
 
 
-__all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section", "sun2016_table1"]
+__all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
+           "sun2016_table1", "wsidnet_sweep", "wsidnet_table"]

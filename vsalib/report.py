@@ -183,7 +183,8 @@ def paper_column(card, dataset: str, subset: str | None = None) -> str | None:
 
 def published_value(card, row: str, column: str | None) -> tuple[float, str]:
     """The paper's accuracy (%) of ``row`` in ``column``, and its note; ``(nan, "")`` where it has none."""
-    pub = targets.published(paper=card.key, table=card.table)
+    table = next((r.table for r in card.rows + card.derived if r.name == row and r.table is not None), card.table)
+    pub = targets.published(paper=card.key, table=table)
     hit = pub[(pub["method"] == row) & (pub["dataset"] == column)] if column else pub.iloc[:0]
     return (float(hit["accuracy"].iloc[0]), str(hit["note"].iloc[0] or "")) if len(hit) else (math.nan, "")
 

@@ -17,9 +17,14 @@ from vsalib.methods import base
 
 
 def majority_rate(runs: pd.DataFrame) -> float:
-    """Percentage of the pooled test labels (one fine-tuned global run per fold) in the largest class."""
-    ft = runs[runs["method"] == "global-finetune"] if len(runs) else runs
-    if not len(ft) or "extra.y_true" not in ft:
+    """Percentage of the pooled test labels (one run per fold: the fine-tuned global one, or any record
+    with the test labels where there is none) in the largest class."""
+    if not len(runs) or "extra.y_true" not in runs:
+        return float("nan")
+    ft = runs[runs["method"] == "global-finetune"]
+    if not len(ft):
+        ft = runs[runs["extra.y_true"].map(lambda v: isinstance(v, list))].drop_duplicates(["seed", "fold"])
+    if not len(ft):
         return float("nan")
     y = np.concatenate([np.asarray(v) for v in ft["extra.y_true"] if isinstance(v, list)])
     return 100 * float(np.bincount(y.astype(int)).max() / len(y)) if len(y) else float("nan")
@@ -63,7 +68,7 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
             r = published.chapter_runs(method.name, ds, sub, profile=profile, runs=all_runs)
             if not len(r):
                 continue
-            new = claim_rows(method, r, ds, sub)
+            new = [row for row in claim_rows(method, r, ds, sub) if row["verdict"] != "–"]  # "–": not run there
             maj = majority_rate(r)
             for row in new:
                 row.update(dataset=report.dataset_name(ds, sub), majority=maj)

@@ -3,6 +3,8 @@ Eqs. 4-5, Eqs. 6-7 as named losses), and the head end to end on a tiny feature m
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -199,3 +201,163 @@ def test_binary_only_data_needs_lam_zero(tmp_path):
         method.training_step(fold)
     assert W.WSIDNet(lam=0.0, k=1).training_step(fold) is not None
     assert W.emotion_graph(fold)[2] == "mikels"  # the paper's graph, its maps trained through L_class alone
+
+
+# -- the card, the study's tables and the detector initialised from another dataset ---------------------
+def test_rows_take_their_papers_table():
+    from vsalib import report
+
+    # Table 2's Backbone and Table 1's WSIDNet (the same figures as Table 2's WSIDNet row): gain +6.90 on Twitter I-5
+    assert report.published_value(W.CARD, "Backbone", "twitter1-5")[0] == pytest.approx(84.35)
+    assert report.published_value(W.CARD, "WSIDNet", "twitter1-5")[0] == pytest.approx(91.25)
+    assert report.published_value(W.CARD, "WSIDNet", "emotionroi")[0] - \
+        report.published_value(W.CARD, "Backbone", "emotionroi")[0] == pytest.approx(6.31)
+    assert report.published_value(W.CARD, "WSIDNet, identity graph", "emotionroi")[0] != \
+        report.published_value(W.CARD, "WSIDNet, identity graph", "emotionroi")[0]  # no figure: NaN
+
+
+def test_the_backbone_record_carries_no_graph_knobs():
+    holistic = W.WSIDNet(branch="holistic", k=8, gcn_layers=3).params()
+    assert holistic["branch"] == "holistic" and not {"k", "lam", "gcn_layers", "graph", "detector_init"} & set(holistic)
+    assert W.WSIDNet(branch="holistic", k=8).params() == W.WSIDNet(branch="holistic", k=1).params()
+    full = W.WSIDNet(k=8).params()
+    assert full["k"] == 8 and full["detector_init"] == "none"
+
+
+def test_detector_init_needs_lam_zero_and_the_graph_branch():
+    with pytest.raises(ValueError, match="set lam=0"):
+        W.WSIDNetConfig(detector_init="emotionroi")
+    with pytest.raises(ValueError, match="branch='full'"):
+        W.WSIDNetConfig(detector_init="emotionroi", lam=0.0, branch="holistic")
+    W.WSIDNetConfig(detector_init="emotionroi", lam=0.0)
+
+
+def test_validation_choice_picks_per_fold_by_validation_only():
+    import pandas as pd
+
+    idx = pd.MultiIndex.from_tuples([(0, 0), (0, 1), (1, 0)], names=["seed", "fold"])
+    per = {1: (pd.Series([80.0, 70.0, 60.0], idx), pd.Series([60.0, 90.0, 50.0], idx)),
+           2: (pd.Series([75.0, 99.0, 65.0], idx), pd.Series([65.0, 90.0, 55.0], idx))}
+    test, chosen = W.validation_choice(per)
+    # fold (0,0): val 65 > 60 -> k=2 (test 75); (0,1): a tie at 90 -> the first, k=1 (test 70, not the 99);
+    # (1,0): 55 > 50 -> k=2 (test 65)
+    assert chosen.tolist() == [2, 1, 2] and test.tolist() == [75.0, 70.0, 65.0]
+    # a value that ran on one fold only: every fold chooses among the same values, so the others drop out
+    per[8] = (pd.Series([90.0], idx[:1]), pd.Series([99.0], idx[:1]))
+    test, chosen = W.validation_choice(per)
+    assert chosen.tolist() == [8] and test.tolist() == [90.0]
+    per[16] = (pd.Series(dtype=float), pd.Series(dtype=float))  # never ran: left out, not an empty intersection
+    assert W.validation_choice(per)[1].tolist() == [8]
+
+
+def _records(rows):
+    """A store-like table of wsidnet records: (params, seed, fold, test acc, val acc) per row."""
+    import pandas as pd
+
+    out = []
+    for params, seed, fold, acc, val in rows:
+        out.append({"method": "wsidnet", "seed": seed, "fold": fold, "metrics.accuracy": acc,
+                    "metrics.val_accuracy": val, **{f"params.{k}": v for k, v in params.items()}})
+    return pd.DataFrame(out)
+
+
+def test_study_table_and_sweep_from_records():
+    from vsalib.methods import wsidnet_study as S
+
+    knobs = {k: getattr(W.WSIDNetConfig(), k) for k in W.SHARED_KNOBS}
+    full = {**knobs, "branch": "full", "graph": "auto", "detector_init": "none"}
+    recs = []
+    for f, (bb, w4, w1, ident) in enumerate([(0.70, 0.74, 0.80, 0.71), (0.60, 0.66, 0.61, 0.60)]):
+        recs += [({"branch": "holistic"}, 0, f, bb, 0.5), ({**full, "k": 4}, 0, f, w4, 0.6 if f == 0 else 0.7),
+                 ({**full, "k": 1}, 0, f, w1, 0.7 if f == 0 else 0.6), ({**full, "k": 4, "graph": "identity"}, 0, f,
+                                                                         ident, 0.5)]
+    runs = _records(recs)
+    t = S.table(runs, "emotionroi", "binary").set_index("row")
+    assert t.loc["Backbone", "ours"] == pytest.approx(65.0) and t.loc["WSIDNet", "ours"] == pytest.approx(70.0)
+    assert t.loc["WSIDNet", "paper"] == pytest.approx(83.33) and t.loc["WSIDNet", "paper gain"] == pytest.approx(6.31)
+    assert t.loc["WSIDNet", "our gain"] == pytest.approx(5.0)  # (4 + 6) / 2 points
+    # k on validation: fold 0 picks k=1 (0.7 > 0.6): 80; fold 1 picks k=4 (0.7 > 0.6): 66
+    assert t.loc["WSIDNet, k chosen on validation", "ours"] == pytest.approx(73.0)
+    sweep = S.sweep_table(runs, "k", W.KS).set_index("k")
+    assert sweep.loc[1, "chosen on (folds)"] == 1 and sweep.loc[4, "chosen on (folds)"] == 1
+    assert sweep.loc["chosen on validation", "test %"] == pytest.approx(73.0)
+    verdicts = S.claims(runs, "emotionroi", "binary").set_index("claim")
+    assert verdicts.loc["WSIDNet against its Backbone (Table 2)", "our gain"] == pytest.approx(5.0)
+    assert verdicts.loc["the emotion graph against its weights shuffled", "verdict"] == "–"  # not run
+
+
+def test_variants_name_the_chapters_runs():
+    from vsalib.methods import wsidnet_study as S
+
+    v = S.variants({"epochs": 2}, emotions=True)
+    assert v["WSIDNet"]["lam"] == W.PAPER_LAM and v["Backbone"]["branch"] == "holistic"
+    assert "k = 4" not in v  # the same run as WSIDNet: runs once
+    assert {"λ = 0", "λ = 1"} <= set(v) and "WSIDNet, detector from EmotionROI" not in v
+    binary = S.variants({"epochs": 2}, emotions=False)
+    assert binary["WSIDNet"]["lam"] == 0.0 and not any(n.startswith("λ") for n in binary)
+    assert binary["WSIDNet, detector from EmotionROI"]["detector_init"] == "emotionroi"
+    with pytest.raises(ValueError, match="no emotion labels"):
+        S.variants({"lam": 0.1}, emotions=False)
+    with pytest.raises(ValueError, match="unknown variant group"):
+        S.variants({}, emotions=True, groups=("tables",))
+    for name, settings in v.items():  # every one is a valid config
+        W.WSIDNetConfig(**settings)
+
+
+def test_pointing_game_by_hand():
+    import numpy as np
+
+    from vsalib.methods import wsidnet_study as S
+
+    maps = np.zeros((2, 2, 2))
+    maps[0, 0, 1] = 1.0  # top-right cell: its centre is (75, 25) on a 100 × 100 image
+    maps[1, 1, 0] = 1.0  # bottom-left: (25, 75)
+    boxes = np.array([[50, 0, 100, 50], [50, 0, 100, 50]])
+    assert S.pointing_hits(maps, boxes, np.array([[100, 100], [100, 100]])).tolist() == [True, False]
+    # a wide image: the cell centre scales with it, (150, 25) on 200 × 100
+    assert S.pointing_hits(maps[:1], np.array([[140, 0, 160, 30]]), np.array([[200, 100]])).tolist() == [True]
+
+
+def test_every_graph_normalises_to_finite_values():
+    import numpy as np
+
+    from vsalib.emotions import normalized_adjacency
+
+    fold = _fold(["amusement", "fear"])
+    for graph in ("auto", "identity", "uniform", "shuffled"):
+        _, a, _ = W.emotion_graph(fold, graph)
+        a_hat = np.asarray(normalized_adjacency(a))
+        assert np.isfinite(a_hat).all() and np.allclose(a_hat, a_hat.T), graph
+
+
+def test_detector_initialised_from_a_source_dataset(tmp_path):
+    from vsalib.data import Protocol, load_dataset, make_splits
+    from vsalib.methods import base, wsidnet_study as S
+    from vsalib.results import ResultStore
+
+    ds = load_dataset("synthetic", n_images=32, size=48, cache_dir=str(tmp_path / "c"))
+    src = load_dataset("synthetic", n_images=24, size=48, seed=3, cache_dir=str(tmp_path / "c"))
+    split = make_splits(ds, Protocol("kfold", k=2), seed=0)[:1]
+    src_split = make_splits(src, Protocol("kfold", k=2), seed=0)[0]
+    store = ResultStore(tmp_path / "r")
+    kw = dict(image_size=48, epochs=1, batch_size=8, finetune_from=16, k=2, gcn_width=16, holistic_dim=32,
+              cache_dir=tmp_path / "c", progress=False)
+    m = W.WSIDNet(lam=0.0, detector_init="synthetic", source=(src, src_split), **kw)
+    fold = base.Fold(ds, split[0], "binary")
+    m._source_model(fold, store)
+    source_rec = store.load(method="wsidnet")
+    assert len(source_rec) == 1 and source_rec["params.lam"].iloc[0] == W.PAPER_LAM  # trained with L_detect
+    detector = m.build_model(fold).head.detector
+    saved = torch.load(source_rec["extra.model_path"].iloc[0], weights_only=True)
+    assert torch.equal(detector.weight, saved["head.detector.weight"])
+    (rec,) = base.run(m, ds, split, subset="binary", store=store, progress=False)
+    assert rec.params["detector_init"] == "synthetic"
+    model = S.load_model(rec, 2)
+    out = S.emotion_outputs(model, S.image_batch(model, [load_image(p) for p in ds.paths[:2]], 48))
+    assert out["maps"].shape[:2] == (2, 8) and np.allclose(out["emotion"].sum(1), 1, atol=1e-5)
+
+
+def load_image(path):
+    from vsalib.data import open_image
+
+    return open_image(path)

@@ -242,6 +242,7 @@ class PaperRow:
     params: dict = field(default_factory=dict)  # params that pick the row's records
     metric: str = "accuracy"
     uses_regions: bool = False  # its prediction goes through the method's region step (the scoreboard's cost)
+    table: int | None = None  # the paper's table that prints the row (None: the card's table)
 
 
 @dataclass(frozen=True)

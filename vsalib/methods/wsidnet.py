@@ -32,19 +32,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from vsalib import provenance
-from vsalib.methods.base import register_method
+from vsalib.methods.base import Claim, PaperCard, PaperRow, Substitution, register_method
 from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
 
 #: Bump when a change here changes the numbers of ``wsidnet`` records (say what changed).
-VERSION = provenance.declare_method("wsidnet", 1, depends=("global",), changes={
+VERSION = provenance.declare_method("wsidnet", 2, depends=("global",), changes={
     1: "first version: detection branch, cross-spatial pooling, Eq. 3 graph (Mikels wheel / Ekman centroids), "
        "stacked GCN, holistic 2048-d branch, L_class + lambda L_detect as named losses",
+    2: "records name detector_init (the detection branch initialised from another dataset's trained WSIDNet); "
+       "the holistic branch (Table 2's Backbone) no longer carries the graph branch's knobs, which it does not use",
 })
 
 ACTIVATIONS = ("relu", "leaky_relu", "none")
 READOUTS = ("mean", "concat")
 BRANCHES = ("full", "holistic")  # holistic: Table 2's "Backbone", the same network without the graph branch
 GRAPHS = ("auto", "mikels", "ekman", "identity", "uniform", "shuffled")
+PAPER_LAM = 0.1  # λ of Eq. 7
 
 
 # -- Eq. 1 and the per-emotion maps -------------------------------------------------------------------
@@ -202,6 +205,75 @@ def wsidnet_losses(out: WSIDNetOutput, y: torch.Tensor, y_emotion: torch.Tensor 
     return losses
 
 
+# -- the paper as data ---------------------------------------------------------------------------------
+
+#: The k of the graph controls and of the λ sweep (the paper does not give one; the k sweep chooses on validation).
+DEFAULT_K = 4
+_MAIN = {"branch": "full", "graph": "auto", "detector_init": "none"}  # k and the other knobs: SHARED_KNOBS
+
+#: WSIDNet as data: citation, equations, our readings, Table 2's rows (and Table 1's WSIDNet row, the same
+#: numbers), the graph controls and the claims.
+CARD = PaperCard(
+    key="wsidnet",
+    short="WSIDNet",
+    title="Weakly supervised interaction discovery network for image sentiment analysis",
+    venue="ACPR 2021 (LNCS 13188, 2022)",
+    table=2,
+    equations={"Eq. 1": "v_c = 1/k sum_i GMP(f_{c,i})",
+               "Eq. 2": "L_detect = -sum_c y_c log softmax(v)_c",
+               "Eq. 3": "A_ij = 1/dis_ij + 1 (opposite polarity), 1/dis_ij (same polarity); A_ii = 0",
+               "Eqs. 4-5": "H^(l+1) = sigma(D~^-1/2 A~ D~^-1/2 H^l W^l), A~ = A + I",
+               "Eqs. 6-7": "L = L_class + lambda L_detect, lambda = 0.1"},
+    substitutions=(
+        Substitution("backbone", "VGG16, ImageNet", "EfficientNet-Lite0, ImageNet (VGG16 with -p backbone vgg16 "
+                     "where its weights are cached)", "VGG16's weights cannot be downloaded on the build machine",
+                     "backbone"),
+        Substitution("training", "the whole network, SGD 0.01 ÷10 every 20 epochs, random crop + flip",
+                     "cpu profile: the last stages, the head and the branches on cached activations of the frozen "
+                     "stages, cosine schedule, early stopping on validation (paper profile: the whole network)",
+                     "two CPU cores", ""),
+        Substitution("k (detectors per emotion)", "not given", f"swept over 1, 2, 4, 8 and chosen on the validation "
+                     f"part; k = {DEFAULT_K} in the graph controls", "the text leaves it open", "k"),
+        Substitution("GCN depth, width, activation, read-out", "not given", "2 layers of 512, LeakyReLU(0.2), the "
+                     "mean of the C node vectors", "the usual ML-GCN choices; each is a parameter", ""),
+        Substitution("emotion graph on EmotionROI", "Mikels' 8 emotions on FI", "Ekman's 6 (EmotionROI's folders), "
+                     "Eq. 3 with dis = the distance between the classes' mean valence-arousal on the training part",
+                     "Ekman's emotions are not on Mikels' wheel", "graph"),
+        Substitution("L_detect on Twitter I", "the detection branch initialised from FI", "λ = 0 (maps learned "
+                     "from L_class alone), and the detection branch initialised from WSIDNet trained on EmotionROI",
+                     "Twitter I has binary labels only; we do not have FI", "init"),
+        Substitution("Backbone (Table 2)", "VGG16 with the holistic branch only", "the same network with the graph "
+                     "branch removed (holistic 2048-d feature → classifier)", "the fair comparison the paper makes", ""),
+        Substitution("split", "Twitter I: 5-fold CV; EmotionROI: its fixed split", "grouped 5-fold CV (twins kept "
+                     "together); EmotionROI's fixed split with a validation part carved from training, three seeds",
+                     "hyper-parameters are chosen on validation data only", ""),
+    ),
+    rows=(
+        PaperRow("Backbone", "wsidnet", {"branch": "holistic"}),
+        PaperRow("WSIDNet", "wsidnet", _MAIN, table=1),
+        PaperRow("WSIDNet, detector from EmotionROI", "wsidnet", {**_MAIN, "detector_init": "emotionroi"}),
+        PaperRow("WSIDNet, identity graph", "wsidnet", {**_MAIN, "graph": "identity"}),
+        PaperRow("WSIDNet, uniform graph", "wsidnet", {**_MAIN, "graph": "uniform"}),
+        PaperRow("WSIDNet, shuffled graph", "wsidnet", {**_MAIN, "graph": "shuffled"}),
+    ),
+    derived=(PaperRow("WSIDNet, k chosen on validation", "wsidnet", _MAIN),),
+    claims=(
+        Claim("WSIDNet against its Backbone (Table 2)", "WSIDNet", "Backbone"),
+        Claim("the emotion graph against no edges (identity graph)", "WSIDNet", "WSIDNet, identity graph"),
+        Claim("the emotion graph against its weights shuffled", "WSIDNet", "WSIDNet, shuffled graph"),
+        Claim("the emotion graph against a uniform graph", "WSIDNet", "WSIDNet, uniform graph"),
+        Claim("the detection branch trained on EmotionROI, against the Backbone", "WSIDNet, detector from EmotionROI",
+              "Backbone"),
+    ),
+    datasets={("twitter1", "five"): "twitter1-5", ("twitter1", "four"): "twitter1-4",
+              ("twitter1", "three"): "twitter1-3", ("twitter2", None): "twitter2", ("emotionroi", "binary"): "emotionroi",
+              ("fi", "binary"): "fi"},
+)
+
+#: The knobs every graph-branch row of a table shares (a chapter's settings); the Backbone has none of them.
+SHARED_KNOBS = tuple(f.name for f in fields(HeadKnobs)) + ("wheel_plus_one", "graph_seed")
+
+
 # -- the method on the fold runner -------------------------------------------------------------------
 
 def emotion_graph(fold, graph: str = "auto", *, plus_one: bool = False, seed: int = 0):
@@ -283,6 +355,7 @@ class WSIDNetConfig(FinetuneConfig, HeadKnobs):
     branch: str = "full"
     wheel_plus_one: bool = False
     graph_seed: int = 0
+    detector_init: str = "none"  # or a dataset with emotion labels whose trained detection branch starts this one
 
     def __post_init__(self):
         super().__post_init__()
@@ -291,6 +364,13 @@ class WSIDNetConfig(FinetuneConfig, HeadKnobs):
             raise ValueError(f"graph={self.graph!r} is not valid; valid: {', '.join(GRAPHS)}")
         if self.branch not in BRANCHES:
             raise ValueError(f"branch={self.branch!r} is not valid; valid: {', '.join(BRANCHES)}")
+        if not isinstance(self.detector_init, str) or not self.detector_init:
+            raise ValueError(f"detector_init must be 'none' or a dataset name, got {self.detector_init!r}")
+        if self.detector_init != "none" and self.lam > 0:
+            raise ValueError(f"detector_init={self.detector_init!r} takes the detection branch (and its emotions) from "
+                             f"that dataset; L_detect on this one would need the same emotions: set lam=0")
+        if self.detector_init != "none" and self.branch != "full":
+            raise ValueError("detector_init needs branch='full' (the holistic branch has no detection branch)")
 
     def head_config(self) -> WSIDNetHeadConfig:
         return WSIDNetHeadConfig(**{f.name: getattr(self, f.name) for f in fields(HeadKnobs)}, dropout=self.dropout)
@@ -304,23 +384,109 @@ class WSIDNet(GlobalFinetune):
 
     name = "wsidnet"
     Config = WSIDNetConfig
+    card = CARD
+
+    @classmethod
+    def paper_values(cls, runs, dataset: str, subset: str | None = None, *, knobs: dict | None = None) -> dict:
+        """Per row of the card: ``(test accuracy % per (seed, fold), the paper's %)``. The graph-branch rows
+        share ``knobs`` (:data:`SHARED_KNOBS`; default: the defaults, with λ = 0.1 where the runs hold a
+        WSIDNet trained with it and 0 where they do not, i.e. on binary-only data); the derived row takes, on
+        each fold, the k whose model scored best on the validation part."""
+        import math
+
+        import pandas as pd
+
+        from vsalib import report
+
+        knobs = default_knobs(runs) if knobs is None else knobs
+        col = report.paper_column(CARD, dataset, subset)
+        out = {}
+        for r in CARD.rows:
+            params = r.params if r.params.get("branch") == "holistic" else {**knobs, **r.params}
+            out[r.name] = (report.row_accuracy(PaperRow(r.name, r.method, params), runs),
+                           report.published_value(CARD, r.name, col)[0])
+        d = CARD.derived[0]
+        per_k = {k: (report.row_accuracy(PaperRow(d.name, d.method, {**knobs, **d.params, "k": k}), runs),
+                     report.row_accuracy(PaperRow(d.name, d.method, {**knobs, **d.params, "k": k},
+                                                  metric="val_accuracy"), runs)) for k in KS}
+        out[d.name] = (validation_choice(per_k)[0], math.nan)
+        return out
+
+    def __init__(self, config=None, *, source=None, **settings):
+        """``source``: ``(dataset, split)`` to train the detection branch on when ``detector_init`` names a
+        dataset (default: that dataset loaded from the data root, its own protocol's first split of the
+        fold's seed). A run setting, like ``cache_dir``: it is not part of the records' identity."""
+        super().__init__(config, **settings)
+        self.source = source
+        self._init: dict[int, tuple] = {}  # seed -> (emotion order, A, detector state) of the source model
 
     def params(self) -> dict:
         c = self.config
-        own = [f.name for f in fields(HeadKnobs)] + ["graph", "branch", "wheel_plus_one", "graph_seed"]
+        if c.branch == "holistic":  # Table 2's Backbone: none of the graph branch's knobs reach it
+            own = ["holistic_dim", "branch"]
+        else:
+            own = [f.name for f in fields(HeadKnobs)] + ["graph", "branch", "wheel_plus_one", "graph_seed",
+                                                          "detector_init"]
         return {**super().params(), **{name: getattr(c, name) for name in own}}
 
     def _graph(self, fold):
         c = self.config
+        if c.detector_init != "none":
+            order, a, _ = self._init[fold.id.seed]
+            return order, a, f"{c.graph} ({c.detector_init}'s)"
         return emotion_graph(fold, c.graph, plus_one=c.wheel_plus_one, seed=c.graph_seed)
+
+    def source_fold(self, seed: int):
+        """The fold the detection branch is trained on (``detector_init``): the source dataset's split of
+        ``seed`` (its images never meet this dataset's test images: another dataset)."""
+        from vsalib.data import load_dataset, make_splits
+        from vsalib.methods.base import Fold
+
+        if self.source is not None:
+            ds, split = self.source
+        else:
+            ds = load_dataset(self.config.detector_init)
+            split = make_splits(ds, seed=seed)[0]
+        if "emotion" not in ds.table.columns:
+            raise ValueError(f"detector_init={self.config.detector_init!r}: {ds.name} has no emotion labels to train "
+                             f"a detection branch on")
+        return Fold(ds, split, ds.info.get("labels"))
+
+    def _source_model(self, fold, store):
+        """Train (or read back) WSIDNet on the source fold with L_detect (λ = 0.1, the paper's), and keep its
+        graph and its detection branch's weights for this fold's model."""
+        import dataclasses
+
+        if fold.id.seed in self._init:
+            return
+        c = self.config
+        src_fold = self.source_fold(fold.id.seed)
+        src = WSIDNet(dataclasses.replace(c, detector_init="none", lam=PAPER_LAM), checkpoint_dir=self.checkpoint_dir,
+                      cache_dir=self.cache_dir, device=self.device, progress=self.progress,
+                      num_workers=self.num_workers)
+        from vsalib.methods.base import run_fold
+
+        rec = run_fold(src, src_fold, store)[0]
+        state = torch.load(rec.extra["model_path"], map_location="cpu", weights_only=True)
+        detector = {k.removeprefix("head.detector."): v for k, v in state.items() if k.startswith("head.detector.")}
+        order, a, _ = src._graph(src_fold)
+        self._init[fold.id.seed] = (order, a, detector)
+
+    def train(self, fold, store):
+        if self.config.detector_init != "none":
+            self._source_model(fold, store)
+        return super().train(fold, store)
 
     def build_model(self, fold) -> nn.Module:
         import copy
 
         c = self.config
         _, a, _ = self._graph(fold)
-        return WSIDNetNet(copy.deepcopy(self.base), a, len(fold.classes), c.head_config(), c.finetune_from or 0,
-                          c.branch)
+        model = WSIDNetNet(copy.deepcopy(self.base), a, len(fold.classes), c.head_config(), c.finetune_from or 0,
+                           c.branch)
+        if c.detector_init != "none":
+            model.head.detector.load_state_dict(self._init[fold.id.seed][2])
+        return model
 
     def training_step(self, fold):
         """Each batch's named losses (:func:`wsidnet_losses`); its emotion labels are looked up by the
@@ -349,6 +515,55 @@ class WSIDNet(GlobalFinetune):
         return step
 
 
-__all__ = ["ACTIVATIONS", "BRANCHES", "GRAPHS", "GraphConvolution", "READOUTS", "WSIDNet", "WSIDNetConfig", "WSIDNetHead",
+KS = (1, 2, 4, 8)  # the k sweep
+LAMS = (0.0, 0.01, 0.1, 1.0)  # the λ sweep (where there are emotion labels)
+
+
+def default_knobs(runs=None) -> dict:
+    """The shared knobs of the chapter's rows (:data:`SHARED_KNOBS`): each one's value in the graph-branch
+    records of ``runs`` where they hold one value, the default where they hold several (or none); λ is
+    the paper's 0.1 where the runs hold a WSIDNet trained with it, else 0 (binary-only data cannot train
+    L_detect)."""
+    d = WSIDNetConfig()
+    knobs = {name: getattr(d, name) for name in SHARED_KNOBS}
+    if runs is None or not len(runs) or "params.branch" not in runs:
+        knobs["lam"] = 0.0 if runs is not None else PAPER_LAM
+        return knobs
+    full = runs[(runs["method"] == "wsidnet") & (runs["params.branch"] == "full")]
+    for name in SHARED_KNOBS:
+        col = f"params.{name}"
+        seen = list(dict.fromkeys(full[col].dropna())) if col in full else []
+        if len(seen) == 1:
+            knobs[name] = seen[0]
+    lams = set(full["params.lam"].dropna()) if "params.lam" in full else set()
+    knobs["lam"] = PAPER_LAM if PAPER_LAM in lams or not lams else (0.0 if 0.0 in lams else sorted(lams)[0])
+    return knobs
+
+
+def validation_choice(per_value: dict):
+    """Per (seed, fold), the value whose model scored best on the validation part (ties: the first in
+    ``per_value``'s order) and its test accuracy: ``(test % per fold, chosen value per fold)``, on the folds
+    where every value ran (a value without any run is left out), so that every fold chooses among the same
+    values. ``per_value``: value → (test % per (seed, fold), validation % per (seed, fold))."""
+    import pandas as pd
+
+    per_value = {v: tv for v, tv in per_value.items() if len(tv[0])}
+    if not per_value:
+        return pd.Series(dtype=float), pd.Series(dtype=object)
+    folds = sorted(set.intersection(*(set(t.index) & set(v.index) for t, v in per_value.values())))
+    test, chosen = {}, {}
+    for f in folds:
+        best, best_v = None, -1.0
+        for value, (t, v) in per_value.items():
+            if f in v.index and f in t.index and float(v.loc[f]) > best_v:
+                best, best_v = value, float(v.loc[f])
+        if best is not None:
+            test[f], chosen[f] = float(per_value[best][0].loc[f]), best
+    index = pd.MultiIndex.from_tuples(list(test), names=["seed", "fold"])
+    return pd.Series(list(test.values()), index=index, dtype=float), pd.Series(list(chosen.values()), index=index)
+
+
+__all__ = ["ACTIVATIONS", "BRANCHES", "CARD", "DEFAULT_K", "GRAPHS", "KS", "LAMS", "PAPER_LAM", "SHARED_KNOBS",
+           "default_knobs", "validation_choice", "GraphConvolution", "READOUTS", "WSIDNet", "WSIDNetConfig", "WSIDNetHead",
            "WSIDNetHeadConfig", "WSIDNetNet", "WSIDNetOutput", "emotion_graph",
            "cross_spatial_pooling", "emotion_maps", "node_features", "wsidnet_losses"]

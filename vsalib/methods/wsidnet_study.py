@@ -1,0 +1,186 @@
+"""WSIDNet's experiments: the variants its chapter runs, their tables, and what its maps point at.
+
+- :func:`variants`: the runs of the chapter, by name — Table 2 (Backbone, WSIDNet; on binary-only data
+  also WSIDNet with its detection branch trained on EmotionROI), the graph controls (identity, uniform,
+  shuffled), the k sweep and the λ sweep — as :class:`~vsalib.methods.wsidnet.WSIDNetConfig` settings;
+  :func:`run_variants` runs them on the fold runner (a fold already stored is read back).
+- :func:`table`, :func:`sweep_table`: the paper's rows beside ours, and a sweep with the value the
+  validation part chooses on each fold (never the test part).
+- :func:`load_model`, :func:`image_batch`, :func:`emotion_outputs`, :func:`pointing_hits`: a trained
+  model back from its record, its emotion maps of any image, and the pointing game (does a map's
+  maximum fall inside the affective object's box?) against Grad-CAM's.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vsalib import report
+from vsalib.methods import base
+from vsalib.methods.wsidnet import (CARD, DEFAULT_K, KS, LAMS, PAPER_LAM, WSIDNet, WSIDNetHeadConfig, WSIDNetNet,
+                                    default_knobs, validation_choice)
+
+CONTROL_GRAPHS = ("identity", "uniform", "shuffled")
+DETECTOR_SOURCE = "emotionroi"  # the dataset with emotion labels whose detection branch starts Twitter I's
+GROUPS = ("table2", "controls", "k", "lam")
+
+
+def has_emotions(dataset) -> bool:
+    """Whether ``dataset`` (an :class:`~vsalib.data.ImageDataset`) carries an emotion class per image."""
+    return "emotion" in dataset.table.columns
+
+
+def variants(settings: dict, *, emotions: bool, groups: Sequence[str] = GROUPS, controls: Sequence[str] = CONTROL_GRAPHS,
+             ks: Sequence[int] = KS, lams: Sequence[float] = LAMS, detector_from: str | None = DETECTOR_SOURCE,
+             ) -> dict[str, dict]:
+    """The chapter's runs, name → :class:`~vsalib.methods.wsidnet.WSIDNetConfig` settings (``settings``: the
+    training's and the head's shared ones). With emotion labels (``emotions``) WSIDNet trains with the
+    paper's λ = 0.1; without, with λ = 0, and ``detector_from`` adds the variant whose detection branch
+    comes from WSIDNet trained on that dataset. A setting that two names share runs once."""
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"unknown variant group(s) {unknown}; valid: {', '.join(GROUPS)}")
+    lam = settings.get("lam", PAPER_LAM if emotions else 0.0)
+    if lam > 0 and not emotions:
+        raise ValueError(f"lam={lam}: this dataset has no emotion labels, so L_detect is undefined; use lam=0")
+    main = {**settings, "branch": "full", "graph": settings.get("graph", "auto"), "k": settings.get("k", DEFAULT_K),
+            "lam": lam, "detector_init": "none"}
+    out: dict[str, dict] = {}
+    if "table2" in groups:
+        out["Backbone"] = {**{k: v for k, v in settings.items() if k not in ("k", "lam", "graph")}, "branch": "holistic",
+                           "lam": 0.0}
+        out["WSIDNet"] = main
+        if not emotions and detector_from:
+            out["WSIDNet, detector from EmotionROI"] = {**main, "detector_init": detector_from}
+    if "controls" in groups:
+        out.update({f"WSIDNet, {g} graph": {**main, "graph": g} for g in controls})
+    if "k" in groups:
+        out.update({f"k = {k}": {**main, "k": k} for k in ks})
+    if "lam" in groups and emotions:
+        out.update({f"λ = {lam:g}": {**main, "lam": lam} for lam in lams})
+    seen, unique = [], {}
+    for name, s in out.items():
+        if s not in seen:
+            seen.append(s)
+            unique[name] = s
+    return unique
+
+
+def run_variants(dataset, splits, runs: dict[str, dict], *, subset: str | None, store, progress: bool = True,
+                 **run_settings) -> dict[str, list]:
+    """Run every variant on every split (:func:`vsalib.methods.base.run`; stored folds are read back).
+    ``run_settings``: how a run is made (``cache_dir``, ``checkpoint_dir``, ``device``, ``num_workers``,
+    ``source``), not what it is."""
+    from vsalib.progress import tqdm
+
+    out = {}
+    for name, settings in tqdm(list(runs.items()), desc="WSIDNet variants", disable=not progress):
+        method = WSIDNet(**settings, progress=progress, **run_settings)
+        out[name] = base.run(method, dataset, splits, subset=subset, store=store, progress=progress)
+    return out
+
+
+# -- tables --------------------------------------------------------------------------------------------
+def table(runs: pd.DataFrame, dataset: str, subset: str | None = None, knobs: dict | None = None) -> pd.DataFrame:
+    """Every row of the card that ran (and the k chosen on validation): the paper's % beside ours (mean ±
+    95 % CI over folds and seeds, n), and each row's gain over the Backbone, the paper's and ours."""
+    values = WSIDNet.paper_values(runs, dataset, subset, knobs=knobs)
+    backbone, paper_backbone = values["Backbone"]
+    rows = []
+    for name, (vals, paper) in values.items():
+        m, c, n = report.mean_ci_pct(vals)
+        if not n:
+            continue
+        gain = (vals - backbone).dropna() if name != "Backbone" else pd.Series(dtype=float)
+        rows.append({"row": name, "paper": paper, "ours": m, "ci95": c, "runs": n,
+                     "paper gain": paper - paper_backbone if name != "Backbone" else np.nan,
+                     "our gain": gain.mean() if len(gain) else np.nan})
+    return pd.DataFrame(rows, columns=["row", "paper", "ours", "ci95", "runs", "paper gain", "our gain"])
+
+
+def sweep_table(runs: pd.DataFrame, param: str, values: Sequence, knobs: dict | None = None) -> pd.DataFrame:
+    """One knob swept (``k`` or ``lam``), the others at ``knobs``: per value, validation and test accuracy
+    (mean over the folds where every value ran), on how many of them the validation part chose it; last,
+    the test accuracy of the value chosen on each fold's validation part."""
+    knobs = {**(default_knobs(runs) if knobs is None else knobs), "branch": "full", "graph": "auto",
+             "detector_init": "none"}
+    per = {}
+    for v in values:
+        row = base.PaperRow(f"{param} = {v}", "wsidnet", {**knobs, param: v})
+        per[v] = (report.row_accuracy(row, runs), report.row_accuracy(base.PaperRow(row.name, row.method, row.params,
+                                                                                     metric="val_accuracy"), runs))
+    test, chosen = validation_choice(per)
+    if not len(test):
+        return pd.DataFrame(columns=[param, "validation %", "test %", "ci95", "runs", "chosen on (folds)"])
+    rows = []
+    for v, (t, val) in per.items():
+        if not len(t):
+            continue
+        t, val = t.loc[test.index], val.loc[test.index]  # the folds where every value ran
+        m, c, n = report.mean_ci_pct(t)
+        rows.append({param: v, "validation %": val.mean(), "test %": m, "ci95": c, "runs": n,
+                     "chosen on (folds)": int((chosen == v).sum())})
+    m, c, n = report.mean_ci_pct(test)
+    rows.append({param: "chosen on validation", "validation %": np.nan, "test %": m, "ci95": c, "runs": n,
+                 "chosen on (folds)": n})
+    return pd.DataFrame(rows)
+
+
+def claims(runs: pd.DataFrame, dataset: str, subset: str | None = None, knobs: dict | None = None) -> pd.DataFrame:
+    """The card's claims on ``runs`` (:func:`vsalib.report.card_claims`)."""
+    return report.card_claims(CARD, WSIDNet.paper_values(runs, dataset, subset, knobs=knobs))
+
+
+# -- the trained model, its maps and the pointing game -------------------------------------------------
+def load_model(record, n_classes: int) -> WSIDNetNet:
+    """The WSIDNet (or Backbone) network of a ``wsidnet`` record, from its saved weights, in eval mode, taking
+    images (the whole trunk runs, not only the stages trained on cached activations)."""
+    from vsalib.backbones import create_backbone
+
+    p = record.params
+    state = torch.load(record.extra["model_path"], map_location="cpu", weights_only=True)
+    head = WSIDNetHeadConfig(**{k: p[k] for k in ("k", "lam", "gcn_layers", "gcn_width", "activation", "readout")
+                                if k in p}, holistic_dim=p["holistic_dim"], dropout=p.get("dropout", 0.5))
+    c = state["head.detector.weight"].shape[0] // head.k if "head.detector.weight" in state else 1
+    model = WSIDNetNet(create_backbone(p["backbone"]), np.zeros((c, c)), n_classes, head, 0, p["branch"])
+    model.load_state_dict(state)  # the graph's normalised adjacency comes back with the weights
+    return model.eval()
+
+
+def image_batch(model: WSIDNetNet, images, size: int) -> torch.Tensor:
+    """PIL images resized to ``size``×``size`` (no crop, so a map cell maps linearly back onto the image),
+    normalised for the model's backbone."""
+    import torchvision.transforms.functional as TF
+
+    x = torch.stack([TF.to_tensor(im.convert("RGB").resize((size, size))) for im in images])
+    return model.backbone.normalize(x)
+
+
+@torch.no_grad()
+def emotion_outputs(model: WSIDNetNet, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """``maps`` (B, C, h, w), ``emotion`` (softmax of Eq. 1's v, B × C) and ``sentiment`` (B × classes)
+    probabilities of a batch."""
+    out = model(x, all_outputs=True)
+    if out.maps is None:
+        raise ValueError("the Backbone (branch='holistic') has no emotion maps")
+    return {"maps": out.maps.numpy(), "emotion": out.detection.softmax(1).numpy(),
+            "sentiment": out.logits.softmax(1).numpy()}
+
+
+def pointing_hits(heatmaps: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The pointing game: for each map (N, h, w), does the centre of its highest cell, mapped onto the image
+    of size ``sizes`` (N, 2: width, height), fall inside the box (N, 4: x0, y0 inclusive, x1, y1 exclusive)?"""
+    heatmaps, boxes, sizes = np.asarray(heatmaps, float), np.asarray(boxes, float), np.asarray(sizes, float)
+    n, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, -1).argmax(1)
+    i, j = flat // w, flat % w
+    cx, cy = (j + 0.5) / w * sizes[:, 0], (i + 0.5) / h * sizes[:, 1]
+    return (boxes[:, 0] <= cx) & (cx < boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy < boxes[:, 3])
+
+
+__all__ = ["CONTROL_GRAPHS", "DETECTOR_SOURCE", "GROUPS", "claims", "emotion_outputs", "has_emotions", "image_batch",
+           "load_model", "pointing_hits", "run_variants", "sweep_table", "table", "variants"]
