@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vsalib import figures, published, report
+from vsalib import figures, published, report, scoreboard
 from vsalib.methods import global_cnn, rcnngsr, sun2016, wsidnet, wsidnet_study
 
 #: R-CNNGSR's Fig. 5 variants at the paper's ξ (chapter defaults).
@@ -128,6 +128,40 @@ def wsidnet_sweep(runs: pd.DataFrame, param: str, knobs: dict | None = None) -> 
                          "chosen on (folds)": t["chosen on (folds)"]})
 
 
+def wsidnet_graph(runs: pd.DataFrame):
+    """``(order, A, kind)`` of the faithful graph (``graph='auto'``) a WSIDNet of the first split used, from its
+    record (``extra.graph``); None where no record holds one."""
+    import numpy as np
+
+    if not len(runs) or "extra.graph" not in runs:
+        return None
+    sel = runs[runs["extra.graph"].map(lambda g: isinstance(g, dict)) & (runs.get("params.graph") == "auto")
+               & (runs.get("params.detector_init") == "none")]
+    if not len(sel):
+        return None
+    g = sel.sort_values(["seed", "fold"]).iloc[0]["extra.graph"]
+    return g["order"], np.asarray(g["adjacency"], dtype=float), g["kind"]
+
+
+def graph_sentence(order, a) -> str:
+    """The strongest edges of a graph, and whether opposite-polarity pairs are its strongest (Eq. 3's intent)."""
+    import numpy as np
+
+    from vsalib.data.labels import EKMAN_POLARITY
+    from vsalib.emotions import POLARITY
+
+    pol = {**EKMAN_POLARITY, **POLARITY}
+    iu = np.triu_indices(len(order), 1)
+    edges = sorted(zip(a[iu], [order[i] for i in iu[0]], [order[j] for j in iu[1]]), reverse=True)
+    opposite = [e for e in edges if pol.get(e[1]) != pol.get(e[2])]
+    text = "Strongest edges: " + "; ".join(f"{p}–{q} {w:.2f}" for w, p, q in edges[:3]) + "."
+    if opposite and edges[0] not in opposite:
+        text += (f" The strongest opposite-polarity edge ({opposite[0][1]}–{opposite[0][2]}, {opposite[0][0]:.2f}) is "
+                 f"weaker than the strongest same-polarity one: with these distances, Eq. 3's +1 for opposite "
+                 f"polarity does not make those pairs the strongest links, as it does on Mikels' wheel.")
+    return text
+
+
 # -- displaying a section ---------------------------------------------------------------------------
 def _md(text: str) -> None:
     from IPython.display import Markdown, display
@@ -240,6 +274,18 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 if len(sw) > 2:  # at least two values and the choice
                     _show(sw, report.caption(f"The {'λ' if param == 'lam' else 'k'} sweep: what validation picks, "
                                              f"what test says", ds, sub, bb, prof))
+            _md(f"Always guessing the larger class would score {report.fmt_num(scoreboard.majority_rate(runs))} % on "
+                f"these test images.")
+            graph = wsidnet_graph(runs)
+            if graph is not None:
+                order, a, kind = graph
+                fig, ax = plt.subplots(figsize=(5.4, 4.6))
+                figures.adjacency_heatmap(a, order, report.caption(f"The {kind} graph (Eq. 3) of the first split",
+                                                                   ds, sub, None, prof), ax)
+                fig.tight_layout()
+                plt.show()
+                plt.close(fig)
+                _md(graph_sentence(order, a))
             v = wsidnet_study.claims(runs, ds, sub)
             _show(claims_table(v), report.caption("What held: WSIDNet's claims as paired per-fold gains (points)",
                                                   ds, sub, bb, prof))
@@ -255,4 +301,4 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
 
 
 __all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
-           "sun2016_table1", "wsidnet_sweep", "wsidnet_table"]
+           "sun2016_table1", "graph_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]

@@ -189,6 +189,9 @@ def test_wsidnet_trains_on_a_synthetic_fold_with_named_losses(tmp_path):
     assert {"train_loss_cls", "train_loss_detect"} <= set(epoch)  # Eq. 7 term by term
     assert epoch["train_loss"] == pytest.approx(epoch["train_loss_cls"] + epoch["train_loss_detect"])
     assert "train_loss_detect" not in holistic.extra["history"][0]  # Table 2's Backbone: no detection branch
+    graph = full.extra["graph"]  # the graph the model used, for the book to draw without the dataset
+    assert graph["kind"] == "mikels" and len(graph["order"]) == 8 and graph["adjacency"][0][0] == 0.0
+    assert "graph" not in holistic.extra
     assert full.provenance["method"]["family"] == "wsidnet"
     assert 0.0 <= full.metrics["accuracy"] <= 1.0 and len(full.extra["y_pred"]) == len(split[0].test)
 
@@ -361,3 +364,16 @@ def load_image(path):
     from vsalib.data import open_image
 
     return open_image(path)
+
+
+def test_graph_sentence_says_when_the_plus_one_does_not_win():
+    from vsalib.real_benchmarks import graph_sentence
+
+    mikels = sentiment_graph_adjacency(MIKELS_EMOTIONS)
+    text = graph_sentence(list(MIKELS_EMOTIONS), mikels)
+    assert text.startswith("Strongest edges: ") and "2.00" in text and "weaker" not in text
+    # anger-fear (both negative) 2.32 beats the best opposite-polarity pair, joy-anger 1.69
+    order = ["anger", "fear", "joy"]
+    a = np.array([[0, 2.32, 1.69], [2.32, 0, 1.2], [1.69, 1.2, 0]])
+    text = graph_sentence(order, a)
+    assert "anger–fear 2.32" in text and "(anger–joy, 1.69) is weaker" in text

@@ -488,6 +488,17 @@ class WSIDNet(GlobalFinetune):
             model.head.detector.load_state_dict(self._init[fold.id.seed][2])
         return model
 
+    def evaluate(self, fold, trained):
+        """The fine-tuning record, with the emotion graph the model used (``extra.graph``: its nodes, Eq. 3's
+        A and which graph it is), so that the book can draw it without the dataset."""
+        records = super().evaluate(fold, trained)
+        if self.config.branch == "full":
+            order, a, used = self._graph(fold)
+            for rec in records:
+                rec.extra["graph"] = {"order": list(order), "adjacency": [[round(float(v), 6) for v in row] for row in a],
+                                      "kind": used}
+        return records
+
     def training_step(self, fold):
         """Each batch's named losses (:func:`wsidnet_losses`); its emotion labels are looked up by the
         batch's image rows in the training and validation parts' labels (the test part's stay -1)."""
