@@ -181,8 +181,6 @@ def bench_grouping(n_images: int = 3, side: int = 384) -> dict:
 def bench_wsidnet() -> dict:
     """WSIDNet: samples/s of one training step (cpu profile: trunk stages 12: + head on cached activations,
     224 px, batch 32) with and without the graph branch, and inference s/image on images."""
-    import numpy as np
-
     from vsalib.backbones import create_backbone
     from vsalib.emotions import sentiment_graph_adjacency
     from vsalib.methods.wsidnet import WSIDNetHeadConfig, WSIDNetNet, wsidnet_losses

@@ -368,6 +368,15 @@ class Method(ABC):
         return f"{type(self).__name__}({self.config!r})"
 
 
+class OneRecordPerFold:
+    """For a :class:`Method` that writes one record per fold under its ``name`` and ``params()``: the fold is
+    complete when that record is stored."""
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        rec = store.get(**fold.identity(self.name, self.params()))
+        return None if rec is None else [rec]
+
+
 def make_config(cls: type, settings: dict, owner: str = "method"):
     """``cls(**settings)`` with unknown names answered by the list of valid ones."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -493,6 +502,6 @@ class OnTrainedModel(Method):
         return Trained(fold.id, self.load(rec, fold), rec)
 
 
-__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "PaperCard", "PaperRow", "Substitution", "Trained",
+__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "OneRecordPerFold", "PaperCard", "PaperRow", "Substitution", "Trained",
            "check_pairing", "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config",
            "method_class", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]

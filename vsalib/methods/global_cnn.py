@@ -37,7 +37,7 @@ from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
 from vsalib import provenance
 from vsalib.methods.base import (
-    Fold, Method, Substitution, Trained, choose_on_validation, register_method, run,
+    Fold, Method, OneRecordPerFold, Substitution, Trained, choose_on_validation, register_method, run,
 )
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
@@ -92,7 +92,7 @@ class FrozenConfig:
 
 
 @register_method
-class GlobalFrozen(Method):
+class GlobalFrozen(OneRecordPerFold, Method):
     """Frozen ImageNet features of the whole image + L2 logistic regression (the papers' "VGG16" rows).
 
     ``train``: the pooled features of every image (extracted once, cached on disk), a logistic
@@ -118,10 +118,6 @@ class GlobalFrozen(Method):
         size = self.config.image_size or self._backbone().info.input_size
         return {"backbone": self.config.backbone, "image_size": size, "classifier": "logreg",
                 "c_grid": list(self.config.c_grid)}
-
-    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
-        rec = store.get(**fold.identity(self.name, self.params()))
-        return None if rec is None else [rec]
 
     def _features(self, fold: Fold) -> np.ndarray:
         key = _images_key(fold)
@@ -212,7 +208,7 @@ class FinetuneConfig:
 
 
 @register_method
-class GlobalFinetune(Method):
+class GlobalFinetune(OneRecordPerFold, Method):
     """The whole-image CNN fine-tuned on each fold's training part (the papers' "VGG16+ft" rows).
 
     ``train``: a new classifier layer on the backbone, trained with :func:`vsalib.train.loop.fit`
@@ -258,10 +254,6 @@ class GlobalFinetune(Method):
         return {"backbone": c.backbone, "image_size": self.size, "epochs": c.epochs, "batch_size": c.batch_size,
                 "lrs": self.lrs, "finetune_from": c.finetune_from, "views": c.views, "patience": c.patience,
                 "dropout": c.dropout, "weight_decay": c.weight_decay}
-
-    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
-        rec = store.get(**fold.identity(self.name, self.params()))
-        return None if rec is None else [rec]
 
     # -- what a subclass changes ----------------------------------------------------------------------
     def build_model(self, fold: Fold) -> nn.Module:

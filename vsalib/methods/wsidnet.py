@@ -409,7 +409,8 @@ class WSIDNet(GlobalFinetune):
         per_k = {k: (report.row_accuracy(PaperRow(d.name, d.method, {**knobs, **d.params, "k": k}), runs),
                      report.row_accuracy(PaperRow(d.name, d.method, {**knobs, **d.params, "k": k},
                                                   metric="val_accuracy"), runs)) for k in KS}
-        out[d.name] = (validation_choice(per_k)[0], math.nan)
+        swept = sum(len(t) > 0 for t, _ in per_k.values()) >= 2  # a choice needs two values of k at least
+        out[d.name] = (validation_choice(per_k)[0] if swept else pd.Series(dtype=float), math.nan)
         return out
 
     def __init__(self, config=None, *, source=None, **settings):
@@ -419,6 +420,7 @@ class WSIDNet(GlobalFinetune):
         super().__init__(config, **settings)
         self.source = source
         self._init: dict[int, tuple] = {}  # seed -> (emotion order, A, detector state) of the source model
+        self._graphs: dict = {}  # FoldId -> (emotion order, A, graph used)
 
     def params(self) -> dict:
         c = self.config
@@ -430,11 +432,15 @@ class WSIDNet(GlobalFinetune):
         return {**super().params(), **{name: getattr(c, name) for name in own}}
 
     def _graph(self, fold):
+        """The fold's ``(emotion order, A, graph used)``, computed once per fold (the model, the step and the
+        record all need it)."""
         c = self.config
         if c.detector_init != "none":
             order, a, _ = self._init[fold.id.seed]
             return order, a, f"{c.graph} ({c.detector_init}'s)"
-        return emotion_graph(fold, c.graph, plus_one=c.wheel_plus_one, seed=c.graph_seed)
+        if fold.id not in self._graphs:
+            self._graphs[fold.id] = emotion_graph(fold, c.graph, plus_one=c.wheel_plus_one, seed=c.graph_seed)
+        return self._graphs[fold.id]
 
     def source_fold(self, seed: int):
         """The fold the detection branch is trained on (``detector_init``): the source dataset's split of
