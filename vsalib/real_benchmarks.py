@@ -287,6 +287,9 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 plt.close(fig)
                 _md(graph_sentence(order, a))
             v = wsidnet_study.claims(runs, ds, sub)
+            if not len(v):
+                _md("None of WSIDNet's claims has both of its rows in the snapshot for this dataset yet.")
+                continue
             _show(claims_table(v), report.caption("What held: WSIDNet's claims as paired per-fold gains (points)",
                                                   ds, sub, bb, prof))
             _md(verdict_sentence(v, report.dataset_name(ds, sub)))

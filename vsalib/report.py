@@ -278,11 +278,15 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
         return "No run of this chapter on a real benchmark is in the snapshot yet, so there is nothing to report."
     first = next(iter(verdicts.values()))
     what = first.columns[0]
+    claims = list(dict.fromkeys(c for t in verdicts.values() for c in t[what]))  # a table may leave a claim out
     lines, tally = [], {}
-    for i, claim in enumerate(first[what]):
+    for claim in claims:
         parts = {}
         for ds, t in verdicts.items():
-            r = t.iloc[i]
+            hit = t[t[what] == claim]
+            if not len(hit):
+                continue
+            r = hit.iloc[0]
             tally[r["verdict"]] = tally.get(r["verdict"], 0) + 1
             paper = f"the paper {fmt_gain(r['paper gain'])}" if _finite(r["paper gain"]) else "no figure in the paper"
             parts.setdefault(r["verdict"], []).append(f"{ds} ({fmt_gain(r['our gain'], r['ci95'])} points; {paper})")
@@ -295,6 +299,8 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
                 said.append(f"{label} {', '.join(parts[verdict])}")
         lines.append(f"- **{claim[0].upper() + claim[1:]}** — " + "; ".join(said) + ".")
     n = sum(tally.values())
+    if not n:
+        return "No claim of this chapter has both of its rows run on a real benchmark yet, so there is nothing to report."
     resolved = tally.get("held", 0) + tally.get("reversed", 0)
     summary = (f"Of {n} claim × dataset pairs, {tally.get('held', 0)} held, {tally.get('reversed', 0)} reversed and "
                f"{n - resolved} were neither: where the 95 % interval of the paired per-fold gain spans zero, our "

@@ -286,7 +286,9 @@ def test_study_table_and_sweep_from_records():
     assert sweep.loc["chosen on validation", "test %"] == pytest.approx(73.0)
     verdicts = S.claims(runs, "emotionroi", "binary").set_index("claim")
     assert verdicts.loc["WSIDNet against its Backbone (Table 2)", "our gain"] == pytest.approx(5.0)
-    assert verdicts.loc["the emotion graph against its weights shuffled", "verdict"] == "–"  # not run
+    assert "the emotion graph against its weights shuffled" not in verdicts.index  # not run: left out
+    everything = S.claims(runs, "emotionroi", "binary", run_only=False).set_index("claim")
+    assert everything.loc["the emotion graph against its weights shuffled", "verdict"] == "–"
 
 
 def test_variants_name_the_chapters_runs():
@@ -377,3 +379,26 @@ def test_graph_sentence_says_when_the_plus_one_does_not_win():
     a = np.array([[0, 2.32, 1.69], [2.32, 0, 1.2], [1.69, 1.2, 0]])
     text = graph_sentence(order, a)
     assert "anger–fear 2.32" in text and "(anger–joy, 1.69) is weaker" in text
+
+
+def test_graph_verdict_reads_the_controls():
+    import pandas as pd
+
+    from vsalib.methods import wsidnet_study as S
+
+    def table(main, controls):
+        texts = [c.text for c in W.CARD.claims]
+        rows = [(texts[0], 6.31, *main)] + [(t, float("nan"), *r) for t, r in zip(texts[1:4], controls)]
+        return pd.DataFrame([{"claim": t, "paper gain": p, "our gain": g, "ci95": c, "folds": 3, "verdict": v}
+                             for t, p, g, c, v in rows])
+
+    held = (2.0, 1.0, "held")
+    flat = (0.1, 1.0, "not resolved")
+    text = S.graph_verdict({"EmotionROI": table(held, [flat, flat, flat])})
+    assert text.startswith("On EmotionROI, WSIDNet against its Backbone: +2.00 ± 1.00 points (held; the paper +6.31).")
+    assert "does not depend on the psychology-based edges" in text
+    assert "is what brings the gain" in S.graph_verdict({"E": table(held, [held, held, held])})
+    assert "only in part" in S.graph_verdict({"E": table(held, [held, flat, flat])})
+    assert "no resolved gain" in S.graph_verdict({"E": table(flat, [flat, flat, flat])})
+    assert "have not run there yet" in S.graph_verdict({"E": table(held, [])})
+    assert "No run" in S.graph_verdict({})

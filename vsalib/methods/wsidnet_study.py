@@ -130,9 +130,47 @@ def sweep_table(runs: pd.DataFrame, param: str, values: Sequence, knobs: dict | 
     return pd.DataFrame(rows)
 
 
-def claims(runs: pd.DataFrame, dataset: str, subset: str | None = None, knobs: dict | None = None) -> pd.DataFrame:
-    """The card's claims on ``runs`` (:func:`vsalib.report.card_claims`)."""
-    return report.card_claims(CARD, WSIDNet.paper_values(runs, dataset, subset, knobs=knobs))
+def claims(runs: pd.DataFrame, dataset: str, subset: str | None = None, knobs: dict | None = None, *,
+           run_only: bool = True) -> pd.DataFrame:
+    """The card's claims on ``runs`` (:func:`vsalib.report.card_claims`); ``run_only``: without the claims
+    whose rows did not run on this dataset (the EmotionROI-trained detector on EmotionROI itself, a control
+    graph a run left out)."""
+    v = report.card_claims(CARD, WSIDNet.paper_values(runs, dataset, subset, knobs=knobs))
+    return v[v["verdict"] != "–"].reset_index(drop=True) if run_only else v
+
+
+def graph_verdict(verdicts: dict[str, pd.DataFrame]) -> str:
+    """Markdown: per dataset, whether the emotion graph is what brings WSIDNet's gain, from its claims
+    (:func:`claims` per dataset name): the gain over the Backbone, then the faithful graph against the
+    controls that keep everything but the edges."""
+    main, controls = CARD.claims[0].text, [c.text for c in CARD.claims[1:4]]
+    out = []
+    for name, v in verdicts.items():
+        v = v.set_index(v.columns[0])
+        if main not in v.index:
+            continue
+        g = v.loc[main]
+        ran = [c for c in controls if c in v.index]
+        text = f"On {name}, WSIDNet against its Backbone: {report.fmt_gain(g['our gain'], g['ci95'])} points ({g['verdict']}"
+        text += f"; the paper {report.fmt_gain(g['paper gain'])})." if g["paper gain"] == g["paper gain"] else ")."
+        if not ran:
+            out.append(text + " The control graphs have not run there yet, so the graph's share cannot be told.")
+            continue
+        text += " Against graphs that keep everything but the edges: " + "; ".join(
+            f"{c.split('against ')[-1]} {report.fmt_gain(v.loc[c, 'our gain'], v.loc[c, 'ci95'])} ({v.loc[c, 'verdict']})"
+            for c in ran) + "."
+        held = [v.loc[c, "verdict"] == "held" for c in ran]
+        if g["verdict"] != "held" and not any(held):
+            text += " There is no resolved gain to attribute, and the faithful graph does not beat its controls."
+        elif all(held):
+            text += " The faithful graph beats every control: here the emotion graph is what brings the gain."
+        elif any(held):
+            text += " The faithful graph beats some controls and not others: the edges matter only in part."
+        else:
+            text += (" The faithful graph does not beat its controls: what the graph branch brings does not depend on "
+                     "the psychology-based edges.")
+        out.append(text)
+    return "\n\n".join(out) if out else "No run of the graph controls on a real benchmark is in the snapshot yet."
 
 
 # -- the trained model, its maps and the pointing game -------------------------------------------------
@@ -182,5 +220,5 @@ def pointing_hits(heatmaps: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) ->
     return (boxes[:, 0] <= cx) & (cx < boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy < boxes[:, 3])
 
 
-__all__ = ["CONTROL_GRAPHS", "DETECTOR_SOURCE", "GROUPS", "claims", "emotion_outputs", "has_emotions", "image_batch",
+__all__ = ["CONTROL_GRAPHS", "DETECTOR_SOURCE", "GROUPS", "claims", "graph_verdict", "emotion_outputs", "has_emotions", "image_batch",
            "load_model", "pointing_hits", "run_variants", "sweep_table", "table", "variants"]
