@@ -1,0 +1,46 @@
+"""MultiLevelRCNN's losses (Rao et al.): the label-distribution loss and the two ways it uses p*.
+
+- :func:`distribution_loss`: ``L_ed = -Σ_i f(i) log p_i`` (Eq. 8), the cross-entropy of the predicted
+  distribution against a target distribution f (Eq. 4, :func:`vsalib.emotions.emotion_distribution`). The
+  paper calls it "KL"; KL(f ‖ p) differs from it by the entropy of f, a constant, so both have one gradient.
+- :func:`multi_loss`: ``L_multi = (1 − λ) L_cls + λ L_ed`` (Eqs. 6–8), λ = 0.4 in the paper.
+- :func:`p_scaled_loss`: ``L_p = −Σ_i y_i log softmax(p*² · a)_i`` (Eq. 10). The printed equation scales the
+  probabilities p_i; softmax of numbers in [0, 1] is close to uniform, so we scale the logits a and keep
+  the printed reading as ``on="probabilities"``.
+
+Every loss is a batch mean and differentiable through autograd (Eq. 9's printed gradient has sign errors).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+P_SCALED_ON = ("logits", "probabilities")
+
+
+def distribution_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Eq. 8: ``-Σ_i f(i) log softmax(logits)_i``, averaged over the batch. ``target`` (B, C): rows of f."""
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target distributions {tuple(target.shape)} differ in shape")
+    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def multi_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor, lam: float = 0.4) -> torch.Tensor:
+    """Eq. 6: ``(1 − λ) L_cls + λ L_ed``; λ = 0 is cross-entropy alone, λ = 1 the distribution loss alone."""
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    return (1 - lam) * F.cross_entropy(logits, y) + lam * distribution_loss(logits, target)
+
+
+def p_scaled_loss(logits: torch.Tensor, y: torch.Tensor, p_star: torch.Tensor, on: str = "logits") -> torch.Tensor:
+    """Eq. 10: the cross-entropy of ``softmax(p*² · a)``, with a the logits (``on="logits"``, our reading) or the
+    printed class probabilities (``on="probabilities"``); ``p_star`` (B,): each image's label probability."""
+    if on not in P_SCALED_ON:
+        raise ValueError(f"on={on!r} is not valid; valid: {', '.join(P_SCALED_ON)}")
+    a = logits if on == "logits" else logits.softmax(dim=1)
+    scale = torch.as_tensor(p_star, dtype=logits.dtype, device=logits.device).reshape(-1, 1) ** 2
+    return F.cross_entropy(scale * a, y)
+
+
+__all__ = ["P_SCALED_ON", "distribution_loss", "multi_loss", "p_scaled_loss"]
