@@ -1,0 +1,56 @@
+"""The emotional-region proposer: the pyramid's levels and strides, one anchor size per level, a training
+step with torchvision's named losses, and regions with p_emo in eval mode."""
+
+import pytest
+import torch
+
+from vsalib.backbones import create_backbone
+from vsalib.regions.fpn import MultiLevelFeatures, emotional_region_detector
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return create_backbone("efficientnet_lite0")
+
+
+def test_levels_are_p2_to_p5_at_strides_4_to_32(backbone):
+    feats = MultiLevelFeatures(backbone).eval()
+    with torch.no_grad():
+        out = feats(torch.randn(1, 3, 128, 128))
+    assert list(out) == ["0", "1", "2", "3"]  # P2..P5, no P6
+    assert [tuple(v.shape[-2:]) for v in out.values()] == [(32, 32), (16, 16), (8, 8), (4, 4)]
+    assert all(v.shape[1] == 256 for v in out.values())
+    with pytest.raises(ValueError, match="no multi-level layout"):
+        MultiLevelFeatures(create_backbone("tiny", pretrained=False))
+
+
+def test_one_anchor_size_per_level(backbone):
+    model = emotional_region_detector(backbone)
+    gen = model.rpn.anchor_generator
+    assert gen.sizes == ((32,), (64,), (128,), (256,)) and gen.aspect_ratios == ((1.0,),) * 4
+    assert gen.num_anchors_per_location() == [1, 1, 1, 1]
+    # the RPN's matcher is the paper's rule: >= 0.7 positive, < 0.3 negative, the best anchor of each region rescued
+    m = model.rpn.proposal_matcher
+    assert (m.high_threshold, m.low_threshold, m.allow_low_quality_matches) == (0.7, 0.3, True)
+    with pytest.raises(ValueError, match="4 sizes"):
+        emotional_region_detector(backbone, anchor_sizes=(32, 64))
+
+
+def test_a_training_step_and_regions_with_p_emo(backbone):
+    torch.manual_seed(0)
+    model = emotional_region_detector(backbone, min_size=128, max_size=128)
+    images = [torch.rand(3, 128, 128), torch.rand(3, 128, 128)]
+    targets = [{"boxes": torch.tensor([[20.0, 30.0, 70.0, 90.0]]), "labels": torch.tensor([1])},
+               {"boxes": torch.tensor([[60.0, 10.0, 120.0, 60.0]]), "labels": torch.tensor([1])}]
+    model.train()
+    losses = model(images, targets)
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"}
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.backbone.fpn.inner_blocks[0][0].weight.grad is not None  # the pyramid learns
+    model.eval()
+    with torch.no_grad():
+        (det,) = model(images[:1])
+    assert det["boxes"].shape[1] == 4 and len(det["scores"]) == len(det["boxes"]) <= 100
+    assert ((det["scores"] >= 0) & (det["scores"] <= 1)).all() and (det["labels"] == 1).all()

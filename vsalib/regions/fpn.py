@@ -1,0 +1,67 @@
+"""MultiLevelRCNN's emotional-region proposer (Rao et al., Sec. 3.1), built from torchvision's detection parts.
+
+The backbone's stride-4/8/16/32 maps feed a feature pyramid (``torchvision.ops.FeaturePyramidNetwork``:
+P2–P5, no P6, as printed), and a Faster R-CNN (``torchvision.models.detection.FasterRCNN``) proposes and
+classifies regions on it with one anchor size per level (32², 64², 128², 256²) and one aspect ratio (1:1).
+Its RPN labels anchors by the paper's rule (torchvision's ``Matcher(0.7, 0.3, allow_low_quality_matches=
+True)``, the same as :func:`vsalib.regions.emotional.label_anchors`); its box classifier has two classes,
+background and *emotional region*, whose probability is the paper's p_emo.
+
+The paper starts from ResNet-101 with COCO weights; those cannot be had offline, so the offline backbone's
+levels feed a freshly initialised pyramid and heads (``-p backbone resnet101`` where its ImageNet weights
+are cached: still no COCO detector).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+
+#: Per backbone: the trunk stages whose outputs are the stride-4, 8, 16 and 32 levels, and their channels.
+LEVELS: dict[str, tuple[dict[str, str], list[int]]] = {
+    "efficientnet_lite0": ({"3": "0", "5": "1", "11": "2", "16": "3"}, [24, 40, 112, 320]),
+    "resnet101": ({"1": "0", "2": "1", "3": "2", "4": "3"}, [256, 512, 1024, 2048]),
+}
+ANCHOR_SIZES = (32, 64, 128, 256)  # one per level, P2..P5
+
+
+class MultiLevelFeatures(nn.Module):
+    """The backbone's four levels through a feature pyramid: ``{"0": P2, "1": P3, "2": P4, "3": P5}``, each
+    with ``out_channels`` channels (what torchvision's detection models expect of a backbone)."""
+
+    def __init__(self, backbone, out_channels: int = 256):
+        super().__init__()
+        if backbone.name not in LEVELS:
+            raise ValueError(f"no multi-level layout for backbone {backbone.name!r}; known: {', '.join(LEVELS)}")
+        return_layers, in_channels = LEVELS[backbone.name]
+        self.body = IntermediateLayerGetter(backbone.trunk, return_layers)
+        self.fpn = FeaturePyramidNetwork(in_channels, out_channels, extra_blocks=None)
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        return self.fpn(self.body(x))
+
+
+def emotional_region_detector(backbone, *, min_size: int = 224, max_size: int = 384,
+                              anchor_sizes: tuple[int, ...] = ANCHOR_SIZES, detections_per_image: int = 100,
+                              score_thresh: float = 0.0, nms_thresh: float = 0.5) -> FasterRCNN:
+    """A Faster R-CNN on :class:`MultiLevelFeatures` with one anchor size per level and aspect 1:1, two classes
+    (background, emotional region). In training mode ``model(images, targets)`` returns torchvision's named
+    losses; in eval mode ``model(images)`` the regions with their p_emo (``scores``)."""
+    if len(anchor_sizes) != 4:
+        raise ValueError(f"one anchor size per level P2..P5: 4 sizes, got {anchor_sizes}")
+    anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((1.0,),) * 4)
+    pool = MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2)
+    return FasterRCNN(MultiLevelFeatures(backbone), num_classes=2, rpn_anchor_generator=anchors, box_roi_pool=pool,
+                      min_size=min_size, max_size=max_size, image_mean=list(backbone.info.mean),
+                      image_std=list(backbone.info.std), box_detections_per_img=detections_per_image,
+                      box_score_thresh=score_thresh, box_nms_thresh=nms_thresh)
+
+
+__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "emotional_region_detector"]
