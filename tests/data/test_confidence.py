@@ -1,0 +1,28 @@
+"""p* per image (MultiLevelRCNN's label probability), by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vsalib.data.confidence import label_confidence
+
+
+def test_twitter_agreement_gives_one_point_eight_point_six():
+    p, source = label_confidence(pd.DataFrame({"label": [1, 0, 1], "agree": [5, 4, 3]}))
+    assert source == "agreement" and p.tolist() == [1.0, 0.8, 0.6]
+    with pytest.raises(ValueError, match="3, 4 or 5"):
+        label_confidence(pd.DataFrame({"label": [1], "agree": [2]}))
+
+
+def test_emotion6_votes_for_the_labels_polarity():
+    # Emotion6's anger/1.jpg: anger .033, disgust .033, fear .267, joy 0, sadness .2, surprise .133, neutral .333
+    row = {"p_anger": 0.0333333, "p_disgust": 0.0333333, "p_fear": 0.266667, "p_joy": 0.0, "p_sadness": 0.2,
+           "p_surprise": 0.133333, "p_neutral": 0.333333}
+    t = pd.DataFrame([{**row, "label": 0}, {**row, "label": 1}])
+    p, source = label_confidence(t)
+    assert source == "votes"
+    assert p == pytest.approx([0.0333333 * 2 + 0.266667 + 0.2, 0.133333])  # neutral counts for neither
+    assert label_confidence(pd.DataFrame({"label": [0, 1]})) is None  # nothing to read p* from
+    with pytest.raises(ValueError, match="binary labels"):
+        label_confidence(pd.DataFrame([{**row, "label": 3}]))
+    assert np.isfinite(p).all()

@@ -1,0 +1,42 @@
+"""How sure each image's label is: MultiLevelRCNN's p* (Rao et al., Eq. 4), which the paper does not source.
+
+``label_confidence(table)`` reads it from what a dataset holds beside the label:
+
+- Twitter I's agreement (``agree``: 5, 4 or 3 of five workers): p* = agree / 5, so five-agree images get 1.0,
+  four-only 0.8 and three-only 0.6;
+- Emotion6 / EmotionROI's vote distribution (``p_anger`` … ``p_neutral``): the votes for the label's polarity
+  (joy and surprise for positive; anger, disgust, fear and sadness for negative; neutral counts for neither);
+- otherwise none (``None``): with p* ≡ 1 the three losses of the paper coincide.
+
+p* is a label: read it for the training and validation parts only (``Fold.annotations`` refuses the test part's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vsalib.data.labels import EKMAN_POLARITY
+
+CONFIDENCE_SOURCES = ("agreement", "votes")
+
+
+def label_confidence(table: pd.DataFrame) -> tuple[np.ndarray, str] | None:
+    """``(p* per row, its source)`` from a dataset's table, or None where it holds no such column."""
+    if "agree" in table.columns:
+        agree = table["agree"].to_numpy(dtype=float)
+        if ((agree < 3) | (agree > 5)).any():
+            raise ValueError(f"agreement must be 3, 4 or 5 of five workers; got {sorted(set(agree))}")
+        return agree / 5.0, "agreement"
+    cols = {e: f"p_{e}" for e in EKMAN_POLARITY}
+    if set(cols.values()) <= set(table.columns) and "label" in table.columns:
+        pos = sum(table[c].to_numpy(dtype=float) for e, c in cols.items() if EKMAN_POLARITY[e] == 1)
+        neg = sum(table[c].to_numpy(dtype=float) for e, c in cols.items() if EKMAN_POLARITY[e] == 0)
+        label = table["label"].to_numpy()
+        if not np.isin(label, (0, 1)).all():
+            raise ValueError("the vote mass of the label's polarity needs binary labels (0 negative, 1 positive)")
+        return np.where(label == 1, pos, neg), "votes"
+    return None
+
+
+__all__ = ["CONFIDENCE_SOURCES", "label_confidence"]
