@@ -54,3 +54,18 @@ def test_a_training_step_and_regions_with_p_emo(backbone):
         (det,) = model(images[:1])
     assert det["boxes"].shape[1] == 4 and len(det["scores"]) == len(det["boxes"]) <= 100
     assert ((det["scores"] >= 0) & (det["scores"] <= 1)).all() and (det["labels"] == 1).all()
+
+
+def test_region_features_score_any_boxes(backbone):
+    from vsalib.regions.fpn import region_features
+
+    torch.manual_seed(0)
+    model = emotional_region_detector(backbone, min_size=128, max_size=128).train()
+    images = [torch.rand(3, 96, 128), torch.rand(3, 128, 128)]
+    boxes = [torch.tensor([[0.0, 0.0, 64.0, 48.0], [10.0, 10.0, 120.0, 90.0]]), torch.tensor([[5.0, 5.0, 60.0, 60.0]])]
+    feats, p_emo = region_features(model, images, boxes)
+    assert [f.shape for f in feats] == [(2, 1024), (1, 1024)] and [len(p) for p in p_emo] == [2, 1]
+    assert all(((p >= 0) & (p <= 1)).all() for p in p_emo)
+    assert model.training  # its mode is given back
+    again, _ = region_features(model, images, boxes)  # eval mode inside: no dropout, no batch statistics
+    assert all(torch.equal(a, f) for a, f in zip(again, feats))

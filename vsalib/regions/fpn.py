@@ -64,4 +64,27 @@ def emotional_region_detector(backbone, *, min_size: int = 224, max_size: int = 
                       box_score_thresh=score_thresh, box_nms_thresh=nms_thresh)
 
 
-__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "emotional_region_detector"]
+
+
+
+@torch.no_grad()
+def region_features(detector: FasterRCNN, images: list[torch.Tensor], boxes: list[torch.Tensor]
+                    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per image, the RoI features of ``boxes`` (the box head's output, one row per box: the paper's X_local)
+    and their p_emo (the box classifier's probability of *emotional region*). ``images``: tensors in [0, 1]
+    (3, H, W); ``boxes``: (N_i, 4) in those images' pixels."""
+    was_training = detector.training
+    detector.eval()
+    try:
+        batch, _ = detector.transform(images)
+        feats = detector.backbone(batch.tensors)
+        scaled = []
+        for b, (h0, w0), (h1, w1) in zip(boxes, [im.shape[-2:] for im in images], batch.image_sizes):
+            scaled.append(b.float() * torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0]))
+        x = detector.roi_heads.box_head(detector.roi_heads.box_roi_pool(feats, scaled, batch.image_sizes))
+        p_emo = detector.roi_heads.box_predictor(x)[0].softmax(dim=1)[:, 1]
+    finally:
+        detector.train(was_training)
+    sizes = [len(b) for b in boxes]
+    return list(x.split(sizes)), list(p_emo.split(sizes))
+__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "emotional_region_detector", "region_features"]
