@@ -133,14 +133,14 @@ def wsidnet_graph(runs: pd.DataFrame):
     record (``extra.graph``); None where no record holds one."""
     import numpy as np
 
-    if not len(runs) or "extra.graph" not in runs:
+    if not len(runs) or "extra.graph.adjacency" not in runs:  # the store's table flattens extra.graph
         return None
-    sel = runs[runs["extra.graph"].map(lambda g: isinstance(g, dict)) & (runs.get("params.graph") == "auto")
+    sel = runs[runs["extra.graph.adjacency"].map(lambda a: isinstance(a, list)) & (runs.get("params.graph") == "auto")
                & (runs.get("params.detector_init") == "none")]
     if not len(sel):
         return None
-    g = sel.sort_values(["seed", "fold"]).iloc[0]["extra.graph"]
-    return g["order"], np.asarray(g["adjacency"], dtype=float), g["kind"]
+    g = sel.sort_values(["seed", "fold"]).iloc[0]
+    return list(g["extra.graph.order"]), np.asarray(g["extra.graph.adjacency"], dtype=float), g["extra.graph.kind"]
 
 
 def graph_sentence(order, a) -> str:

@@ -402,3 +402,23 @@ def test_graph_verdict_reads_the_controls():
     assert "no resolved gain" in S.graph_verdict({"E": table(flat, [flat, flat, flat])})
     assert "have not run there yet" in S.graph_verdict({"E": table(held, [])})
     assert "No run" in S.graph_verdict({})
+
+
+def test_the_graph_comes_back_from_the_flattened_records():
+    import pandas as pd
+
+    from vsalib.real_benchmarks import wsidnet_graph
+
+    runs = pd.DataFrame([
+        {"seed": 1, "fold": 0, "params.graph": "auto", "params.detector_init": "none",
+         "extra.graph.adjacency": [[0, 2.0], [2.0, 0]], "extra.graph.order": ["joy", "fear"], "extra.graph.kind": "ekman"},
+        {"seed": 0, "fold": 0, "params.graph": "auto", "params.detector_init": "none",
+         "extra.graph.adjacency": [[0, 1.0], [1.0, 0]], "extra.graph.order": ["joy", "fear"], "extra.graph.kind": "ekman"},
+        {"seed": 0, "fold": 0, "params.graph": "shuffled", "params.detector_init": "none",
+         "extra.graph.adjacency": [[0, 9.0], [9.0, 0]], "extra.graph.order": ["joy", "fear"], "extra.graph.kind": "shuffled"},
+        {"seed": 0, "fold": 0, "params.graph": float("nan"), "params.detector_init": float("nan"),
+         "extra.graph.adjacency": float("nan"), "extra.graph.order": float("nan"), "extra.graph.kind": float("nan")},
+    ])
+    order, a, kind = wsidnet_graph(runs)  # the faithful graph of the first split, not a control's
+    assert order == ["joy", "fear"] and a[0, 1] == 1.0 and kind == "ekman"
+    assert wsidnet_graph(runs.drop(columns=[c for c in runs if c.startswith("extra.")])) is None
