@@ -143,6 +143,19 @@ def wsidnet_graph(runs: pd.DataFrame):
     return list(g["extra.graph.order"]), np.asarray(g["extra.graph.adjacency"], dtype=float), g["extra.graph.kind"]
 
 
+def table1_sentence(dataset: str, subset: str | None) -> str:
+    """WSIDNet's Table 1 on one dataset in a sentence: every other row the paper prints there, lowest first."""
+    from vsalib import targets
+
+    col = report.paper_column(wsidnet.CARD, dataset, subset)
+    t = targets.published(paper="wsidnet", table=1)
+    t = t[(t["dataset"] == col) & (t["method"] != "WSIDNet")].sort_values("accuracy") if col else t.iloc[:0]
+    if not len(t):
+        return ""
+    return ("The paper's Table 1 there: " + ", ".join(f"{m} {a:.2f}" for m, a in zip(t["method"], t["accuracy"]))
+            + " % (the hand-crafted and earlier CNN rows quoted from other work).")
+
+
 def graph_sentence(order, a) -> str:
     """The strongest edges of a graph, and whether opposite-polarity pairs are its strongest (Eq. 3's intent)."""
     import numpy as np
@@ -275,7 +288,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                     _show(sw, report.caption(f"The {'λ' if param == 'lam' else 'k'} sweep: what validation picks, "
                                              f"what test says", ds, sub, bb, prof))
             _md(f"Always guessing the larger class would score {report.fmt_num(scoreboard.majority_rate(runs))} % on "
-                f"these test images.")
+                f"these test images. " + table1_sentence(ds, sub))
             graph = wsidnet_graph(runs)
             if graph is not None:
                 order, a, kind = graph
@@ -304,4 +317,4 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
 
 
 __all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
-           "sun2016_table1", "graph_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]
+           "sun2016_table1", "graph_sentence", "table1_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]

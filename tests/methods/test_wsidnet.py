@@ -422,3 +422,11 @@ def test_the_graph_comes_back_from_the_flattened_records():
     order, a, kind = wsidnet_graph(runs)  # the faithful graph of the first split, not a control's
     assert order == ["joy", "fear"] and a[0, 1] == 1.0 and kind == "ekman"
     assert wsidnet_graph(runs.drop(columns=[c for c in runs if c.startswith("extra.")])) is None
+
+
+def test_table1_sentence_lists_the_papers_other_rows():
+    from vsalib.real_benchmarks import table1_sentence
+
+    text = table1_sentence("twitter1", "five")
+    assert text.startswith("The paper's Table 1 there: GCH 67.91, LCH 70.18") and "Wu2019 salient regions 89.50" in text
+    assert "WSIDNet" not in text and table1_sentence("synthetic", "binary") == ""
