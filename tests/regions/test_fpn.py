@@ -69,3 +69,35 @@ def test_region_features_score_any_boxes(backbone):
     assert model.training  # its mode is given back
     again, _ = region_features(model, images, boxes)  # eval mode inside: no dropout, no batch statistics
     assert all(torch.equal(a, f) for a, f in zip(again, feats))
+
+
+def test_box_recall_by_hand():
+    from vsalib.regions.fpn import box_recall
+
+    truth = [torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]])]
+    found = [torch.tensor([[0.0, 0.0, 10.0, 8.0], [30.0, 30.0, 40.0, 40.0]]),  # IoU 0.8: found
+             torch.tensor([[100.0, 100.0, 110.0, 110.0], [50.0, 50.0, 60.0, 60.0]])]  # the second true box only
+    assert box_recall(found, truth) == pytest.approx(2 / 3)
+    assert box_recall(found, truth, top=1) == pytest.approx(1 / 3)  # the second image's first box misses
+    assert box_recall(found, truth, iou=0.9) == pytest.approx(1 / 3)
+
+
+def test_the_proposer_trains_on_the_synthetic_true_boxes(backbone, tmp_path):
+    import numpy as np
+
+    from vsalib.data import load_dataset, open_image
+    from vsalib.regions.fpn import box_recall, train_detector
+
+    ds = load_dataset("synthetic", n_images=8, size=96, cache_dir=str(tmp_path))
+    to = lambda p: torch.from_numpy(np.asarray(open_image(p), dtype=np.float32) / 255).permute(2, 0, 1)  # noqa: E731
+    images = [to(p) for p in ds.paths]
+    boxes = [torch.tensor(b[None]) for b in ds.table[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float32)]
+    torch.manual_seed(0)
+    model = emotional_region_detector(backbone, min_size=96, max_size=96)
+    history = train_detector(model, images, boxes, epochs=2, batch_size=4, progress=False)
+    assert len(history) == 2 and set(history[0]) >= {"loss_objectness", "loss_classifier"}
+    assert all(np.isfinite(v) for h in history for k, v in h.items() if k != "epoch")
+    assert not model.training
+    with torch.no_grad():
+        found = [d["boxes"] for d in model(images)]
+    assert 0.0 <= box_recall(found, boxes) <= 1.0

@@ -87,4 +87,53 @@ def region_features(detector: FasterRCNN, images: list[torch.Tensor], boxes: lis
         detector.train(was_training)
     sizes = [len(b) for b in boxes]
     return list(x.split(sizes)), list(p_emo.split(sizes))
-__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "emotional_region_detector", "region_features"]
+
+
+def train_detector(detector: FasterRCNN, images: list[torch.Tensor], boxes: list[torch.Tensor], *, epochs: int = 10,
+                   batch_size: int = 4, lr: float = 0.01, seed: int = 0, progress: bool = True) -> list[dict]:
+    """Train the proposer on images (tensors in [0, 1]) and their emotional-region boxes (N_i, 4) with SGD
+    (momentum 0.9): torchvision's four named losses summed. Returns each epoch's mean of every term.
+    Images without a box train the RPN and the box classifier on background only."""
+    from vsalib.progress import tqdm
+
+    if len(images) != len(boxes):
+        raise ValueError(f"{len(images)} images and {len(boxes)} box sets")
+    g = torch.Generator().manual_seed(seed)
+    params = [p for p in detector.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    detector.train()
+    history = []
+    for epoch in tqdm(range(epochs), desc="emotional-region proposer", disable=not progress, leave=False):
+        order = torch.randperm(len(images), generator=g).tolist()
+        sums: dict[str, float] = {}
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            targets = [{"boxes": boxes[i].float().reshape(-1, 4), "labels": torch.ones(len(boxes[i]), dtype=torch.long)}
+                       for i in idx]
+            losses = detector([images[i] for i in idx], targets)
+            loss = sum(losses.values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
+        history.append({"epoch": epoch, **{k: v / len(images) for k, v in sums.items()}})
+    detector.eval()
+    return history
+
+
+def box_recall(found: list[torch.Tensor], truth: list[torch.Tensor], iou: float = 0.5, top: int | None = None) -> float:
+    """Share of the true boxes that one of the found boxes (each image's first ``top``) overlaps with IoU ≥ ``iou``."""
+    from torchvision.ops import box_iou
+
+    hits = total = 0
+    for f, t in zip(found, truth):
+        f = f[:top] if top is not None else f
+        total += len(t)
+        if len(t) and len(f):
+            hits += int((box_iou(t.float(), f.float()).amax(dim=1) >= iou).sum())
+    return hits / total if total else float("nan")
+
+
+__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "box_recall", "emotional_region_detector",
+           "region_features", "train_detector"]
