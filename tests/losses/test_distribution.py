@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vsalib.emotions import MIKELS_EMOTIONS, emotion_distribution
-from vsalib.losses import distribution_loss, multi_loss, p_scaled_loss
+from vsalib.losses import distribution_loss, multi_loss, p_scaled_loss, polarity_distribution
 
 
 def test_distribution_loss_is_eq8():
@@ -57,3 +57,12 @@ def test_gradients_come_from_autograd():
     # d/da of (1-λ) CE + λ L_ed = p - ((1-λ) y + λ f): p = softmax(1, -1), y = (1, 0), f = (0.6, 0.4)
     p0 = math.exp(1) / (math.exp(1) + math.exp(-1))
     assert logits.grad[0, 0].item() == pytest.approx(p0 - (0.5 * 1 + 0.5 * 0.6))
+
+
+def test_polarity_distribution_is_eq4_with_two_classes():
+    f = polarity_distribution(torch.tensor([1, 0, 1]), torch.tensor([1.0, 0.8, 0.6]))
+    assert torch.allclose(f, torch.tensor([[0.0, 1.0], [0.8, 0.2], [0.4, 0.6]]))
+    with pytest.raises(ValueError, match="p\\* must lie"):
+        polarity_distribution(torch.tensor([1]), torch.tensor([1.2]))
+    with pytest.raises(ValueError, match="two classes"):
+        polarity_distribution(torch.tensor([1]), torch.tensor([0.5]), n_classes=8)

@@ -19,6 +19,20 @@ from torch.nn import functional as F
 P_SCALED_ON = ("logits", "probabilities")
 
 
+def polarity_distribution(y: torch.Tensor, p_star: torch.Tensor, n_classes: int = 2) -> torch.Tensor:
+    """Eq. 4 with two classes (the binary protocol): the label gets p*, the other class 1 − p* (its only
+    neighbour, at distance 1). (B,) labels and p* → (B, 2) rows that sum to 1."""
+    if n_classes != 2:
+        raise ValueError("the polarity distribution has two classes; use vsalib.emotions.emotion_distribution for "
+                         "Mikels' eight")
+    p = torch.as_tensor(p_star, dtype=torch.float32).reshape(-1)
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(f"p* must lie in [0, 1], got {p.tolist()}")
+    f = (1 - p)[:, None].repeat(1, 2)
+    f[torch.arange(len(p)), torch.as_tensor(y).reshape(-1)] = p
+    return f
+
+
 def distribution_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 8: ``-Σ_i f(i) log softmax(logits)_i``, averaged over the batch. ``target`` (B, C): rows of f."""
     if logits.shape != target.shape:
@@ -43,4 +57,4 @@ def p_scaled_loss(logits: torch.Tensor, y: torch.Tensor, p_star: torch.Tensor, o
     return F.cross_entropy(scale * a, y)
 
 
-__all__ = ["P_SCALED_ON", "distribution_loss", "multi_loss", "p_scaled_loss"]
+__all__ = ["P_SCALED_ON", "distribution_loss", "multi_loss", "p_scaled_loss", "polarity_distribution"]

@@ -10,7 +10,10 @@ The pieces so far, each tested by hand:
 2. ``S_emo`` (Eq. 3) and the top-K regions, padded and masked (:mod:`vsalib.regions.emotional`);
 3. the classifier on ``X = [X_global, X_local_1..K]`` (Eq. 5): :class:`MultiLevelHead` here;
 4. the losses ``L_cls``, ``L_multi`` and ``L_p`` (Eqs. 6–10, :mod:`vsalib.losses.distribution`) with p* per
-   image (:func:`vsalib.data.confidence.label_confidence`).
+   image (:func:`vsalib.data.confidence.label_confidence`) and Eq. 4's distribution (Mikels' eight:
+   :func:`vsalib.emotions.emotion_distribution`; two classes: :func:`vsalib.losses.polarity_distribution`);
+5. the region controls, a grid and random boxes (:mod:`vsalib.regions.controls`), and the proposer's
+   training and recall of true boxes (:func:`vsalib.regions.fpn.train_detector`, :func:`~vsalib.regions.fpn.box_recall`).
 
 The method on the fold runner, its card and its chapter follow.
 """
