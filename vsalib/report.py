@@ -224,6 +224,28 @@ def row_values(card, runs: pd.DataFrame, dataset: str, subset: str | None = None
     return {r.name: (row_accuracy(r, runs, where), published_value(card, r.name, col)[0]) for r in card.rows}
 
 
+def validation_choice(per_value: dict):
+    """Per (seed, fold), the value whose model scored best on the validation part (ties: the first in
+    ``per_value``'s order) and its test accuracy: ``(test % per fold, chosen value per fold)``, on the folds
+    where every value ran (a value without any run is left out), so that every fold chooses among the same
+    values. ``per_value``: value → (test % per (seed, fold), validation % per (seed, fold))."""
+
+    per_value = {v: tv for v, tv in per_value.items() if len(tv[0])}
+    if not per_value:
+        return pd.Series(dtype=float), pd.Series(dtype=object)
+    folds = sorted(set.intersection(*(set(t.index) & set(v.index) for t, v in per_value.values())))
+    test, chosen = {}, {}
+    for f in folds:
+        best, best_v = None, -1.0
+        for value, (t, v) in per_value.items():
+            if f in v.index and f in t.index and float(v.loc[f]) > best_v:
+                best, best_v = value, float(v.loc[f])
+        if best is not None:
+            test[f], chosen[f] = float(per_value[best][0].loc[f]), best
+    index = pd.MultiIndex.from_tuples(list(test), names=["seed", "fold"])
+    return pd.Series(list(test.values()), index=index, dtype=float), pd.Series(list(chosen.values()), index=index)
+
+
 def card_table(card, runs: pd.DataFrame, dataset: str, subset: str | None = None, *,
                where: dict[str, dict] | None = None) -> pd.DataFrame:
     """A paper's table for one dataset: per row of its card, the paper's accuracy beside ours (mean ±
@@ -312,6 +334,6 @@ def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row",
+__all__ = ["DASH", "caption", "card_claims", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "validation_choice",
            "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
            "walkthrough_banner", "what_ran"]

@@ -26,3 +26,16 @@ def test_emotion6_votes_for_the_labels_polarity():
     with pytest.raises(ValueError, match="binary labels"):
         label_confidence(pd.DataFrame([{**row, "label": 3}]))
     assert np.isfinite(p).all()
+
+
+def test_ekman_labels_take_the_votes_for_their_own_emotion():
+    row = {"p_anger": 0.0333333, "p_disgust": 0.0333333, "p_fear": 0.266667, "p_joy": 0.0, "p_sadness": 0.2,
+           "p_surprise": 0.133333, "p_neutral": 0.333333}
+    ekman = ["anger", "disgust", "fear", "joy", "sadness", "surprise"]
+    t = pd.DataFrame([{**row, "label": 0}, {**row, "label": 2}, {**row, "label": 5}])
+    p, source = label_confidence(t, ekman)
+    assert source == "votes" and p == pytest.approx([0.0333333, 0.266667, 0.133333])
+    with pytest.raises(ValueError, match="not among them"):
+        label_confidence(t, ["amusement", "awe", "fear"])
+    # binary classes keep the polarity reading
+    assert label_confidence(t.assign(label=[0, 1, 0]), ["negative", "positive"])[0][1] == pytest.approx(0.133333)

@@ -66,3 +66,22 @@ def test_polarity_distribution_is_eq4_with_two_classes():
         polarity_distribution(torch.tensor([1]), torch.tensor([1.2]))
     with pytest.raises(ValueError, match="two classes"):
         polarity_distribution(torch.tensor([1]), torch.tensor([0.5]), n_classes=8)
+
+
+def test_label_distribution_follows_the_datasets_classes():
+    from vsalib.losses import label_distribution
+
+    # two classes: the label gets p*, the other 1 - p*
+    assert label_distribution([1, 0], [0.8, 0.6], ["negative", "positive"]).flatten().tolist() == pytest.approx(
+        [0.2, 0.8, 0.6, 0.4])
+    # Mikels' eight in a dataset's own (alphabetical) order: amusement's wheel neighbours are contentment and
+    # anger (distance 1), so with p* = 0.5 each gets 0.5 * 1 / (1+1+1/2+1/2+1/3+1/3+1/4) = 0.5 / 3.9167
+    mikels = ["amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness"]
+    f = label_distribution([0], [0.5], mikels)[0]
+    assert float(f.sum()) == pytest.approx(1.0) and float(f[0]) == pytest.approx(0.5)
+    assert float(f[mikels.index("contentment")]) == pytest.approx(0.5 / (47 / 12))
+    assert float(f[mikels.index("anger")]) == pytest.approx(0.5 / (47 / 12))
+    assert float(f[mikels.index("fear")]) == pytest.approx(0.5 * 0.25 / (47 / 12))  # four steps away
+    # Ekman's six have no wheel: the other five share 1 - p* equally
+    ekman = ["anger", "disgust", "fear", "joy", "sadness", "surprise"]
+    assert label_distribution([3], [0.5], ekman)[0].tolist() == pytest.approx([0.1, 0.1, 0.1, 0.5, 0.1, 0.1])

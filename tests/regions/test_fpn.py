@@ -101,3 +101,58 @@ def test_the_proposer_trains_on_the_synthetic_true_boxes(backbone, tmp_path):
     with torch.no_grad():
         found = [d["boxes"] for d in model(images)]
     assert 0.0 <= box_recall(found, boxes) <= 1.0
+
+
+def test_a_killed_proposer_training_resumes_where_it_stopped(backbone, tmp_path):
+    import copy
+
+    from vsalib.regions.fpn import train_detector
+
+    images = [torch.rand(3, 64, 64) for _ in range(4)]
+    boxes = [torch.tensor([[8.0, 8.0, 40.0, 40.0]])] * 4
+    kw = dict(min_size=64, max_size=64, fpn_channels=8, representation=16, rpn_pre_nms=50, rpn_post_nms=20,
+              rois_per_image=16, frozen_stages=len(backbone.trunk))
+
+    def fresh():
+        torch.manual_seed(0)
+        return emotional_region_detector(copy.deepcopy(backbone), **kw)
+
+    whole = train_detector(fresh(), images, boxes, epochs=2, batch_size=2, seed=1, progress=False)
+
+    class DiesInEpochTwo(list):  # the images, until the run is killed halfway through its second epoch
+        reads = 0
+
+        def __getitem__(self, i):
+            DiesInEpochTwo.reads += 1
+            if DiesInEpochTwo.reads > len(self) + 1:
+                raise KeyboardInterrupt
+            return super().__getitem__(i)
+
+    ckpt = tmp_path / "proposer.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(fresh(), DiesInEpochTwo(images), boxes, epochs=2, batch_size=2, seed=1, checkpoint_path=ckpt,
+                       progress=False)
+    assert ckpt.exists()  # epoch 1 was saved
+    resumed_model = fresh()
+    resumed = train_detector(resumed_model, images, boxes, epochs=2, batch_size=2, seed=1, checkpoint_path=ckpt,
+                             progress=False)
+    assert not ckpt.exists()  # removed once training is over
+    assert [h["epoch"] for h in resumed] == [0, 1]
+    assert resumed[1] == pytest.approx(whole[1], rel=1e-5)  # the same second epoch as an unbroken run
+
+
+def test_the_cost_knobs_reach_the_model(backbone):
+    import copy
+
+    model = emotional_region_detector(copy.deepcopy(backbone), fpn_channels=32, representation=64, rpn_pre_nms=300,
+                                      rpn_post_nms=100, rois_per_image=64, frozen_stages=12)
+    assert model.backbone.out_channels == 32 and model.roi_heads.box_head.fc7.out_features == 64
+    assert model.rpn._pre_nms_top_n == {"training": 300, "testing": 150}
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 64
+    trunk = model.backbone.body
+    frozen = [all(not p.requires_grad for p in m.parameters()) for m in list(trunk.children())[:12]]
+    assert all(frozen) and any(p.requires_grad for p in list(trunk.children())[12].parameters())
+    with pytest.raises(ValueError, match="fpn_channels must be >= 1"):
+        emotional_region_detector(copy.deepcopy(backbone), fpn_channels=0)
+    with pytest.raises(ValueError, match="frozen_stages"):
+        emotional_region_detector(copy.deepcopy(backbone), frozen_stages=99)

@@ -5,7 +5,8 @@
 - Twitter I's agreement (``agree``: 5, 4 or 3 of five workers): p* = agree / 5, so five-agree images get 1.0,
   four-only 0.8 and three-only 0.6;
 - Emotion6 / EmotionROI's vote distribution (``p_anger`` … ``p_neutral``): the votes for the label's polarity
-  (joy and surprise for positive; anger, disgust, fear and sadness for negative; neutral counts for neither);
+  (joy and surprise for positive; anger, disgust, fear and sadness for negative; neutral counts for neither),
+  or with Ekman's six classes (``classes``) the votes for the label's own emotion;
 - otherwise none (``None``): with p* ≡ 1 the three losses of the paper coincide.
 
 p* is a label: read it for the training and validation parts only (``Fold.annotations`` refuses the test part's).
@@ -21,8 +22,10 @@ from vsalib.data.labels import EKMAN_POLARITY
 CONFIDENCE_SOURCES = ("agreement", "votes")
 
 
-def label_confidence(table: pd.DataFrame) -> tuple[np.ndarray, str] | None:
-    """``(p* per row, its source)`` from a dataset's table, or None where it holds no such column."""
+def label_confidence(table: pd.DataFrame, classes: list[str] | None = None) -> tuple[np.ndarray, str] | None:
+    """``(p* per row, its source)`` from a dataset's table, or None where it holds no such column. ``classes``:
+    the names of the label's classes where they are Ekman's emotions (EmotionROI's six): p* is then the
+    votes for the label's own emotion."""
     if "agree" in table.columns:
         agree = table["agree"].to_numpy(dtype=float)
         if ((agree < 3) | (agree > 5)).any():
@@ -33,6 +36,12 @@ def label_confidence(table: pd.DataFrame) -> tuple[np.ndarray, str] | None:
         pos = sum(table[c].to_numpy(dtype=float) for e, c in cols.items() if EKMAN_POLARITY[e] == 1)
         neg = sum(table[c].to_numpy(dtype=float) for e, c in cols.items() if EKMAN_POLARITY[e] == 0)
         label = table["label"].to_numpy()
+        if classes is not None and len(classes) > 2:
+            unknown = [c for c in classes if c not in cols]
+            if unknown:
+                raise ValueError(f"the votes name Ekman's emotions; the classes {unknown} are not among them")
+            votes = np.stack([table[cols[c]].to_numpy(dtype=float) for c in classes], axis=1)
+            return votes[np.arange(len(label)), label.astype(int)], "votes"
         if not np.isin(label, (0, 1)).all():
             raise ValueError("the vote mass of the label's polarity needs binary labels (0 negative, 1 positive)")
         return np.where(label == 1, pos, neg), "votes"

@@ -33,6 +33,30 @@ def polarity_distribution(y: torch.Tensor, p_star: torch.Tensor, n_classes: int 
     return f
 
 
+def label_distribution(y, p_star, classes, plus_one: bool = False) -> torch.Tensor:
+    """Eq. 4 for a dataset's classes: (B,) labels (indices into ``classes``) and p* → (B, C) rows that sum to 1.
+
+    Two classes: :func:`polarity_distribution`; Mikels' eight (any order): the wheel's distances
+    (:func:`vsalib.emotions.emotion_distribution`, ``plus_one`` as there); any other classes (Ekman's six) have
+    no wheel, so every other class is at distance 1 and gets an equal share of 1 − p*."""
+    from vsalib.emotions import MIKELS_EMOTIONS, emotion_distribution
+
+    classes = list(classes)
+    y = torch.as_tensor(y).reshape(-1).long()
+    p = torch.as_tensor(p_star, dtype=torch.float32).reshape(-1)
+    if p.numel() == 1:
+        p = p.repeat(len(y))
+    if len(classes) == 2:
+        return polarity_distribution(y, p)
+    if sorted(classes) == sorted(MIKELS_EMOTIONS):
+        return emotion_distribution(y, p, order=classes, plus_one=plus_one)
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(f"p* must lie in [0, 1], got {p.tolist()}")
+    f = ((1 - p) / (len(classes) - 1))[:, None].repeat(1, len(classes))
+    f[torch.arange(len(y)), y] = p
+    return f
+
+
 def distribution_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 8: ``-Σ_i f(i) log softmax(logits)_i``, averaged over the batch. ``target`` (B, C): rows of f."""
     if logits.shape != target.shape:
@@ -57,4 +81,4 @@ def p_scaled_loss(logits: torch.Tensor, y: torch.Tensor, p_star: torch.Tensor, o
     return F.cross_entropy(scale * a, y)
 
 
-__all__ = ["P_SCALED_ON", "distribution_loss", "multi_loss", "p_scaled_loss", "polarity_distribution"]
+__all__ = ["P_SCALED_ON", "distribution_loss", "label_distribution", "multi_loss", "p_scaled_loss", "polarity_distribution"]

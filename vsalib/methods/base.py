@@ -418,7 +418,7 @@ def create_method(name: str, **settings) -> Method:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import global_cnn, majority, rcnngsr, sun2016, wsidnet  # noqa: F401  (importing registers them)
+    from vsalib.methods import global_cnn, majority, multilevel_rcnn, rcnngsr, sun2016, wsidnet  # noqa: F401  (importing registers them)
 
 
 # -- the fold runner --------------------------------------------------------------------------------

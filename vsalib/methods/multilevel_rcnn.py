@@ -1,28 +1,300 @@
 """MultiLevelRCNN (Rao, Li, Zhang, Xu: *Multi-level region-based convolutional neural network for image
-emotion classification*, Neurocomputing 2019), as vsalib builds it piece by piece (issue 14).
+emotion classification*, Neurocomputing 333, 2019) on the fold runner (issue 14).
 
-The pieces so far, each tested by hand:
+Per fold, trained on that fold's training images only:
 
-1. the emotional-region proposer on a feature pyramid (:mod:`vsalib.regions.fpn`), its anchors labelled by
-   the paper's IoU rule (:func:`vsalib.regions.emotional.label_anchors`), trained on pseudo emotional
-   regions from class-activation maps (:func:`vsalib.regions.pseudo.cam_boxes`) where EmotionROI's stimuli
-   boxes are not available;
-2. ``S_emo`` (Eq. 3) and the top-K regions, padded and masked (:mod:`vsalib.regions.emotional`);
-3. the classifier on ``X = [X_global, X_local_1..K]`` (Eq. 5): :class:`MultiLevelHead` here;
-4. the losses ``L_cls``, ``L_multi`` and ``L_p`` (Eqs. 6–10, :mod:`vsalib.losses.distribution`) with p* per
-   image (:func:`vsalib.data.confidence.label_confidence`) and Eq. 4's distribution (Mikels' eight:
-   :func:`vsalib.emotions.emotion_distribution`; two classes: :func:`vsalib.losses.polarity_distribution`);
-5. the region controls, a grid and random boxes (:mod:`vsalib.regions.controls`), and the proposer's
-   training and recall of true boxes (:func:`vsalib.regions.fpn.train_detector`, :func:`~vsalib.regions.fpn.box_recall`).
+1. **The whole-image model** (:class:`~vsalib.methods.global_cnn.GlobalFinetune`, the trainer): its pooled
+   feature is X_global, and its class-activation maps (Grad-CAM of each training image's own label) give the
+   **pseudo emotional regions** (:func:`vsalib.regions.pseudo.cam_boxes`) — our stand-in for EmotionROI's
+   human emotion-stimuli boxes, which we do not have. ``boxes="dataset"`` reads boxes from the dataset instead
+   (the synthetic set's true boxes; a user's stimuli boxes in columns ``x0, y0, x1, y1``).
+2. **The emotional-region proposer** (Sec. 3.1, 4.1): a Faster R-CNN on a feature pyramid (P2–P5, one anchor
+   size per level, 1:1; :mod:`vsalib.regions.fpn`), its anchors labelled by the paper's IoU rule, two classes
+   (background, emotional region): its box classifier gives p_emo, its box head X_local.
+3. **p_obj** from a frozen object classifier (the backbone's own ImageNet classifier on each region,
+   :class:`vsalib.regions.objects.ObjectClassifier`, where the paper has COCO's); ``S_emo = sqrt(p_emo² + p_obj²)``
+   (Eq. 3), NMS, the top K = 10 (:func:`vsalib.regions.emotional.top_regions`, padded and masked).
+4. **The classifier** on ``X = [X_global, X_local_1..K]`` (Eq. 5): :class:`MultiLevelHead`, trained on the cached
+   features with ``L_cls``, ``L_p`` (Eq. 10) or ``L_multi`` (Eqs. 6–8) and Eq. 4's label distribution from each
+   image's p* (:func:`vsalib.data.confidence.label_confidence`, :func:`vsalib.losses.label_distribution`).
 
-The method on the fold runner, its card and its chapter follow.
+``evaluate`` trains one head per row of the paper's Tables 1 and 2 (and their controls, random boxes and a
+grid, and Fig. 8's λ sweep) on the same features, each with the fold's seed, the epoch kept by its validation
+accuracy; λ is chosen on the validation part at report time. Test labels reach only :meth:`Fold.score`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from vsalib import provenance
+from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
+                                 register_method)
+from vsalib.results import Record, ResultStore
+
+#: Bump when a change here changes the numbers of ``multilevel-rcnn`` records (say what changed).
+VERSION = provenance.declare_method("multilevel", 1, depends=("global",), changes={
+    1: "first version: CAM pseudo boxes of the fold's global model, FPN Faster R-CNN proposer (p_emo, X_local), "
+       "p_obj from the backbone's ImageNet classifier on RoI-aligned regions, S_emo top-K, one head per table row",
+})
+
+REGIONS = ("none", "emotional", "object", "random", "grid")
+LOSSES = ("cls", "p", "multi")
+BOX_SOURCES = ("cam", "dataset")
+P_OBJ = ("imagenet", "none")
+LOCAL_FEATURES = ("global", "proposer")
+PAPER_LAM = 0.4  # λ of Eq. 6 (chosen on FI's validation part in the paper)
+LAMS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # Fig. 8 sweeps λ over [0, 1]
+BOX_COLUMNS = ("x0", "y0", "x1", "y1")
+
+
+@dataclass(frozen=True)
+class MultiLevelConfig:
+    """MultiLevelRCNN's knobs. The whole-image model's are its trainer's (:class:`FinetuneConfig`)."""
+
+    # the emotional regions the proposer learns from
+    boxes: str = "cam"  # cam: pseudo boxes from the global model's CAMs; dataset: the dataset's x0..y1 columns
+    cam_threshold: float = 0.5  # a CAM is cut at this share of its maximum
+    cam_min_area: float = 0.01  # components smaller than this share of the image are dropped
+    # the proposer (torchvision's defaults where they are the paper's; cost knobs for the cpu profile)
+    fpn_channels: int = 256
+    representation: int = 1024  # the box head's width: the size of each X_local
+    detector_epochs: int = 10
+    detector_lr: float = 0.01
+    detector_batch: int = 4
+    frozen_stages: int = 0  # the trunk's first stages kept frozen in the proposer
+    rpn_pre_nms: int = 2000
+    rpn_post_nms: int = 2000
+    rois_per_image: int = 512
+    candidates: int = 100  # regions the proposer returns per image, before S_emo ranks them
+    max_size: int = 384  # the longer image side the proposer sees (the shorter is the image size)
+    # the regions an image keeps
+    p_obj: str = "imagenet"  # imagenet: the backbone's ImageNet classifier per region; none: S_emo = p_emo
+    top_k: int = 10
+    nms_iou: float = 0.5
+    grid: int = 3
+    local_features: str = "global"  # X_local: global (the whole-image model's map, RoI-aligned) | proposer (box head)
+    # the classifier (Eq. 5) and its losses
+    hidden: int = 512
+    head_epochs: int = 100
+    head_lr: float = 0.001
+    head_batch: int = 128
+    head_weight_decay: float = 5e-4
+    dropout: float = 0.5
+    patience: int | None = None  # early stopping on the validation part (the best epoch is kept either way)
+    p_on: str = "logits"  # Eq. 10 scales the logits (ours) or the printed probabilities
+    wheel_plus_one: bool = False  # Eq. 4's distances: wheel steps, or 1 + steps
+    lam: float = PAPER_LAM
+
+    def __post_init__(self):
+        choices = {"boxes": BOX_SOURCES, "p_obj": P_OBJ, "p_on": ("logits", "probabilities"),
+                   "local_features": LOCAL_FEATURES}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; valid: {', '.join(valid)}")
+        if not 0.0 < self.cam_threshold <= 1.0:
+            raise ValueError(f"cam_threshold must lie in (0, 1], got {self.cam_threshold}")
+        if not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must lie in [0, 1], got {self.lam}")
+        for name in ("top_k", "grid", "hidden", "head_epochs", "head_batch", "detector_epochs", "detector_batch",
+                     "candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def proposer_params(self) -> dict:
+        """What the trained proposer depends on."""
+        names = ("boxes", "cam_threshold", "cam_min_area", "fpn_channels", "representation", "detector_epochs",
+                 "detector_lr", "detector_batch", "frozen_stages", "rpn_pre_nms", "rpn_post_nms", "rois_per_image",
+                 "max_size")
+        return {n: getattr(self, n) for n in names}
+
+    def region_params(self) -> dict:
+        """What the regions and their features depend on (the proposer, the ranking, the features)."""
+        names = ("candidates", "p_obj", "top_k", "nms_iou", "grid", "local_features")
+        return {**self.proposer_params(), **{n: getattr(self, n) for n in names}}
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+#: Per profile, the knobs that differ from the paper's (the proposer's cost; the quick profile's head).
+PROFILE_SETTINGS: dict[str, dict] = {
+    "quick": dict(fpn_channels=64, representation=256, detector_epochs=3, frozen_stages=12, rpn_pre_nms=600,
+                  rpn_post_nms=300, rois_per_image=128, head_epochs=60, head_lr=0.01),
+    "cpu": dict(fpn_channels=64, representation=256, detector_epochs=4, frozen_stages=12, rpn_pre_nms=1000,
+                rpn_post_nms=500, rois_per_image=128),
+    "paper": {},
+}
+
+
+def profile_settings(profile: str, dataset) -> dict:
+    """The method's settings for a profile on a dataset: :data:`PROFILE_SETTINGS`, and ``boxes="dataset"`` where the dataset holds its
+    emotional regions' boxes (the synthetic set), else the CAM pseudo boxes."""
+    if profile not in PROFILE_SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILE_SETTINGS)}")
+    has_boxes = all(c in dataset.table.columns for c in BOX_COLUMNS)
+    return {**PROFILE_SETTINGS[profile], "boxes": "dataset" if has_boxes else "cam"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One head trained on a fold's features: a row of Table 1 or 2, a control, or a λ of Fig. 8."""
+
+    regions: str  # none | emotional | object | random | grid
+    use_global: bool
+    loss: str  # cls | p | multi
+    lam: float | None = None  # multi only
+
+    def params(self) -> dict:
+        out = {"regions": self.regions, "use_global": self.use_global, "loss": self.loss}
+        return {**out, "lam": self.lam} if self.loss == "multi" else out
+
+    @property
+    def use_local(self) -> bool:
+        return self.regions != "none"
+
+
+def variants(lam: float = PAPER_LAM, lams: Sequence[float] = LAMS) -> list[Variant]:
+    """Every head a fold trains: Table 1 (which regions), Table 2 (which loss), the controls and Fig. 8's λ."""
+    out = [Variant("none", True, "cls"), Variant("none", True, "p"), Variant("none", True, "multi", lam),
+           Variant("object", False, "multi", lam), Variant("emotional", False, "multi", lam),
+           Variant("object", True, "multi", lam), Variant("emotional", True, "multi", lam),
+           Variant("random", True, "multi", lam), Variant("grid", True, "multi", lam),
+           Variant("emotional", True, "cls"), Variant("emotional", True, "p")]
+    out += [Variant("emotional", True, "multi", float(v)) for v in lams if float(v) != float(lam)]
+    return out
+
+
+# -- step 1: images and the pseudo emotional regions ---------------------------------------------------------
+
+def load_image(path: str, size: int, max_size: int) -> torch.Tensor:
+    """One image as a uint8 tensor (3, H, W), its shorter side ``size`` and its longer at most ``max_size``."""
+    from torchvision.transforms import functional as TF
+
+    from vsalib.data.images import open_image
+
+    im = open_image(path)
+    w, h = im.size
+    scale = min(size / min(w, h), max_size / max(w, h))
+    im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))))
+    return TF.pil_to_tensor(im)
+
+
+class _Floats:
+    """A list of uint8 images seen as floats in [0, 1], converted when read (what the proposer trains on)."""
+
+    def __init__(self, images: Sequence[torch.Tensor]):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i].float() / 255.0
+
+
+def pseudo_boxes(model, images: Sequence[torch.Tensor], labels: Sequence[int], threshold: float = 0.5,
+                 min_area: float = 0.01, progress: bool = False) -> list[torch.Tensor]:
+    """Per training image, the boxes of its Grad-CAM for its own label (:func:`vsalib.regions.pseudo.cam_boxes`):
+    the stand-in for EmotionROI's emotion-stimuli boxes. ``model``: the fold's whole-image network."""
+    from vsalib import explain
+    from vsalib.progress import tqdm
+    from vsalib.regions.pseudo import cam_boxes
+
+    out = []
+    for im, y in tqdm(list(zip(images, labels)), desc="pseudo emotional regions", disable=not progress, leave=False):
+        x = model.backbone.normalize(im[None].float() / 255.0)
+        cam = explain.gradcam(model, x, model.backbone.trunk[-1], classes=[int(y)])[0]
+        out.append(cam_boxes(cam, threshold, min_area))
+    return out
+
+
+def dataset_boxes(fold: Fold, part: str, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The dataset's own emotional-region boxes (columns x0, y0, x1, y1 in the file's pixels) of ``part``'s
+    images, scaled to ``images``: the faithful path where a dataset has them (the synthetic set's true boxes)."""
+    from vsalib.data.images import open_image
+
+    missing = [c for c in BOX_COLUMNS if not fold.has_column(c)]
+    if missing:
+        raise KeyError(f"boxes='dataset' needs the columns {', '.join(BOX_COLUMNS)} in {fold.dataset_name}'s table; "
+                       f"missing {', '.join(missing)} (use boxes='cam' for pseudo boxes)")
+    raw = np.stack([fold.annotations(c, part).astype(float) for c in BOX_COLUMNS], axis=1)
+    out = []
+    for box, im, path in zip(raw, images, fold.paths(part)):
+        w, h = open_image(path).size
+        sx, sy = im.shape[-1] / w, im.shape[-2] / h
+        out.append(torch.tensor([[box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]], dtype=torch.float32))
+    return out
+
+
+# -- step 2-3: the proposer and each image's regions -------------------------------------------------------
+
+def pad_regions(boxes: torch.Tensor, k: int, image_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``k`` of ``boxes``, padded with the whole image (``image_size`` = width, height) to ``k`` slots,
+    and the mask of the real ones."""
+    n = min(len(boxes), k)
+    out = torch.tensor([[0.0, 0.0, float(image_size[0]), float(image_size[1])]]).repeat(k, 1)
+    out[:n] = boxes[:n].float()
+    return out, torch.arange(k) < n
+
+
+def image_regions(detector, objects, image: torch.Tensor, cfg: MultiLevelConfig, seed: int, local=None) -> dict:
+    """One image's regions and features: the proposer's candidates with p_emo, p_obj and S_emo (Eq. 3), and per
+    region source (emotional: top K by S_emo; object: top K by p_obj; random boxes; a grid) the K boxes, their
+    mask, their p_emo and X_local (K, D): the proposer's box-head features from the same pass, or ``local(boxes)``
+    where given (the whole-image model's RoI-aligned features, :func:`roi_features`)."""
+    from vsalib.regions.controls import grid_boxes, random_boxes
+    from vsalib.regions.emotional import s_emo, top_regions
+    from vsalib.regions.fpn import detect
+
+    x01 = image.float() / 255.0
+    h, w = image.shape[-2:]
+    boxes, p_emo, describe = detect(detector, x01)
+    if cfg.p_obj == "imagenet":
+        p_obj, obj_class = objects(x01, boxes)
+    else:
+        p_obj, obj_class = torch.zeros(len(boxes)), torch.zeros(len(boxes), dtype=torch.long)
+    score = s_emo(p_emo, p_obj)
+    sets = {"emotional": top_regions(boxes, score, (w, h), cfg.top_k, cfg.nms_iou)[::2],
+            "object": top_regions(boxes, p_obj, (w, h), cfg.top_k, cfg.nms_iou)[::2],
+            "random": pad_regions(random_boxes(w, h, cfg.top_k, seed=seed), cfg.top_k, (w, h)),
+            "grid": pad_regions(grid_boxes(w, h, cfg.grid), cfg.top_k, (w, h))}
+    every = torch.cat([b for b, _ in sets.values()])
+    feats, p_emo_of = describe(every)
+    if local is not None:
+        feats = local(every)
+    out = {"candidates": boxes, "p_emo": p_emo, "p_obj": p_obj, "obj_class": obj_class, "s_emo": score,
+           "size": (w, h)}
+    for i, (name, (b, mask)) in enumerate(sets.items()):
+        sl = slice(i * cfg.top_k, (i + 1) * cfg.top_k)
+        out[name] = {"boxes": b, "mask": mask, "x": feats[sl].half(), "p_emo": p_emo_of[sl]}
+    return out
+
+
+@torch.no_grad()
+def roi_features(model, image: torch.Tensor, boxes: torch.Tensor, output_size: int = 7) -> torch.Tensor:
+    """X_local from the whole-image model: its last feature map RoI-aligned to each box and pooled as it pools
+    the whole image (K, pooled_dim), so a region's feature speaks the same language as X_global."""
+    from torchvision.ops import roi_align
+
+    fmap = model.backbone(model.backbone.normalize(image[None].float() / 255.0))
+    rois = roi_align(fmap, [boxes.float()], output_size=output_size, spatial_scale=fmap.shape[-1] / image.shape[-1],
+                     sampling_ratio=2, aligned=True)
+    return model.backbone.pool(rois)
+
+
+# -- step 4: the classifier and its losses ---------------------------------------------------------------------
 
 class MultiLevelHead(nn.Module):
     """Eq. 5 and the layers after it: ``X = [X_global, X_local_1..K]`` → fully connected → ReLU → dropout →
@@ -55,4 +327,384 @@ class MultiLevelHead(nn.Module):
         return self.fc2(self.dropout(torch.relu(self.fc1(torch.cat(parts, dim=1)))))
 
 
-__all__ = ["MultiLevelHead"]
+
+def head_inputs(features: Sequence[dict], regions: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(X_global (N, Dg), X_local (N, K, Dl), mask (N, K))`` of images' cached features for one region source
+    (``none``: X_local of the emotional regions, unused)."""
+    src = "emotional" if regions == "none" else regions
+    return (torch.stack([f["x_global"] for f in features]).float(),
+            torch.stack([f[src]["x"] for f in features]).float(),
+            torch.stack([f[src]["mask"] for f in features]))
+
+
+def head_loss(logits: torch.Tensor, y: torch.Tensor, p_star: torch.Tensor, target: torch.Tensor, loss: str,
+              lam: float | None, p_on: str = "logits") -> torch.Tensor:
+    """``L_cls``, ``L_p`` (Eq. 10) or ``L_multi`` (Eq. 6) of a batch; ``target``: Eq. 4's distributions."""
+    from vsalib.losses import multi_loss, p_scaled_loss
+
+    if loss == "cls":
+        return F.cross_entropy(logits, y)
+    if loss == "p":
+        return p_scaled_loss(logits, y, p_star, on=p_on)
+    if loss == "multi":
+        return multi_loss(logits, y, target, lam)
+    raise ValueError(f"loss={loss!r} is not valid; valid: {', '.join(LOSSES)}")
+
+
+def train_head(variant: Variant, train: tuple, val: tuple, n_classes: int, cfg: MultiLevelConfig, seed: int
+               ) -> tuple[MultiLevelHead, dict]:
+    """The classifier of one variant, trained with SGD (momentum 0.9) on cached features; the epoch with the best
+    validation accuracy is kept (ties: the earlier). ``train``: ``(X_global, X_local, mask, y, p*, target)``;
+    ``val``: ``(X_global, X_local, mask, y)``. Returns the head and ``{val_accuracy, best_epoch, epochs_run}``."""
+    torch.manual_seed(seed)
+    xg, xl, mask, y, p_star, target = train
+    head = MultiLevelHead(xg.shape[1], xl.shape[2], xl.shape[1], cfg.hidden, n_classes, variant.use_global,
+                          variant.use_local, cfg.dropout)
+    opt = torch.optim.SGD(head.parameters(), lr=cfg.head_lr, momentum=0.9, weight_decay=cfg.head_weight_decay)
+    g = torch.Generator().manual_seed(seed)
+    best = (-1.0, -1, None)
+    since = 0
+    for epoch in range(cfg.head_epochs):
+        head.train()
+        for idx in torch.randperm(len(y), generator=g).split(cfg.head_batch):
+            loss = head_loss(head(xg[idx], xl[idx], mask[idx]), y[idx], p_star[idx], target[idx], variant.loss,
+                             variant.lam, cfg.p_on)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        acc = float((predict_head(head, *val[:3]) == val[3]).float().mean()) if len(val[3]) else math.nan
+        if len(val[3]) == 0 or acc > best[0]:
+            best, since = (acc, epoch, {k: v.clone() for k, v in head.state_dict().items()}), 0
+        else:
+            since += 1
+            if cfg.patience is not None and since >= cfg.patience:
+                break
+    head.load_state_dict(best[2])
+    return head.eval(), {"val_accuracy": best[0], "best_epoch": best[1], "epochs_run": epoch + 1}
+
+
+@torch.no_grad()
+def predict_head(head: MultiLevelHead, xg: torch.Tensor, xl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    was = head.training
+    head.eval()
+    out = head(xg, xl, mask).argmax(dim=1)
+    head.train(was)
+    return out
+
+
+def fold_confidence(fold: Fold, part: str) -> tuple[np.ndarray, str]:
+    """p* of ``part``'s images (training or validation: a label) and its source; 1 where the dataset has none."""
+    import pandas as pd
+
+    from vsalib.data.confidence import label_confidence
+    from vsalib.data.labels import EKMAN_POLARITY
+
+    cols = [c for c in ["agree", *(f"p_{e}" for e in EKMAN_POLARITY)] if fold.has_column(c)]
+    table = pd.DataFrame({c: fold.annotations(c, part) for c in cols})
+    table["label"] = fold.labels(part)
+    got = label_confidence(table, fold.classes)
+    return (np.ones(len(table)), "none (p* = 1)") if got is None else got
+
+
+# -- the method ------------------------------------------------------------------------------------------------
+
+_T1, _T2 = {"loss": "multi", "lam": PAPER_LAM}, {"regions": "emotional", "use_global": True}
+
+CARD = PaperCard(
+    key="rao",
+    short="MultiLevelRCNN",
+    title="Multi-level region-based convolutional neural network for image emotion classification",
+    venue="Neurocomputing 333, 2019",
+    table=1,
+    equations={"Eq. 3": "S_emo = sqrt(p_emo^2 + p_obj^2)",
+               "Eq. 4": "f(j) = p*_j; f(i) = (1/dis_ij)(1 - p*_j) / sum_{k != j} 1/dis_kj",
+               "Eq. 5": "X = [X_global, X_local_1..10]",
+               "Eqs. 6-8": "L_multi = (1 - lambda) L_cls + lambda L_ed, L_ed = -sum_i f(i) log p_i, lambda = 0.4",
+               "Eq. 10": "L_p = -sum_i y_i log softmax(p*^2 a)_i"},
+    substitutions=(
+        Substitution("backbone", "ResNet-101 with an FPN, COCO detection weights", "EfficientNet-Lite0 (ImageNet) with "
+                     "a freshly initialised FPN, RPN and heads", "neither COCO nor ResNet-101 weights can be had offline",
+                     "backbone"),
+        Substitution("emotional regions to train on", "EmotionROI's human emotion-stimuli boxes (how the boxes were "
+                     "cut is not said)", "pseudo boxes: the Grad-CAM of each training image's own label from the "
+                     "fold's whole-image model, cut at a share of its maximum, connected components → boxes "
+                     "(synthetic data: the true boxes)", "the stimuli annotations are not available to us",
+                     "cam_threshold"),
+        Substitution("p_obj", "COCO's object classifier, frozen", "the backbone's ImageNet classifier, frozen, on each "
+                     "region's RoI-aligned feature: the largest of its 1000 probabilities", "the nearest frozen object "
+                     "classifier we have; it is trained on none of our labels", "p_obj"),
+        Substitution("object regions (Table 1)", "the regions of a COCO detector with FPN", "the same candidates as the "
+                     "emotional regions, ranked by p_obj alone", "one candidate set: the rows differ in the ranking only",
+                     ""),
+        Substitution("X_local", "the detector's RoI features (ResNet-101 FPN, COCO)", "the whole-image model's last "
+                     "feature map RoI-aligned to each region and pooled like X_global (-p local_features proposer: the "
+                     "proposer's box head)", "our proposer's box head learns from one class of pseudo boxes and knows "
+                     "little of content; COCO's knew 80 classes", "local_features"),
+        Substitution("NMS and fewer than 10 regions", "not said", "NMS at IoU 0.5 before the top 10; missing slots "
+                     "hold the whole image and are masked out of the classifier", "the text leaves it open", ""),
+        Substitution("p* (Eq. 4)", "not said", "Twitter I: agreement / 5 (five → 1.0, four → 0.8, three → 0.6); "
+                     "EmotionROI / Emotion6: the share of votes for the label's polarity (6 classes: its emotion)",
+                     "what the datasets hold; with p* = 1 the three losses coincide", "p_star"),
+        Substitution("L_p (Eq. 10)", "softmax of p*²-scaled probabilities", "softmax of p*²-scaled logits (the printed "
+                     "reading: -p p_on probabilities)", "softmax of numbers in [0, 1] is nearly uniform", ""),
+        Substitution("training", "SGD, batch 128, 100 epochs, lr 0.001 for the last two fc layers; proposer fine-tuned "
+                     "on EmotionROI", "the same for the head on cached features, the epoch kept by validation accuracy; "
+                     "cpu profile: a narrower pyramid and box head and fewer proposer epochs",
+                     "two CPU cores", ""),
+        Substitution("λ", "0.4, chosen on FI's validation part", "0.4 in Tables 1-2, and λ chosen on each fold's "
+                     "validation part from the Fig. 8 sweep", "a choice on validation only", "lam"),
+        Substitution("split", "5-fold CV per category (small sets); FI 80/5/15", "EmotionROI's fixed split with a "
+                     "validation part carved from training, three seeds; Twitter I grouped 5-fold CV",
+                     "hyper-parameters are chosen on validation data only", ""),
+    ),
+    rows=(
+        PaperRow("ResNet101 global only", "multilevel-rcnn", {"regions": "none", "loss": "cls"}),
+        PaperRow("object regions only", "multilevel-rcnn", {"regions": "object", "use_global": False, **_T1},
+                 uses_regions=True),
+        PaperRow("emotional regions only", "multilevel-rcnn", {"regions": "emotional", "use_global": False, **_T1},
+                 uses_regions=True),
+        PaperRow("global+object regions", "multilevel-rcnn", {"regions": "object", "use_global": True, **_T1},
+                 uses_regions=True),
+        PaperRow("global+emotional regions", "multilevel-rcnn", {**_T2, **_T1}, uses_regions=True),
+        PaperRow("global+random boxes", "multilevel-rcnn", {"regions": "random", "use_global": True, **_T1},
+                 uses_regions=True),
+        PaperRow("global+3x3 grid", "multilevel-rcnn", {"regions": "grid", "use_global": True, **_T1},
+                 uses_regions=True),
+        PaperRow("ResNet101+Lcls", "multilevel-rcnn", {"regions": "none", "loss": "cls"}, table=2),
+        PaperRow("ResNet101+Lp", "multilevel-rcnn", {"regions": "none", "loss": "p"}, table=2),
+        PaperRow("ResNet101+Lmulti", "multilevel-rcnn", {"regions": "none", **_T1}, table=2),
+        PaperRow("MultiLevelRCNN+Lcls", "multilevel-rcnn", {**_T2, "loss": "cls"}, table=2, uses_regions=True),
+        PaperRow("MultiLevelRCNN+Lp", "multilevel-rcnn", {**_T2, "loss": "p"}, table=2, uses_regions=True),
+        PaperRow("MultiLevelRCNN+Lmulti", "multilevel-rcnn", {**_T2, **_T1}, table=2, uses_regions=True),
+        PaperRow("ResNet101", "multilevel-rcnn", {"regions": "none", "loss": "cls"}, table=3),
+        PaperRow("MultiLevelRCNN", "multilevel-rcnn", {**_T2, **_T1}, table=3, uses_regions=True),
+    ),
+    derived=(PaperRow("MultiLevelRCNN, λ chosen on validation", "multilevel-rcnn", {**_T2, "loss": "multi"},
+                      uses_regions=True),),
+    claims=(
+        Claim("emotional regions against object regions (Table 1)", "global+emotional regions", "global+object regions"),
+        Claim("global+emotional regions against the global feature alone (Table 1, same loss)",
+              "global+emotional regions", "ResNet101+Lmulti"),
+        Claim("emotional regions against ten random boxes", "global+emotional regions", "global+random boxes"),
+        Claim("emotional regions against a 3x3 grid", "global+emotional regions", "global+3x3 grid"),
+        Claim("L_multi against L_cls (Table 2)", "MultiLevelRCNN+Lmulti", "MultiLevelRCNN+Lcls"),
+        Claim("L_p against L_cls (Table 2)", "MultiLevelRCNN+Lp", "MultiLevelRCNN+Lcls"),
+    ),
+    datasets={("emotionroi", "binary"): "emotionroi"},
+)
+
+
+@register_method
+class MultiLevelRCNN(OnTrainedModel):
+    """MultiLevelRCNN on each fold, with the whole-image model fine-tuned on that fold (the trainer).
+
+    ``train``: the fold's global model (read back or trained), its pseudo boxes on the training images, the
+    proposer trained on them (checkpointed per epoch; its weights kept beside the cache), and every image's
+    regions and features (cached per image, so a killed run resumes). ``evaluate``: one head per
+    :func:`variants` entry, each a ``multilevel-rcnn`` record (regions, use_global, loss, λ), and one
+    ``multilevel-rcnn-regions`` record of the proposer (pseudo boxes per image, recall of the dataset's boxes
+    on the validation part where it has them, seconds per image), which marks the fold complete."""
+
+    name = "multilevel-rcnn"
+    Config = MultiLevelConfig
+    card = CARD
+    what = "fine-tuned model"
+    cost_method = "multilevel-rcnn-regions"
+
+    def __init__(self, config=None, *, trainer=None, models: Sequence[Record] | None = None,
+                 lams: Sequence[float] = LAMS, cache_dir=None, device=None, progress: bool = True, **settings):
+        if trainer is None and models is None:
+            from vsalib.methods.global_cnn import GlobalFinetune
+
+            trainer = GlobalFinetune(cache_dir=cache_dir, device=device, progress=progress)
+        super().__init__(config, trainer=trainer, models=models, **settings)
+        self.lams = tuple(sorted(set(float(v) for v in lams) | {float(self.config.lam)}))
+        if any(not 0.0 <= v <= 1.0 for v in self.lams):
+            raise ValueError(f"every λ must lie in [0, 1], got {self.lams}")
+        self.cache_dir, self.device, self.progress = cache_dir, device, progress
+
+    def params(self, model_record: Record) -> dict:
+        """The records' shared parameters on the fold whose global model is ``model_record``."""
+        return {**self.config.params(), "backbone": model_record.params["backbone"],
+                "image_size": model_record.params["image_size"], "global": model_record.key}
+
+    def variants(self) -> list[Variant]:
+        return variants(self.config.lam, self.lams)
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        ft = self.model_record(fold, store, train=False)
+        if ft is None:
+            return None
+        shared = self.params(ft)
+        out = [store.get(**fold.identity(self.name, {**shared, **v.params()})) for v in self.variants()]
+        out.append(store.get(**fold.identity(self.cost_method, shared)))
+        return None if any(r is None for r in out) else out
+
+    def load(self, record: Record, fold: Fold):
+        from vsalib.methods import global_cnn
+
+        return global_cnn.load_finetuned(record, len(fold.classes), device="cpu")
+
+    def _cache(self, fold: Fold, ft: Record, what: str) -> Path:
+        """The cache file of the fold's ``proposer`` (its weights) or ``regions`` (every image's features)."""
+        from vsalib.train.features import cache_root
+
+        params = self.config.proposer_params() if what == "proposer" else self.config.region_params()
+        key = hashlib.sha1(json.dumps([str(fold.id), ft.key, params, len(fold.all_paths())],
+                                      sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return cache_root(self.cache_dir) / "multilevel-rcnn" / key / f"{what}.pt"
+
+    def proposer(self, fold: Fold, ft: Record, global_model) -> tuple[nn.Module, dict]:
+        """The fold's emotional-region proposer, trained on its training images (read back when its weights are
+        in the cache), and what its training measured."""
+        import copy
+
+        from vsalib.backbones import create_backbone
+        from vsalib.regions.fpn import emotional_region_detector, train_detector
+        from vsalib.train.loop import atomic_torch_save, safe_torch_load
+
+        cfg, size = self.config, int(ft.params["image_size"])
+        torch.manual_seed(fold.id.seed * 1000 + fold.id.fold)
+        det = emotional_region_detector(copy.deepcopy(create_backbone(ft.params["backbone"])), min_size=size,
+                                        max_size=cfg.max_size, detections_per_image=cfg.candidates,
+                                        fpn_channels=cfg.fpn_channels, representation=cfg.representation,
+                                        rpn_pre_nms=cfg.rpn_pre_nms, rpn_post_nms=cfg.rpn_post_nms,
+                                        rois_per_image=cfg.rois_per_image, frozen_stages=cfg.frozen_stages)
+        weights = self._cache(fold, ft, "proposer")
+        if weights.is_file():
+            state = safe_torch_load(weights)
+            det.load_state_dict(state["model"])
+            return det.eval(), state["info"]
+        t0 = time.perf_counter()
+        images = [load_image(p, size, cfg.max_size) for p in fold.paths("train")]
+        if cfg.boxes == "dataset":
+            boxes = dataset_boxes(fold, "train", images)
+        else:
+            boxes = pseudo_boxes(global_model, images, fold.labels("train"), cfg.cam_threshold, cfg.cam_min_area,
+                                 self.progress)
+        t_boxes = time.perf_counter() - t0
+        history = train_detector(det, _Floats(images), boxes, epochs=cfg.detector_epochs, batch_size=cfg.detector_batch,
+                                 lr=cfg.detector_lr, seed=fold.id.seed * 1000 + fold.id.fold,
+                                 checkpoint_path=weights.with_name("proposer-training.pt"), progress=self.progress)
+        info = {"boxes_per_image": float(np.mean([len(b) for b in boxes])),
+                "images_without_box": int(sum(len(b) == 0 for b in boxes)),
+                "box_area": float(np.mean([((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum().item() /
+                                            (im.shape[-1] * im.shape[-2]) for b, im in zip(boxes, images) if len(b)]
+                                           or [math.nan])),
+                "seconds_boxes": t_boxes, "seconds_proposer": time.perf_counter() - t0 - t_boxes, "history": history}
+        atomic_torch_save({"model": det.state_dict(), "info": info}, weights)
+        return det.eval(), info
+
+    def features(self, fold: Fold, ft: Record, global_model, detector, progress: bool | None = None) -> list[dict]:
+        """Every image's X_global and regions (:func:`image_regions`), in the dataset's order, cached per image."""
+        from vsalib.regions.objects import ObjectClassifier
+        from vsalib.train.features import cached_per_image
+
+        cfg, size = self.config, int(ft.params["image_size"])
+        # the pretrained backbone with its own ImageNet layer (the fine-tuned trunk no longer matches that layer)
+        objects = ObjectClassifier(_pretrained(ft)) if cfg.p_obj == "imagenet" else None
+        index = {p: i for i, p in enumerate(fold.all_paths())}
+
+        @torch.no_grad()
+        def compute(path: str) -> dict:
+            image = load_image(path, size, cfg.max_size)
+            local = (lambda b: roi_features(global_model, image, b)) if cfg.local_features == "global" else None
+            out = image_regions(detector, objects, image, cfg, seed=fold.id.seed * 100003 + index[path], local=local)
+            x = global_model.backbone.normalize(image[None].float() / 255.0)
+            out["x_global"] = global_model.backbone.features(x)[0]
+            return out
+
+        global_model.eval()
+        return cached_per_image(fold.all_paths(), compute, self._cache(fold, ft, "regions"),
+                                desc="regions and features", progress=self.progress if progress is None else progress)
+
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        t0 = time.perf_counter()
+        trained = super().train(fold, store)  # the fold's global model, paired by identity
+        det, info = self.proposer(fold, trained.record, trained.model)
+        t1 = time.perf_counter()
+        feats = self.features(fold, trained.record, trained.model, det)
+        info = {**info, "seconds_per_image": (time.perf_counter() - t1) / max(len(feats), 1),
+                "seconds_train": time.perf_counter() - t0}
+        return Trained(fold.id, {"detector": det, "features": feats, "info": info}, trained.record)
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        from sklearn.metrics import balanced_accuracy_score
+
+        from vsalib.losses import label_distribution
+
+        cfg, ft, feats = self.config, trained.record, trained.model["features"]
+        shared, seed = self.params(ft), fold.id.seed * 1000 + fold.id.fold
+        part = {p: [feats[i] for i in fold.index(p)] for p in ("train", "val", "test")}
+        y_tr, y_val = (torch.as_tensor(fold.labels(p)).long() for p in ("train", "val"))
+        p_star, p_source = fold_confidence(fold, "train")
+        p_star = torch.as_tensor(p_star, dtype=torch.float32)
+        target = label_distribution(y_tr, p_star, fold.classes, cfg.wheel_plus_one)
+        records = []
+        for v in self.variants():
+            t0 = time.perf_counter()
+            xg, xl, mask = head_inputs(part["train"], v.regions)
+            head, fit = train_head(v, (xg, xl, mask, y_tr, p_star, target),
+                                   (*head_inputs(part["val"], v.regions), y_val), len(fold.classes), cfg, seed)
+            pred = predict_head(head, *head_inputs(part["test"], v.regions)).numpy()
+            s = fold.score(pred)
+            metrics = {"accuracy": s["accuracy"], "mean_recall": float(balanced_accuracy_score(s["y_true"], pred)),
+                       **fit, "p_star_mean": float(p_star.mean())}
+            records.append(fold.record(self.name, {**shared, **v.params()}, metrics, wall_time_s=time.perf_counter() - t0,
+                                       extra={"y_true": s["y_true"], "y_pred": s["y_pred"],
+                                              "test_index": fold.index("test"), "p_star_source": p_source}))
+        info = trained.model["info"]
+        metrics = {k: info[k] for k in ("boxes_per_image", "images_without_box", "box_area", "seconds_per_image",
+                                        "seconds_boxes", "seconds_proposer", "seconds_train")}
+        metrics["candidates_per_image"] = float(np.mean([len(f["candidates"]) for f in feats]))
+        metrics["emotional_slots_filled"] = float(np.mean([f["emotional"]["mask"].float().mean() for f in feats]))
+        if cfg.boxes == "dataset" or all(fold.has_column(c) for c in BOX_COLUMNS):
+            metrics.update(_val_recall(fold, part["val"]))
+        records.append(fold.record(self.cost_method, shared, metrics,
+                                   extra={"proposer_history": info["history"], "p_star_source": p_source}))
+        return records
+
+    @classmethod
+    def paper_values(cls, runs, dataset: str, subset: str | None = None) -> dict:
+        """The card's rows, and the derived row: λ chosen on each fold's validation part from the λ sweep."""
+        from vsalib import report
+
+        out = report.row_values(CARD, runs, dataset, subset)
+        d = CARD.derived[0]
+        lams = sorted(set(runs.loc[(runs["method"] == cls.name) & (runs.get("params.loss") == "multi"),
+                                   "params.lam"].dropna())) if len(runs) and "params.lam" in runs else []
+        per = {lam: (report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": lam}), runs),
+                     report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": lam}, metric="val_accuracy"),
+                                         runs)) for lam in lams}
+        swept = sum(len(t) > 0 for t, _ in per.values()) >= 2
+        out[d.name] = (report.validation_choice(per)[0] if swept else report.row_accuracy(None, runs.iloc[:0]),
+                       math.nan)
+        return out
+
+
+def _pretrained(ft: Record):
+    from vsalib.backbones import create_backbone
+
+    return create_backbone(ft.params["backbone"])
+
+
+def _val_recall(fold: Fold, val: Sequence[dict]) -> dict:
+    """Recall (IoU ≥ 0.5) of the dataset's box among each source's K regions, on the validation part."""
+    from vsalib.data.images import open_image
+    from vsalib.regions.fpn import box_recall
+
+    if not len(val):
+        return {}
+    raw = np.stack([fold.annotations(c, "val").astype(float) for c in BOX_COLUMNS], axis=1)
+    truth = []
+    for box, f, path in zip(raw, val, fold.paths("val")):
+        w, h = open_image(path).size
+        sx, sy = f["size"][0] / w, f["size"][1] / h
+        truth.append(torch.tensor([[box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]]))
+    return {f"recall_{src}": box_recall([f[src]["boxes"][f[src]["mask"]] for f in val], truth)
+            for src in ("emotional", "object", "random", "grid")}
+
+
+__all__ = ["BOX_COLUMNS", "CARD", "LAMS", "LOCAL_FEATURES", "LOSSES", "MultiLevelConfig", "MultiLevelHead", "MultiLevelRCNN", "P_OBJ",
+           "PAPER_LAM", "PROFILE_SETTINGS", "REGIONS", "Variant", "dataset_boxes", "fold_confidence", "head_inputs", "head_loss",
+           "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "train_head", "variants"]

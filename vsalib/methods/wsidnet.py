@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vsalib import provenance
+from vsalib.report import validation_choice  # noqa: F401  (where it lived first)
 from vsalib.methods.base import Claim, PaperCard, PaperRow, Substitution, register_method
 from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
 
@@ -555,29 +556,6 @@ def default_knobs(runs=None) -> dict:
     lams = set(full["params.lam"].dropna()) if "params.lam" in full else set()
     knobs["lam"] = PAPER_LAM if PAPER_LAM in lams or not lams else (0.0 if 0.0 in lams else sorted(lams)[0])
     return knobs
-
-
-def validation_choice(per_value: dict):
-    """Per (seed, fold), the value whose model scored best on the validation part (ties: the first in
-    ``per_value``'s order) and its test accuracy: ``(test % per fold, chosen value per fold)``, on the folds
-    where every value ran (a value without any run is left out), so that every fold chooses among the same
-    values. ``per_value``: value → (test % per (seed, fold), validation % per (seed, fold))."""
-    import pandas as pd
-
-    per_value = {v: tv for v, tv in per_value.items() if len(tv[0])}
-    if not per_value:
-        return pd.Series(dtype=float), pd.Series(dtype=object)
-    folds = sorted(set.intersection(*(set(t.index) & set(v.index) for t, v in per_value.values())))
-    test, chosen = {}, {}
-    for f in folds:
-        best, best_v = None, -1.0
-        for value, (t, v) in per_value.items():
-            if f in v.index and f in t.index and float(v.loc[f]) > best_v:
-                best, best_v = value, float(v.loc[f])
-        if best is not None:
-            test[f], chosen[f] = float(per_value[best][0].loc[f]), best
-    index = pd.MultiIndex.from_tuples(list(test), names=["seed", "fold"])
-    return pd.Series(list(test.values()), index=index, dtype=float), pd.Series(list(chosen.values()), index=index)
 
 
 __all__ = ["ACTIVATIONS", "BRANCHES", "CARD", "DEFAULT_K", "GRAPHS", "KS", "LAMS", "PAPER_LAM", "SHARED_KNOBS",

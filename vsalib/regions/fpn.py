@@ -15,6 +15,7 @@ are cached: still no COCO detector).
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -50,21 +51,41 @@ class MultiLevelFeatures(nn.Module):
 
 def emotional_region_detector(backbone, *, min_size: int = 224, max_size: int = 384,
                               anchor_sizes: tuple[int, ...] = ANCHOR_SIZES, detections_per_image: int = 100,
-                              score_thresh: float = 0.0, nms_thresh: float = 0.5) -> FasterRCNN:
+                              score_thresh: float = 0.0, nms_thresh: float = 0.5, fpn_channels: int = 256,
+                              representation: int = 1024, rpn_pre_nms: int = 2000, rpn_post_nms: int = 2000,
+                              rois_per_image: int = 512, frozen_stages: int = 0) -> FasterRCNN:
     """A Faster R-CNN on :class:`MultiLevelFeatures` with one anchor size per level and aspect 1:1, two classes
     (background, emotional region). In training mode ``model(images, targets)`` returns torchvision's named
-    losses; in eval mode ``model(images)`` the regions with their p_emo (``scores``)."""
+    losses; in eval mode ``model(images)`` the regions with their p_emo (``scores``).
+
+    The cost knobs (torchvision's defaults for a detector with a pyramid, which the paper used): the
+    pyramid's width ``fpn_channels``, the box head's width ``representation`` (the size of X_local), the RPN's
+    proposals kept before and after NMS in training (``rpn_pre_nms``, ``rpn_post_nms``; half of each at test
+    time), the RoIs sampled per image for the box classifier (``rois_per_image``), and ``frozen_stages``: the
+    first trunk stages kept as they are (the cpu profile's way to afford the proposer)."""
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
     if len(anchor_sizes) != 4:
         raise ValueError(f"one anchor size per level P2..P5: 4 sizes, got {anchor_sizes}")
+    for name, value in (("fpn_channels", fpn_channels), ("representation", representation),
+                        ("rpn_pre_nms", rpn_pre_nms), ("rpn_post_nms", rpn_post_nms), ("rois_per_image", rois_per_image)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0 <= frozen_stages <= len(backbone.trunk):
+        raise ValueError(f"frozen_stages must lie in 0..{len(backbone.trunk)} (the trunk's stages), got {frozen_stages}")
+    for p in backbone.trunk[:frozen_stages].parameters():
+        p.requires_grad_(False)
     anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((1.0,),) * 4)
     pool = MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2)
-    return FasterRCNN(MultiLevelFeatures(backbone), num_classes=2, rpn_anchor_generator=anchors, box_roi_pool=pool,
+    return FasterRCNN(MultiLevelFeatures(backbone, fpn_channels), num_classes=None, rpn_anchor_generator=anchors,
+                      box_roi_pool=pool, box_head=TwoMLPHead(fpn_channels * 7 * 7, representation),
+                      box_predictor=FastRCNNPredictor(representation, 2),
                       min_size=min_size, max_size=max_size, image_mean=list(backbone.info.mean),
                       image_std=list(backbone.info.std), box_detections_per_img=detections_per_image,
-                      box_score_thresh=score_thresh, box_nms_thresh=nms_thresh)
-
-
-
+                      box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
+                      rpn_pre_nms_top_n_train=rpn_pre_nms, rpn_post_nms_top_n_train=rpn_post_nms,
+                      rpn_pre_nms_top_n_test=max(1, rpn_pre_nms // 2), rpn_post_nms_top_n_test=max(1, rpn_post_nms // 2),
+                      box_batch_size_per_image=rois_per_image)
 
 
 @torch.no_grad()
@@ -89,22 +110,36 @@ def region_features(detector: FasterRCNN, images: list[torch.Tensor], boxes: lis
     return list(x.split(sizes)), list(p_emo.split(sizes))
 
 
-def train_detector(detector: FasterRCNN, images: list[torch.Tensor], boxes: list[torch.Tensor], *, epochs: int = 10,
-                   batch_size: int = 4, lr: float = 0.01, seed: int = 0, progress: bool = True) -> list[dict]:
-    """Train the proposer on images (tensors in [0, 1]) and their emotional-region boxes (N_i, 4) with SGD
-    (momentum 0.9): torchvision's four named losses summed. Returns each epoch's mean of every term.
-    Images without a box train the RPN and the box classifier on background only."""
+def train_detector(detector: FasterRCNN, images, boxes: list[torch.Tensor], *, epochs: int = 10,
+                   batch_size: int = 4, lr: float = 0.01, seed: int = 0, checkpoint_path=None,
+                   progress: bool = True) -> list[dict]:
+    """Train the proposer on images (tensors in [0, 1], or a sequence that yields them) and their emotional-region
+    boxes (N_i, 4) with SGD (momentum 0.9, weight decay 1e-4): torchvision's four named losses summed. Returns each
+    epoch's mean of every term. Images without a box train the RPN and the box classifier on background only.
+
+    ``checkpoint_path``: the model, the optimiser, the history and the random state are saved there after every
+    epoch (atomically), and a run that finds the file resumes after its last epoch as if it had not stopped; the
+    file is removed at the end."""
     from vsalib.progress import tqdm
+    from vsalib.train.loop import atomic_torch_save, safe_torch_load
 
     if len(images) != len(boxes):
         raise ValueError(f"{len(images)} images and {len(boxes)} box sets")
     g = torch.Generator().manual_seed(seed)
     params = [p for p in detector.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    history: list[dict] = []
+    if checkpoint_path is not None and Path(checkpoint_path).is_file():
+        state = safe_torch_load(checkpoint_path)
+        detector.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history = list(state["history"])
+        torch.set_rng_state(state["rng"])  # the samplers of anchors and RoIs draw from the global generator
     detector.train()
-    history = []
     for epoch in tqdm(range(epochs), desc="emotional-region proposer", disable=not progress, leave=False):
-        order = torch.randperm(len(images), generator=g).tolist()
+        order = torch.randperm(len(images), generator=g).tolist()  # drawn every epoch: a resumed run draws alike
+        if epoch < len(history):
+            continue
         sums: dict[str, float] = {}
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
@@ -118,8 +153,35 @@ def train_detector(detector: FasterRCNN, images: list[torch.Tensor], boxes: list
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
         history.append({"epoch": epoch, **{k: v / len(images) for k, v in sums.items()}})
+        if checkpoint_path is not None:
+            atomic_torch_save({"model": detector.state_dict(), "optimizer": opt.state_dict(), "history": history,
+                               "rng": torch.get_rng_state()}, checkpoint_path)
     detector.eval()
+    if checkpoint_path is not None:
+        Path(checkpoint_path).unlink(missing_ok=True)
     return history
+
+
+@torch.no_grad()
+def detect(detector: FasterRCNN, image: torch.Tensor):
+    """One pass of the proposer over one image (3, H, W) in [0, 1]: its regions ``(boxes (N, 4), p_emo (N,))`` in
+    the image's pixels, and ``describe(boxes) -> (features (M, representation), p_emo (M,))`` for any boxes of the
+    image from the same pass (the paper's X_local)."""
+    detector.eval()
+    batch, _ = detector.transform([image])
+    feats = detector.backbone(batch.tensors)
+    proposals, _ = detector.rpn(batch, feats)
+    found, _ = detector.roi_heads(feats, proposals, batch.image_sizes)
+    found = detector.transform.postprocess(found, batch.image_sizes, [tuple(image.shape[-2:])])[0]
+    (h0, w0), (h1, w1) = image.shape[-2:], batch.image_sizes[0]
+    to_batch = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
+
+    def describe(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = detector.roi_heads.box_head(detector.roi_heads.box_roi_pool(feats, [boxes.float() * to_batch],
+                                                                         batch.image_sizes))
+        return x, detector.roi_heads.box_predictor(x)[0].softmax(dim=1)[:, 1]
+
+    return found["boxes"], found["scores"], describe
 
 
 def box_recall(found: list[torch.Tensor], truth: list[torch.Tensor], iou: float = 0.5, top: int | None = None) -> float:
@@ -135,5 +197,5 @@ def box_recall(found: list[torch.Tensor], truth: list[torch.Tensor], iou: float 
     return hits / total if total else float("nan")
 
 
-__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "box_recall", "emotional_region_detector",
+__all__ = ["ANCHOR_SIZES", "LEVELS", "MultiLevelFeatures", "box_recall", "detect", "emotional_region_detector",
            "region_features", "train_detector"]
