@@ -11,6 +11,9 @@
 - WSIDNet: training samples/s of the `cpu` profile's trained part with the whole head (detection
   branch, GCN over 8 emotions, holistic branch; L_class + λ L_detect) and without the graph branch
   (Table 2's Backbone), same backbone and batch; inference seconds per image of the whole model;
+- MultiLevelRCNN: the `cpu` profile's proposer, one training step (s/image), and one image's regions and
+  features (proposals, p_obj, S_emo top-10, four region sets' RoI features, X_global) against the global
+  model's forward alone (the region branch's cost);
 - sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
   and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
@@ -215,6 +218,61 @@ def bench_wsidnet() -> dict:
     return out
 
 
+def bench_multilevel() -> dict:
+    """MultiLevelRCNN at the cpu profile's settings (224 px, images 224 x 300): one proposer training step
+    (s/image), one image's regions and features (proposals, p_obj, S_emo top-10, the four region sets' RoI
+    features, X_global), and the global model's forward alone on the same image (the region branch's cost)."""
+    import copy
+
+    from vsalib.backbones import create_backbone
+    from vsalib.methods.global_cnn import GlobalCNN
+    from vsalib.methods.multilevel_rcnn import PROFILE_SETTINGS, MultiLevelConfig, image_regions, roi_features
+    from vsalib.regions.fpn import emotional_region_detector
+    from vsalib.regions.objects import ObjectClassifier
+
+    torch.manual_seed(0)
+    s = PROFILE_SETTINGS["cpu"]
+    cfg = MultiLevelConfig(**s)
+    base = create_backbone("efficientnet_lite0")
+    det = emotional_region_detector(copy.deepcopy(base), min_size=224, max_size=384, fpn_channels=s["fpn_channels"],
+                                    representation=s["representation"], rpn_pre_nms=s["rpn_pre_nms"],
+                                    rpn_post_nms=s["rpn_post_nms"], rois_per_image=s["rois_per_image"],
+                                    frozen_stages=s["frozen_stages"])
+    opt = torch.optim.SGD([p for p in det.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    images = [torch.rand(3, 224, 300) for _ in range(4)]
+    targets = [{"boxes": torch.tensor([[30.0, 20.0, 160.0, 180.0]]), "labels": torch.ones(1, dtype=torch.long)}] * 4
+
+    def step():
+        det.train()
+        loss = sum(det(images, targets).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    out = {"multilevel_proposer_train_s_per_image": round(timeit(step, repeat=3) / 4, 3)}
+    det.eval()
+    objects = ObjectClassifier(base)
+    model = GlobalCNN(copy.deepcopy(base), 2).eval()
+    image = (torch.rand(3, 224, 300) * 255).to(torch.uint8)
+
+    def regions():
+        with torch.no_grad():
+            image_regions(det, objects, image, cfg, seed=0, local=lambda b: roi_features(model, image, b))
+            model.backbone.features(model.backbone.normalize(image[None].float() / 255))
+
+    def global_only():
+        with torch.no_grad():
+            model(model.backbone.normalize(image[None].float() / 255))
+
+    regions()
+    out["multilevel_regions_and_features_s_per_image"] = round(timeit(regions, repeat=3), 3)
+    out["multilevel_global_forward_s_per_image"] = round(timeit(global_only, repeat=3), 4)
+    out["multilevel_region_branch_cost"] = round(out["multilevel_regions_and_features_s_per_image"]
+                                                 / out["multilevel_global_forward_s_per_image"], 1)
+    return out
+
+
 def bench_real_fold() -> dict:
     from vsalib.data import load_dataset, make_splits
     from vsalib.methods import global_cnn
@@ -264,6 +322,7 @@ def main(argv=None) -> int:
     res.update(bench_regions())
     res.update(bench_grouping())
     res.update(bench_wsidnet())
+    res.update(bench_multilevel())
     res.update(bench_snapshot())
     if args.real:
         res.update(bench_real_fold())

@@ -284,6 +284,10 @@ def test_study_table_and_sweep_from_records():
     sweep = S.sweep_table(runs, "k", W.KS).set_index("k")
     assert sweep.loc[1, "chosen on (folds)"] == 1 and sweep.loc[4, "chosen on (folds)"] == 1
     assert sweep.loc["chosen on validation", "test %"] == pytest.approx(73.0)
+    # a k outside KS that a user swept is among the choices: k = 16 wins fold 1's validation (0.9)
+    wider = _records(recs + [({**full, "k": 16}, 0, 0, 0.50, 0.1), ({**full, "k": 16}, 0, 1, 0.90, 0.9)])
+    t16 = S.table(wider, "emotionroi", "binary").set_index("row")
+    assert t16.loc["WSIDNet, k chosen on validation", "ours"] == pytest.approx(85.0)  # (80 + 90) / 2
     verdicts = S.claims(runs, "emotionroi", "binary").set_index("claim")
     assert verdicts.loc["WSIDNet against its Backbone (Table 2)", "our gain"] == pytest.approx(5.0)
     assert "the emotion graph against its weights shuffled" not in verdicts.index  # not run: left out

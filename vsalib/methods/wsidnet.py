@@ -407,9 +407,11 @@ class WSIDNet(GlobalFinetune):
             out[r.name] = (report.row_accuracy(PaperRow(r.name, r.method, params), runs),
                            report.published_value(CARD, r.name, col)[0])
         d = CARD.derived[0]
+        # every k the runs hold (a user's sweep may go beyond KS), in ascending order: ties go to the smaller k
+        ks = sorted({int(k) for k in runs["params.k"].dropna()}) if len(runs) and "params.k" in runs else list(KS)
         per_k = {k: (report.row_accuracy(PaperRow(d.name, d.method, {**knobs, **d.params, "k": k}), runs),
                      report.row_accuracy(PaperRow(d.name, d.method, {**knobs, **d.params, "k": k},
-                                                  metric="val_accuracy"), runs)) for k in KS}
+                                                  metric="val_accuracy"), runs)) for k in ks}
         swept = sum(len(t) > 0 for t, _ in per_k.values()) >= 2  # a choice needs two values of k at least
         out[d.name] = (validation_choice(per_k)[0] if swept else pd.Series(dtype=float), math.nan)
         return out
