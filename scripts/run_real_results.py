@@ -9,7 +9,9 @@ notebooks to results/notebooks/:
 - ``rcnngsr``: Emotion6, IAPS, ArtPhoto, Abstract (binary, 75/20/5 split over three seeds), Table 2 and
   Fig. 5 of R-CNNGSR;
 - ``wsidnet``: Twitter I five/four/three-agree (5-fold CV) and EmotionROI (binary, its fixed split, three
-  seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps.
+  seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps;
+- ``multilevel-rcnn``: EmotionROI (binary, its fixed split, three seeds) and Twitter I five/four/three-agree
+  (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8.
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -42,6 +44,8 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
     "sun2016": ("sun2016_affective_regions.ipynb", TWITTER),
     "rcnngsr": ("rcnngsr.ipynb", RCNNGSR),
     "wsidnet": ("wsidnet.ipynb", TWITTER[:3] + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
+    "multilevel-rcnn": ("multilevel_rcnn.ipynb", [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]
+                        + TWITTER[:3]),
 }
 
 

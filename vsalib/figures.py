@@ -87,7 +87,8 @@ def rcnngsr_fig5(ab: pd.DataFrame, title: str):
     return fig
 
 
-__all__ = ["MIN_FONT", "k_curves", "rcnngsr_fig5", "sun2016_fig4"]
+__all__ = ["MIN_FONT", "adjacency_heatmap", "k_curves", "lam_curve", "multilevel_regions", "pyramid_levels", "rcnngsr_fig5",
+           "sun2016_fig4", "wheel_distribution", "wsidnet_maps"]
 
 
 # -- WSIDNet ----------------------------------------------------------------------------------------------
@@ -122,6 +123,97 @@ def wsidnet_maps(image, maps: np.ndarray, order, emotion_probs: np.ndarray, titl
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(title, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def multilevel_regions(image: np.ndarray, regions: dict, title: str, *, box=None, show: int = 5):
+    """One image's four region sets (MultiLevelRCNN's emotional regions by S_emo, object regions by p_obj, random
+    boxes, a grid), 2 × 2, each set's first ``show`` boxes numbered by rank; the emotional and object panels name
+    the top region's p_emo, p_obj and S_emo. ``image``: (H, W, 3) in [0, 1] at the size the regions were found
+    on; ``regions``: :func:`vsalib.methods.multilevel_rcnn.image_regions`'s dict; ``box``: the true box (dashed)."""
+    import torch
+
+    def top_scores(boxes):
+        cand = regions["candidates"]
+        if not len(cand):
+            return None
+        j = int(torch.cdist(cand.float(), boxes[:1].float()).argmin())
+        return float(regions["p_emo"][j]), float(regions["p_obj"][j]), float(regions["s_emo"][j])
+
+    names = {"emotional": "emotional regions (S_emo)", "object": "object regions (p_obj)",
+             "random": "random boxes (control)", "grid": "3×3 grid (control)"}
+    colours = {"emotional": "#2ca02c", "object": "#d62728", "random": "#ff7f0e", "grid": "#1f77b4"}
+    fig, axes = plt.subplots(2, 2, figsize=(9.5, 9.5 * image.shape[0] / image.shape[1] + 0.8))
+    for ax, (src, label) in zip(axes.ravel(), names.items()):
+        ax.imshow(image)
+        b, mask = regions[src]["boxes"], regions[src]["mask"]
+        shown = [i for i in range(len(b)) if bool(mask[i])][:show]
+        for rank, i in enumerate(shown, start=1):
+            x0, y0, x1, y1 = (float(v) for v in b[i])
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colours[src], lw=2.2 if rank == 1 else 1.1))
+            ax.text(x0 + 2, y0 + 2, str(rank), color="white", fontsize=9, va="top",
+                    bbox=dict(fc=colours[src], ec="none", pad=1.0))
+        if box is not None:
+            x0, y0, x1, y1 = box
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="white", ls="--", lw=1.4))
+        sub = label
+        if src in ("emotional", "object") and shown:
+            sc = top_scores(b[shown[0]:shown[0] + 1])
+            if sc is not None:
+                sub += f"\n#1: p_emo {sc[0]:.2f}, p_obj {sc[1]:.2f}, S_emo {sc[2]:.2f}"
+        ax.set_title(sub, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def pyramid_levels(levels: dict, title: str):
+    """The feature pyramid's levels P2–P5 of one image: each level's mean absolute activation, its grid size in
+    the title (strides 4, 8, 16, 32)."""
+    fig, axes = plt.subplots(2, 2, figsize=(8.5, 7.0))
+    for ax, (name, fmap) in zip(axes.ravel(), levels.items()):
+        m = fmap[0].abs().mean(0).detach().cpu().numpy()
+        ax.imshow(m, cmap="magma")
+        ax.set_title(f"{name}: {m.shape[0]} × {m.shape[1]} cells", fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def wheel_distribution(dist: pd.Series, label: str, p_star: float, title: str, ax=None):
+    """Eq. 4's distribution for one dominant emotion as bars in the wheel's order, the label's bar dark."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.4))
+    colours = ["#1f4e79" if e == label else "#9ecae1" for e in dist.index]
+    ax.bar(range(len(dist)), dist.values, color=colours)
+    ax.set_xticks(range(len(dist)), list(dist.index), rotation=30, ha="right")
+    ax.set_ylabel("f(i)")
+    ax.set_ylim(0, 1)
+    for i, v in enumerate(dist.values):
+        ax.text(i, v + 0.02, f"{v:.2f}", ha="center", fontsize=9)
+    ax.set_title(f"{title}: dominant {label}, p* = {p_star:g}", fontsize=10)
+    return ax
+
+
+def lam_curve(sweep: pd.DataFrame, title: str, paper_lam: float = 0.4):
+    """Fig. 8 redrawn: test accuracy (mean ± 95 % CI over folds) and validation accuracy against λ, the paper's λ
+    and the value validation chose most often marked."""
+    t = sweep[sweep["λ"] != "chosen on validation"]
+    lam = t["λ"].astype(float).to_numpy()
+    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    ax.errorbar(lam, t["test %"], yerr=t["ci95"].fillna(0), marker="o", capsize=3, label="test")
+    ax.plot(lam, t["validation %"], marker="s", ls="--", label="validation")
+    ax.axvline(paper_lam, color="grey", ls=":", label=f"paper's λ = {paper_lam:g}")
+    if len(t) and t["chosen on (folds)"].max() > 0:
+        best = float(t.loc[t["chosen on (folds)"].idxmax(), "λ"])
+        ax.axvline(best, color="#2ca02c", ls="-.", label=f"chosen most often on validation: {best:g}")
+    ax.set_xlabel("λ (Eq. 6)")
+    ax.set_ylabel("accuracy %")
+    ax.legend(fontsize=9)
+    ax.set_title(title, fontsize=10, wrap=True)
     fig.tight_layout()
     return fig
 

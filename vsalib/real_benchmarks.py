@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vsalib import figures, published, report, scoreboard
-from vsalib.methods import global_cnn, rcnngsr, sun2016, wsidnet, wsidnet_study
+from vsalib.methods import global_cnn, multilevel_study, rcnngsr, sun2016, wsidnet, wsidnet_study
 
 #: R-CNNGSR's Fig. 5 variants at the paper's ξ (chapter defaults).
 XI = (0.001, 0.0005)
@@ -176,6 +176,71 @@ def graph_sentence(order, a) -> str:
 
 
 # -- displaying a section ---------------------------------------------------------------------------
+# -- MultiLevelRCNN ---------------------------------------------------------------------------------
+def multilevel_table(runs: pd.DataFrame, dataset: str, subset: str | None, rows, n_classes: int = 2,
+                     values: dict | None = None) -> pd.DataFrame:
+    """Tables 1 or 2 as printed: the paper's row, what ran, the paper's FI % and ours, mean per-class recall, and
+    the gain over the global feature alone (paper's on FI, ours paired per fold)."""
+    t = multilevel_study.table(runs, dataset, subset, rows, values, n_classes)
+    return pd.DataFrame({"paper's row": t["row"], "what ran": t["what ran"], f"paper FI ({n_classes}) %": t["paper FI %"],
+                         "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
+                         "mean recall %": t["mean recall"].map(report.fmt_num),
+                         "paper gain": t["paper gain"].map(report.fmt_gain), "our gain": t["our gain"].map(report.fmt_gain)})
+
+
+def multilevel_sweep(runs: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 8 as printed: per λ, validation and test accuracy, and on how many folds validation chose it."""
+    t = multilevel_study.lam_sweep(runs)
+    return pd.DataFrame({"λ": t["λ"], "validation %": t["validation %"].map(report.fmt_num),
+                         "test %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["test %"], t["ci95"], t["runs"])],
+                         "chosen on (folds)": t["chosen on (folds)"]})
+
+
+def multilevel_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
+    """The MultiLevelRCNN chapter's part of :func:`section` for one dataset."""
+    import matplotlib.pyplot as plt
+
+    from vsalib.methods.multilevel_rcnn import MultiLevelRCNN
+
+    values = MultiLevelRCNN.paper_values(runs, ds, sub)
+    _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE1_ROWS, values=values),
+          report.caption("MultiLevelRCNN Table 1 (which regions) and the controls, paper (FI) beside ours", ds, sub, bb,
+                         prof))
+    _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE2_ROWS, values=values),
+          report.caption("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours", ds, sub, bb, prof))
+    if ds == "emotionroi":
+        t3 = multilevel_study.table3(runs, ds, sub, values)
+        _show(pd.DataFrame({"Table 3 row": t3["row"], "paper %": t3["paper %"],
+                            "ours %": [report.fmt_acc(m, c, n) if n else report.DASH
+                                       for m, c, n in zip(t3["ours"], t3["ci95"], t3["runs"])]}),
+              report.caption("MultiLevelRCNN Table 3, EmotionROI column, paper beside ours", ds, sub, bb, prof))
+    _under(runs)
+    sweep = multilevel_study.lam_sweep(runs)
+    if len(sweep) > 2:
+        fig = figures.lam_curve(sweep, report.caption("Fig. 8: accuracy against λ", ds, sub, bb, prof))
+        plt.show()
+        plt.close(fig)
+        _show(multilevel_sweep(runs), report.caption("The λ sweep: what validation picks, what test says", ds, sub,
+                                                     bb, prof))
+    prop = multilevel_study.proposer_summary(runs)
+    if len(prop):
+        _show(prop.round(3), report.caption("The emotional-region proposer per split", ds, sub, bb, prof))
+    _md(f"Always guessing the larger class would score {report.fmt_num(scoreboard.majority_rate(runs))} % on these "
+        f"test images. The training images' mean p* is {report.fmt_num(multilevel_study.p_star_mean(runs), 3)}"
+        + (" (p* = 1: the three losses coincide here)." if multilevel_study.p_star_mean(runs) == 1 else "."))
+    _verdicts("MultiLevelRCNN", multilevel_study.claims(runs, ds, sub, values=values), ds, sub, bb, prof)
+
+
+def _verdicts(paper: str, v: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
+    """A paper's claims on one dataset as a table and a sentence (a line when none of them ran there)."""
+    if not len(v):
+        _md(f"None of {paper}'s claims has both of its rows in the snapshot for this dataset yet.")
+        return
+    _show(claims_table(v), report.caption(f"What held: {paper}'s claims as paired per-fold gains (points)",
+                                          ds, sub, bb, prof))
+    _md(verdict_sentence(v, report.dataset_name(ds, sub)))
+
+
 def _md(text: str) -> None:
     from IPython.display import Markdown, display
 
@@ -299,13 +364,9 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 plt.show()
                 plt.close(fig)
                 _md(graph_sentence(order, a))
-            v = wsidnet_study.claims(runs, ds, sub)
-            if not len(v):
-                _md("None of WSIDNet's claims has both of its rows in the snapshot for this dataset yet.")
-                continue
-            _show(claims_table(v), report.caption("What held: WSIDNet's claims as paired per-fold gains (points)",
-                                                  ds, sub, bb, prof))
-            _md(verdict_sentence(v, report.dataset_name(ds, sub)))
+            _verdicts("WSIDNet", wsidnet_study.claims(runs, ds, sub), ds, sub, bb, prof)
+        elif chapter == "multilevel-rcnn":
+            multilevel_section(runs, ds, sub, bb, prof)
     if chapter == "sun2016":
         curves = sun2016.k_curves_by_subset(
             pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
@@ -317,4 +378,4 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
 
 
 __all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
-           "sun2016_table1", "graph_sentence", "table1_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]
+           "sun2016_table1", "graph_sentence", "multilevel_section", "multilevel_sweep", "multilevel_table", "table1_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]

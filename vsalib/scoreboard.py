@@ -102,7 +102,7 @@ def verdict_counts(board: pd.DataFrame) -> pd.DataFrame:
 
 def short_name(key: str) -> str:
     """How the book names a paper (its card's ``short``)."""
-    return next((m.card.short for m in papers() if m.card.key == key), key)
+    return next((m.card.short for m in papers() if key in (m.card.key, m.name)), key)
 
 
 __all__ = ["claim_rows", "formatted", "short_name", "majority_rate", "papers", "scoreboard", "verdict_counts"]

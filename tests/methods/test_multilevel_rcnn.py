@@ -216,3 +216,31 @@ def test_image_regions_rank_candidates_by_s_emo(synthetic_run):
     assert out["object"]["boxes"][0].tolist() == boxes[2].tolist()
     assert out["grid"]["mask"].tolist() == [True, True, True]  # a 3x3 grid cut to K = 3
     assert out["emotional"]["x"].shape == (3, 2)
+
+
+def test_the_chapters_tables_come_from_the_records(synthetic_run):
+    from vsalib.methods import multilevel_study as S
+    from vsalib import real_benchmarks as RB
+
+    ds, split, store, recs, seen, kw = synthetic_run
+    runs = store.load(dataset=ds.name)
+    runs = runs[runs["key"].isin([r.key for r in recs])]
+    t = S.table(runs, ds.name, "binary").set_index("row")
+    assert list(t.index) == list(S.TABLE1_ROWS + S.TABLE2_ROWS)
+    assert t.loc["global+emotional regions", "paper FI %"] == pytest.approx(87.51)  # Table 1, FI 2 classes
+    assert t.loc["global+emotional regions", "paper gain"] == pytest.approx(87.51 - 77.15)  # over ResNet101+Lmulti
+    head = next(r for r in recs if r.params.get("regions") == "emotional" and r.params.get("use_global")
+                and r.params.get("loss") == "multi" and r.params.get("lam") == M.PAPER_LAM)
+    assert t.loc["global+emotional regions", "ours"] == pytest.approx(100 * head.metrics["accuracy"])
+    sweep = S.lam_sweep(runs)
+    assert list(sweep["λ"]) == ["0", "0.4", "1", "chosen on validation"] and sweep.iloc[-1]["chosen on (folds)"] == 1
+    prop = S.proposer_summary(runs)
+    assert len(prop) == 1 and "recall, emotional" in prop  # the synthetic set knows its boxes
+    assert S.p_star_mean(runs) == 1.0
+    assert len(S.claims(runs, ds.name, "binary")) == len(M.CARD.claims)
+    t3 = S.table3(runs, "emotionroi", "binary").set_index("row")
+    assert t3.loc["MultiLevelRCNN", "paper %"] == pytest.approx(82.94) and t3.loc["VGG16", "runs"] == 0
+    printed = RB.multilevel_table(runs, ds.name, "binary", S.TABLE1_ROWS)
+    assert "paper FI (2) %" in printed and not printed["ours %"].isna().any()
+    pub = S.published_table(1).set_index("Table 1 row")
+    assert pub.loc["object regions only", "FI (2)"] == pytest.approx(88.44)

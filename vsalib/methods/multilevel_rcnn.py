@@ -665,17 +665,23 @@ class MultiLevelRCNN(OnTrainedModel):
         return records
 
     @classmethod
-    def paper_values(cls, runs, dataset: str, subset: str | None = None) -> dict:
-        """The card's rows, and the derived row: λ chosen on each fold's validation part from the λ sweep."""
+    def paper_values(cls, runs, dataset: str, subset: str | None = None, *, lam: float = PAPER_LAM) -> dict:
+        """The card's rows (their L_multi at ``lam``: a chapter run with another λ), and the derived row: λ chosen
+        on each fold's validation part from the λ sweep."""
         from vsalib import report
 
-        out = report.row_values(CARD, runs, dataset, subset)
+        col = report.paper_column(CARD, dataset, subset)
+        out = {}
+        for r in CARD.rows:
+            params = {**r.params, "lam": float(lam)} if "lam" in r.params else r.params
+            out[r.name] = (report.row_accuracy(PaperRow(r.name, r.method, params), runs),
+                           report.published_value(CARD, r.name, col)[0])
         d = CARD.derived[0]
         lams = sorted(set(runs.loc[(runs["method"] == cls.name) & (runs.get("params.loss") == "multi"),
                                    "params.lam"].dropna())) if len(runs) and "params.lam" in runs else []
-        per = {lam: (report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": lam}), runs),
-                     report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": lam}, metric="val_accuracy"),
-                                         runs)) for lam in lams}
+        per = {v: (report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": v}), runs),
+                   report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": v}, metric="val_accuracy"),
+                                       runs)) for v in lams}
         swept = sum(len(t) > 0 for t, _ in per.values()) >= 2
         out[d.name] = (report.validation_choice(per)[0] if swept else report.row_accuracy(None, runs.iloc[:0]),
                        math.nan)
