@@ -177,3 +177,24 @@ def test_real_twitter1_folds_keep_byte_identical_twins_together():
         assert not groups_of(ds, s.test) & groups_of(ds, np.concatenate([s.train, s.val]))
     assert twin_leakage(ds, splits) == 0.0
     assert 0 < twin_leakage(ds, ungrouped_kfold(ds, seed=0)) < 0.05
+
+
+def test_per_category_folds_stratify_by_emotion_and_name_their_protocol():
+    from vsalib.data import per_category_kfold
+    from vsalib.methods.base import protocol_name
+
+    emotions = np.array(["anger", "disgust", "fear", "joy", "sadness", "surprise"] * 50)[:200]
+    ds = make_dataset(extra={"emotion": emotions})
+    splits = per_category_kfold(ds, "emotion", k=5, seed=0)
+    assert len(splits) == 5
+    tests = np.concatenate([s.test for s in splits])
+    assert sorted(tests.tolist()) == list(range(200))  # every image tested once
+    for s in splits:
+        s.check(200)
+        assert not groups_of(ds, s.train) & groups_of(ds, s.test)  # twins kept together
+        counts = pd.Series(emotions[s.test]).value_counts()
+        assert counts.max() - counts.min() <= 2  # one batch of each category: about a fifth of it
+        assert protocol_name(s) == "kfold5-per-emotion"  # never the label-stratified folds' name
+    assert [s.test.tolist() for s in per_category_kfold(ds, "emotion", seed=0)] == [s.test.tolist() for s in splits]
+    with pytest.raises(ValueError, match="no column 'category'"):
+        per_category_kfold(ds, "category")

@@ -25,7 +25,7 @@ from vsalib.data.registry import (
     load_dataset,
 )
 from vsalib.data.own import register_own_dataset
-from vsalib.data.splits import Split, make_splits, twin_leakage, ungrouped_kfold
+from vsalib.data.splits import Split, make_splits, per_category_kfold, twin_leakage, ungrouped_kfold
 
 __all__ = [
     "DatasetLayoutError",
@@ -46,6 +46,7 @@ __all__ = [
     "open_image",
     "register_own_dataset",
     "twin_leakage",
+    "per_category_kfold",
     "ungrouped_kfold",
 ]
 

@@ -121,6 +121,29 @@ def ungrouped_kfold(
     return splits
 
 
+def per_category_kfold(
+    dataset: ImageDataset, column: str = "emotion", k: int = 5, seed: int = 0, val_fraction: float = 0.1
+) -> list[Split]:
+    """Rao et al.'s protocol for the small sets: *each category split randomly into k batches*, one batch of every
+    category forming a fold's test part: k folds stratified by ``column`` (EmotionROI's six emotions, not the
+    binary label), twins kept together. The folds' protocol is ``kfold<k>-per-<column>``, so that their records
+    never mix with the label-stratified folds'."""
+    if column not in dataset.table.columns:
+        raise ValueError(f"{dataset.name!r} has no column {column!r} to split per category; "
+                         f"columns: {list(dataset.table.columns)}")
+    labels, groups = _labels_and_groups(dataset)
+    _check_seed(seed)
+    _check_fraction(val_fraction, "val_fraction")
+    _check_k(k, len(np.unique(groups)), "groups")
+    categories = pd.factorize(dataset.table[column])[0]
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    splits = []
+    for fold, (rest, test) in enumerate(cv.split(np.zeros(len(labels)), categories, groups)):
+        train, val = _carve_val(rest, labels, groups, val_fraction, seed, fold)
+        splits.append(Split(train, val, test, fold, k, seed, f"kfold{k}-per-{column}"))
+    return splits
+
+
 def twin_leakage(dataset: ImageDataset, splits: list[Split]) -> float:
     """Fraction of test images (pooled over ``splits``) whose group has a member in train.
 
