@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vsalib.plots import MIN_FONT  # noqa: F401  (importing vsalib.plots sets the book's font sizes)
+from vsalib.plots import MIN_FONT  # (importing vsalib.plots sets the book's font sizes)
 
 
 def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "sun2016"):
@@ -144,7 +144,7 @@ def multilevel_regions(image: np.ndarray, regions: dict, title: str, *, box=None
     names = {"emotional": "emotional regions (S_emo)", "object": "object regions (p_obj)",
              "random": "random boxes (control)", "grid": "3×3 grid (control)"}
     colours = {"emotional": "#2ca02c", "object": "#d62728", "random": "#ff7f0e", "grid": "#1f77b4"}
-    fig, axes = plt.subplots(2, 2, figsize=(9.5, 9.5 * image.shape[0] / image.shape[1] + 0.8))
+    fig, axes = plt.subplots(2, 2, figsize=(7.0, 7.0 * image.shape[0] / image.shape[1] + 1.2))
     for ax, (src, label) in zip(axes.ravel(), names.items()):
         ax.imshow(image)
         b, mask = regions[src]["boxes"], regions[src]["mask"]
@@ -152,7 +152,7 @@ def multilevel_regions(image: np.ndarray, regions: dict, title: str, *, box=None
         for rank, i in enumerate(shown, start=1):
             x0, y0, x1, y1 = (float(v) for v in b[i])
             ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colours[src], lw=2.2 if rank == 1 else 1.1))
-            ax.text(x0 + 2, y0 + 2, str(rank), color="white", fontsize=9, va="top",
+            ax.text(x0 + 2, y0 + 2, str(rank), color="white", fontsize=MIN_FONT, va="top",
                     bbox=dict(fc=colours[src], ec="none", pad=1.0))
         if box is not None:
             x0, y0, x1, y1 = box

@@ -236,6 +236,7 @@ def test_the_chapters_tables_come_from_the_records(synthetic_run):
     assert list(sweep["λ"]) == ["0", "0.4", "1", "chosen on validation"] and sweep.iloc[-1]["chosen on (folds)"] == 1
     prop = S.proposer_summary(runs)
     assert len(prop) == 1 and "recall, emotional" in prop  # the synthetic set knows its boxes
+    assert list(RB.proposer_table(runs).columns) == ["measurement", "seed 0 fold 0"]  # one column per split
     assert S.p_star_mean(runs) == 1.0
     assert len(S.claims(runs, ds.name, "binary")) == len(M.CARD.claims)
     t3 = S.table3(runs, "emotionroi", "binary").set_index("row")
