@@ -82,7 +82,7 @@ def compute() -> dict[str, dict]:
 
     from vsalib import provenance
     from vsalib.data import Protocol, load_dataset, make_splits
-    from vsalib.methods import base, global_cnn, multilevel_rcnn, rcnngsr, sun2016, wsidnet
+    from vsalib.methods import attr_attention, base, global_cnn, multilevel_rcnn, rcnngsr, sun2016, wsidnet
     from vsalib.regions.grouping import GroupingConfig
     from vsalib.results import ResultStore
 
@@ -115,6 +115,9 @@ def compute() -> dict[str, dict]:
                 frozen_stages=12, rpn_pre_nms=100, rpn_post_nms=50, rois_per_image=32, candidates=20, max_size=64,
                 hidden=16, head_epochs=3, head_lr=0.01, lams=(0.0, 1.0)), ds, kfold, subset="binary", store=store,
                 progress=False)
+            attr = base.run(attr_attention.AttrAttention(image_size=64, dim=32, iterations=20, max_epochs=3,
+                                                         cache_dir=tmp / "c", progress=False),
+                            ds, kfold, subset="binary", store=store, progress=False)
             # the equations' continuous outputs on a few test images, which move where accuracy may not
             sun_eq = _sun2016_equations(ds, kfold[0], ft[0], tmp / "c")
             gsr_eq = _rcnngsr_equations(ds, ratio[0], trained[0], cfg)
@@ -123,6 +126,8 @@ def compute() -> dict[str, dict]:
     versions = provenance.declared_methods()
     numbers = {"majority": _numbers(majority), "global": _numbers(frozen + ft), "sun2016": {**_numbers(sun), **sun_eq},
                "rcnngsr": {**_numbers(trained + fused), **gsr_eq},
+               "attr": _numbers(attr, keys=("accuracy", "val_accuracy", "accuracy_after", "accuracy_before",
+                                            "attribute_val_accuracy")),
                "multilevel": _numbers(mlr, keys=("accuracy", "val_accuracy", "boxes_per_image", "box_area",
                                                  "candidates_per_image", "recall_emotional", "recall_object")),
                "wsidnet": {**_numbers(wsid), **{f"{_name(r)} final train_loss_detect": r.extra["history"][-1][

@@ -76,3 +76,58 @@ def test_attribute_codes_from_each_source():
     with pytest.raises(ValueError, match="valid: adjective, dominant, folder"):
         A.attribute_codes(t, "noun")
     assert isinstance(codes, np.ndarray) and codes.dtype == np.int64
+
+
+def test_augmented_copies_cross_the_split_only_before_splitting():
+    rng = np.random.default_rng(0)
+    after = A.augmented_split(50, 2, "after", rng)
+    images = [set(p[:, 0].tolist()) for p in after]
+    assert not (images[0] & images[2]) and not (images[0] & images[1])  # the default: an image on one side only
+    assert sum(len(p) for p in after) == 100
+    before = A.augmented_split(50, 2, "before", np.random.default_rng(0))
+    assert set(before[2][:, 0].tolist()) & set(before[0][:, 0].tolist())  # the paper's order: copies on both sides
+    with pytest.raises(ValueError, match="order='during'"):
+        A.augmented_split(10, 2, "during", rng)
+
+
+@pytest.fixture(scope="module")
+def synthetic_fold(tmp_path_factory):
+    from vsalib.data import Protocol, load_dataset, make_splits
+    from vsalib.methods.base import Fold
+
+    tmp = tmp_path_factory.mktemp("attr")
+    ds = load_dataset("synthetic", n_images=48, size=64, cache_dir=str(tmp / "c"))
+    split = make_splits(ds, Protocol("kfold", k=2), seed=0)[0]
+    method = A.AttrAttention(image_size=64, dim=16, iterations=10, max_epochs=2, cache_dir=tmp / "c", progress=False)
+    fold = Fold(ds, split, "binary")
+    return method, fold, method.train(fold, None), tmp
+
+
+def test_only_the_true_and_attribute_only_variants_read_a_test_attribute(synthetic_fold, monkeypatch):
+    method, fold, trained, _ = synthetic_fold
+    recs = {r.params.get("variant", "augment"): r for r in method.evaluate(fold, trained)}
+    assert set(recs) == {"image", "true", "predicted", "only", "augment"}
+    assert [v for v, r in recs.items() if r.extra.get("reads_test_attribute")] == ["true", "only"]
+    # with every test image's attribute replaced, the predicted-attribute and image-only variants predict the same
+    real = method._names
+
+    def shuffled(fold_, part, as_test_input=False):
+        names = real(fold_, part, as_test_input)
+        return names[::-1] if part == "test" else names
+
+    monkeypatch.setattr(method, "_names", shuffled)
+    again = {r.params.get("variant", "augment"): r for r in method.evaluate(fold, trained)}
+    for v in ("image", "predicted"):
+        assert np.array_equal(again[v].extra["y_pred"], recs[v].extra["y_pred"]), v
+    aug = recs["augment"].metrics
+    assert {"accuracy_after", "accuracy_before", "test_images_seen_in_training"} <= set(aug)
+    assert aug["test_images_seen_in_training"] > 0
+
+
+def test_a_test_attribute_is_refused_unless_asked_for_as_an_input(synthetic_fold):
+    method, fold, _, _ = synthetic_fold
+    with pytest.raises(PermissionError, match="not readable"):
+        fold.annotations("adjective", "test")
+    assert len(method.attributes(fold, "test", as_test_input=True)) == len(fold.index("test"))
+    vocab = method.vocabulary(fold)
+    assert vocab[-1] == A.UNSEEN and len(vocab) > 2  # the training and validation adjectives, and one slot more

@@ -63,13 +63,17 @@ def test_registry_and_settings():
         base.create_method("majority", K=3)
 
 
+#: Settings that keep a method's paper schedule out of a unit test (AttrAttention's epoch is 1,000 steps).
+SHORT = {"attr-attention": dict(iterations=10, max_epochs=2, dim=32)}
+
+
 @pytest.mark.parametrize("name", base.list_methods())
 def test_every_registered_method_runs_a_fold_with_provenance(name, data, tmp_path):
     """Every method on the contract: one synthetic fold, records with provenance (its own, and those of
     the model it is built on), read back on a second run, and its paper's table rebuilt from the store."""
     ds, splits = data
     store = ResultStore(tmp_path)
-    method = base.create_method(name)
+    method = base.create_method(name, **SHORT.get(name, {}))
     recs = base.run(method, ds, splits[:1], subset="binary", store=store, progress=False)
     trainer = getattr(method, "trainer", None)
     made_by_trainer = trainer.done(base.Fold(ds, splits[0], "binary"), store) if trainer is not None else []
@@ -79,8 +83,10 @@ def test_every_registered_method_runs_a_fold_with_provenance(name, data, tmp_pat
         assert base.FoldId.of(r) == base.Fold(ds, splits[0], "binary").id
         assert r.provenance["method"]["family"] == provenance.method_family(r.method)
         assert r.provenance["method"]["version"] is not None
-        assert 0.0 <= r.metrics["accuracy"] <= 1.0
-    again = base.run(base.create_method(name), ds, splits[:1], subset="binary", store=store, progress=False)
+        if r.method != method.cost_method or "accuracy" in r.metrics:  # every record scores, but the record of a
+            assert 0.0 <= r.metrics["accuracy"] <= 1.0  # method's region step may measure that alone (MultiLevelRCNN's)
+    again = base.run(base.create_method(name, **SHORT.get(name, {})), ds, splits[:1], subset="binary", store=store,
+                     progress=False)
     assert sorted(r.key for r in again) == sorted(r.key for r in recs) and len(store) == len(recs) + len(made_by_trainer)
     if method.card is not None:  # the card's rows that these records give are filled from the store
         table = report.card_table(method.card, store.load(), ds.name, "binary").set_index("row")

@@ -20,12 +20,30 @@ normalised, weight the cells:
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from vsalib import provenance
+from vsalib.methods.base import Fold, Method, Trained, register_method
+from vsalib.results import Record, ResultStore
+
+#: Bump when a change here changes the numbers of ``attr-attention`` records (say what changed).
+VERSION = provenance.declare_method("attr", 1, changes={
+    1: "first version: Eqs. 1-6 on the stride-16 grid (cached), one-hot or learned attribute encoder, early stopping "
+       "on validation loss; variants image / true / predicted / only; augmentation before vs after an inner split",
+})
+
 EMBEDDINGS = ("onehot", "learned")
+VARIANTS = ("image", "true", "predicted", "only")
+#: Per backbone, the trunk stages up to stride 16: a 14 × 14 grid at 224 px (VGG16: conv5_3, as in the paper).
+GRID_STOP = {"efficientnet_lite0": 12, "vgg16": 30, "resnet101": 4}
+VOTE_COLUMNS = ("p_anger", "p_disgust", "p_fear", "p_joy", "p_sadness", "p_surprise", "p_neutral")
+UNSEEN = "<unseen>"
 #: Where an image's attribute comes from, per dataset column: the synthetic scenes' adjective; the dominant
 #: emotion of Emotion6 / EmotionROI's votes (which only partly fixes the polarity); the folder's emotion (which
 #: fixes it: the degenerate case).
@@ -107,5 +125,272 @@ def _column(table: pd.DataFrame, name: str) -> np.ndarray:
     return table[name].to_numpy()
 
 
-__all__ = ["ATTRIBUTE_SOURCES", "AttributeAttention", "EMBEDDINGS", "attention_weights", "attribute_codes",
+# -- the method on the fold runner ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttrAttentionConfig:
+    """AttrAttention's knobs (the paper's training: SGD lr 0.001, batch 32, an epoch of 1,000 iterations, stop
+    when the validation loss stops improving)."""
+
+    backbone: str = "efficientnet_lite0"
+    image_size: int = 224
+    attribute: str = "auto"  # adjective | dominant | folder | auto: the adjective where the dataset has one, else dominant
+    embedding: str = "onehot"
+    dim: int = 512
+    lr: float = 0.001
+    batch_size: int = 32
+    iterations: int = 1000  # one "epoch"
+    max_epochs: int = 20
+    patience: int = 2  # epochs without a lower validation loss before stopping
+    views: int = 2  # cached views: the centre crop and its horizontal flip (the augmentation)
+
+    def __post_init__(self):
+        if self.attribute not in ATTRIBUTE_SOURCES + ("auto",):
+            raise ValueError(f"attribute={self.attribute!r} is not valid; valid: auto, {', '.join(ATTRIBUTE_SOURCES)}")
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding={self.embedding!r} is not valid; valid: {', '.join(EMBEDDINGS)}")
+        for name in ("dim", "batch_size", "iterations", "max_epochs", "patience", "views"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+def augmented_split(n: int, views: int, order: str, rng: np.random.Generator) -> list[np.ndarray]:
+    """An 80/10/10 split of ``n`` images with ``views`` augmented copies each, as ``[train, val, test]`` arrays of
+    (image, view) rows. ``after``: the images are split, then each brings all its views (no image on two sides);
+    ``before``: every view is split as if it were an image of its own (the paper's order: an image's flip can be
+    trained on while the image is tested)."""
+    if order == "after":
+        parts = np.split(rng.permutation(n), [int(0.8 * n), int(0.9 * n)])
+        return [np.stack(np.meshgrid(pt, np.arange(views), indexing="ij"), -1).reshape(-1, 2) for pt in parts]
+    if order != "before":
+        raise ValueError(f"order={order!r} is not valid; valid: after, before")
+    every = np.stack(np.meshgrid(np.arange(n), np.arange(views), indexing="ij"), -1).reshape(-1, 2)
+    perm = rng.permutation(len(every))
+    return [every[s] for s in np.split(perm, [int(0.8 * len(every)), int(0.9 * len(every))])]
+
+
+def train_attention(train: tuple, val: tuple, n_attributes: int, n_classes: int, cfg: AttrAttentionConfig, seed: int,
+                    use_attribute: bool = True) -> tuple[AttributeAttention, dict]:
+    """Eqs. 1-6 trained with SGD on cached grids: ``train`` = ``(grids (N, views, C, h, w), attributes (N,),
+    labels (N,))``, each step a random view of each image; ``val`` = the centre views'. Each epoch is
+    ``cfg.iterations`` steps; training stops when the validation loss has not improved for ``cfg.patience``
+    epochs, and the best epoch's weights are kept. ``use_attribute=False``: the image-only model."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    grids, attrs, y = train
+    model = AttributeAttention(grids.shape[2], n_attributes, n_classes, cfg.dim, cfg.embedding)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    best, since, history = (float("inf"), -1, None), 0, []
+    for epoch in range(cfg.max_epochs):
+        model.train()
+        total = 0.0
+        for _ in range(cfg.iterations):
+            idx = torch.randint(len(y), (min(cfg.batch_size, len(y)),), generator=g)
+            view = torch.randint(grids.shape[1], (len(idx),), generator=g)
+            logits, _ = model(grids[idx, view], attrs[idx] if use_attribute else None)
+            loss = loss_fn(logits, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        model.eval()
+        with torch.no_grad():
+            vg, va, vy = val
+            logits, _ = model(vg, va if use_attribute else None) if len(vy) else (None, None)
+            v_loss = float(loss_fn(logits, vy)) if len(vy) else total / cfg.iterations
+            v_acc = float((logits.argmax(1) == vy).float().mean()) if len(vy) else float("nan")
+        history.append({"epoch": epoch, "train_loss": total / cfg.iterations, "val_loss": v_loss, "val_accuracy": v_acc})
+        if v_loss < best[0]:
+            best, since = (v_loss, epoch, {k: v.clone() for k, v in model.state_dict().items()}), 0
+        else:
+            since += 1
+            if since >= cfg.patience:
+                break
+    model.load_state_dict(best[2])
+    return model.eval(), {"best_epoch": best[1], "epochs_run": len(history), "val_loss": best[0],
+                          "val_accuracy": history[best[1]]["val_accuracy"], "history": history}
+
+
+@torch.no_grad()
+def predict(model: AttributeAttention, grids: torch.Tensor, attrs: torch.Tensor | None) -> np.ndarray:
+    return model(grids, attrs)[0].argmax(1).numpy()
+
+
+def _choose_logreg(x_tr, y_tr, x_val, y_val):
+    """L2 logistic regression with C chosen on the validation part (``global_cnn.C_GRID``)."""
+    import warnings
+
+    from vsalib.methods.base import choose_on_validation
+    from vsalib.methods.global_cnn import C_GRID, _logreg
+
+    if len(np.unique(y_tr)) < 2:  # one class in training: a constant
+        return _Constant(int(y_tr[0])), float("nan")
+    with warnings.catch_warnings():  # many attributes on few images: sklearn asks whether y is a regression target
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        c, acc = choose_on_validation(C_GRID, lambda c: float((_logreg(c).fit(x_tr, y_tr).predict(x_val) == y_val).mean()))
+        return _logreg(c).fit(x_tr, y_tr), acc
+
+
+class _Constant:
+    def __init__(self, value: int):
+        self.value = value
+
+    def predict(self, x):
+        return np.full(len(x), self.value)
+
+
+@register_method
+class AttrAttention(Method):
+    """AttrAttention on each fold, with the four variants that show what its accuracy measures.
+
+    ``train``: the backbone's stride-16 grids of every image (cached; frozen backbone), the attention model trained
+    with each training image's true attribute (as printed), the image-only model, an attribute classifier on the
+    pooled grid, and a classifier on the attribute alone (one-hot). ``evaluate`` writes one ``attr-attention``
+    record per variant — ``image`` (no attribute), ``true`` (the test image's own attribute fed at test time, as
+    the paper does), ``predicted`` (the attribute classifier's guess instead; it never reads a test attribute),
+    ``only`` (the attribute alone, no image) — and ``attr-attention-augment``: on an inner 80/10/10 split of the
+    training part, the accuracy when the augmented copies are split with their image (after) or as if they were
+    other images (before, the paper's order)."""
+
+    name = "attr-attention"
+    Config = AttrAttentionConfig
+
+    def __init__(self, config=None, *, cache_dir=None, progress: bool = True, **settings):
+        super().__init__(config, **settings)
+        self.cache_dir, self.progress = cache_dir, progress
+        self._grids: dict = {}
+
+    def source(self, fold: Fold) -> str:
+        c = self.config.attribute
+        return ("adjective" if fold.has_column("adjective") else "dominant") if c == "auto" else c
+
+    def params(self, fold: Fold | None = None) -> dict:
+        out = self.config.params()
+        if fold is not None:
+            out["attribute"] = self.source(fold)
+        return out
+
+    def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
+        p = self.params(fold)
+        out = [store.get(**fold.identity(self.name, {**p, "variant": v})) for v in VARIANTS]
+        out.append(store.get(**fold.identity("attr-attention-augment", p)))
+        return None if any(r is None for r in out) else out
+
+    def grids(self, fold: Fold) -> torch.Tensor:
+        """Every image's stride-16 grid (N, views, C, 14, 14) at the configured size, extracted once (cached)."""
+        from vsalib.backbones import create_backbone
+        from vsalib.train import features
+
+        c = self.config
+        key = (tuple(fold.all_paths()[:3]), len(fold.all_paths()))
+        if key not in self._grids:
+            if c.backbone not in GRID_STOP:
+                raise ValueError(f"no stride-16 grid known for backbone {c.backbone!r}; known: {', '.join(GRID_STOP)}")
+            self._grids[key] = features.extract(create_backbone(c.backbone), fold.all_paths(), stop=GRID_STOP[c.backbone],
+                                                size=c.image_size, views=c.views, cache_dir=self.cache_dir,
+                                                progress=self.progress)
+        return self._grids[key]
+
+    def _names(self, fold: Fold, part: str, as_test_input: bool = False) -> list[str]:
+        src = self.source(fold)
+        if src == "dominant":
+            votes = [c for c in VOTE_COLUMNS if fold.has_column(c)]
+            table = pd.DataFrame({c: fold.annotations(c, part, as_test_input=as_test_input) for c in votes})
+        else:
+            col = "adjective" if src == "adjective" else "emotion"
+            table = pd.DataFrame({col: fold.annotations(col, part, as_test_input=as_test_input)})
+        codes, vocab = attribute_codes(table, src)
+        return [vocab[i] for i in codes]
+
+    def vocabulary(self, fold: Fold) -> list[str]:
+        """The attributes the model knows: the vote names (``dominant``), or those of the training and validation
+        images and ``<unseen>`` for any other (a test image's adjective that training never met)."""
+        if self.source(fold) == "dominant":
+            return [c[2:] for c in VOTE_COLUMNS if fold.has_column(c)]
+        return sorted(set(self._names(fold, "train")) | set(self._names(fold, "val"))) + [UNSEEN]
+
+    def attributes(self, fold: Fold, part: str, *, as_test_input: bool = False) -> torch.Tensor:
+        """The attribute indices (into :meth:`vocabulary`) of ``part``'s images; the test part's only with
+        ``as_test_input`` (variants ``true`` and ``only``)."""
+        vocab = self.vocabulary(fold)
+        index = {n: i for i, n in enumerate(vocab)}
+        return torch.as_tensor([index.get(n, index.get(UNSEEN, 0)) for n in self._names(fold, part, as_test_input)],
+                               dtype=torch.long)
+
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        t0, c, seed = time.perf_counter(), self.config, fold.id.seed * 1000 + fold.id.fold
+        grids = self.grids(fold)
+        n_attr, n_classes = len(self.vocabulary(fold)), len(fold.classes)
+        tr, va = fold.index("train"), fold.index("val")
+        y_tr, y_val = (torch.as_tensor(fold.labels(p)).long() for p in ("train", "val"))
+        a_tr, a_val = self.attributes(fold, "train"), self.attributes(fold, "val")
+        attend, fit_a = train_attention((grids[tr], a_tr, y_tr), (grids[va, 0], a_val, y_val), n_attr, n_classes, c, seed)
+        image, fit_i = train_attention((grids[tr], a_tr, y_tr), (grids[va, 0], a_val, y_val), n_attr, n_classes, c, seed,
+                                       use_attribute=False)
+        pooled = grids[:, 0].mean(dim=(2, 3)).numpy()  # each image's mean cell: what the attribute classifier reads
+        attr_clf, attr_val = _choose_logreg(pooled[tr], a_tr.numpy(), pooled[va], a_val.numpy())
+        onehot = np.eye(n_attr)
+        only, only_val = _choose_logreg(onehot[a_tr.numpy()], y_tr.numpy(), onehot[a_val.numpy()], y_val.numpy())
+        return Trained(fold.id, {"attend": (attend, fit_a), "image": (image, fit_i), "attr_clf": (attr_clf, attr_val),
+                                 "only": (only, only_val), "grids": grids, "t0": t0})
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        m, p, te = trained.model, self.params(fold), fold.index("test")
+        grids = m["grids"][te, 0]
+        attend, fit_a = m["attend"]
+        image, fit_i = m["image"]
+        attr_clf, attr_val = m["attr_clf"]
+        only, only_val = m["only"]
+        predicted = torch.as_tensor(attr_clf.predict(grids.mean(dim=(2, 3)).numpy()), dtype=torch.long)
+        true = self.attributes(fold, "test", as_test_input=True)  # the paper's protocol: its own attribute at test
+        n_attr = len(self.vocabulary(fold))
+        preds = {"image": (predict(image, grids, None), fit_i),
+                 "true": (predict(attend, grids, true), fit_a),
+                 "predicted": (predict(attend, grids, predicted), fit_a),
+                 "only": (only.predict(np.eye(n_attr)[true.numpy()]), {"val_accuracy": only_val})}
+        records = []
+        for variant, (pred, fit) in preds.items():
+            s = fold.score(pred)
+            metrics = {"accuracy": s["accuracy"], "val_accuracy": fit.get("val_accuracy"),
+                       "best_epoch": fit.get("best_epoch"), "epochs_run": fit.get("epochs_run")}
+            if variant == "predicted":
+                metrics["attribute_val_accuracy"] = attr_val
+            records.append(fold.record(self.name, {**p, "variant": variant}, {k: v for k, v in metrics.items()
+                                                                               if v is not None},
+                                       wall_time_s=time.perf_counter() - m["t0"],
+                                       extra={"y_true": s["y_true"], "y_pred": s["y_pred"], "test_index": te,
+                                              "reads_test_attribute": variant in ("true", "only"),
+                                              "history": fit.get("history", [])}))
+        records.append(fold.record("attr-attention-augment", p, self.augmentation(fold, m["grids"])))
+        return records
+
+    def augmentation(self, fold: Fold, grids: torch.Tensor) -> dict:
+        """On an inner 80/10/10 split of the fold's training part (its labels only): the attention model's accuracy
+        when each image's views stay together (``after``: augment after splitting) and when the views are split
+        as separate images (``before``: the paper's order, so that an image's flip can be trained on while the
+        image is tested)."""
+        c, seed = self.config, fold.id.seed * 1000 + fold.id.fold + 7
+        idx = fold.index("train")
+        y, a = torch.as_tensor(fold.labels("train")).long(), self.attributes(fold, "train")
+        rng = np.random.default_rng(seed)
+        out = {}
+        for order in ("after", "before"):
+            items = augmented_split(len(idx), grids.shape[1], order, rng)
+            g = lambda it: grids[idx[it[:, 0]], it[:, 1]]  # noqa: E731
+            (tr, va, te) = items
+            model, _ = train_attention((g(tr)[:, None], a[tr[:, 0]], y[tr[:, 0]]), (g(va), a[va[:, 0]], y[va[:, 0]]),
+                                       len(self.vocabulary(fold)), len(fold.classes), c, seed)
+            out[f"accuracy_{order}"] = float((predict(model, g(te), a[te[:, 0]]) == y[te[:, 0]].numpy()).mean())
+            if order == "before":
+                out["test_images_seen_in_training"] = float(np.isin(te[:, 0], tr[:, 0]).mean())
+        out["accuracy"] = out["accuracy_before"]  # the figure the paper's protocol would print
+        return out
+
+
+__all__ = ["ATTRIBUTE_SOURCES", "AttrAttention", "AttrAttentionConfig", "GRID_STOP", "VARIANTS", "augmented_split", "predict",
+           "train_attention", "AttributeAttention", "EMBEDDINGS", "attention_weights", "attribute_codes",
            "uniform_weights"]

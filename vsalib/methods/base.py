@@ -172,10 +172,14 @@ class Fold:
                 "Fold.score()")
         return self._dataset.labels[self.index(part)]
 
-    def annotations(self, column: str, part: str) -> np.ndarray:
+    def annotations(self, column: str, part: str, *, as_test_input: bool = False) -> np.ndarray:
         """What the dataset holds beside the label (an ``emotion`` class, ``valence``, ``arousal``) for the
-        training or validation part; like the labels, the test part's are not readable."""
-        if _part(part) == "test":
+        training or validation part; like the labels, the test part's are not readable.
+
+        ``as_test_input=True`` reads the test part's too, for the one use a paper prescribes: a column its model
+        takes as an *input* at test time (AttrAttention feeds each test image its true adjective). A method that
+        asks for it says so in its records, and its tests check which of its variants ask."""
+        if _part(part) == "test" and not as_test_input:
             raise PermissionError(f"the test part's {column!r} is not readable: it is a label of the test images")
         table = self._dataset.table
         if column not in table.columns:
@@ -418,7 +422,7 @@ def create_method(name: str, **settings) -> Method:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import global_cnn, majority, multilevel_rcnn, rcnngsr, sun2016, wsidnet  # noqa: F401  (importing registers them)
+    from vsalib.methods import attr_attention, global_cnn, majority, multilevel_rcnn, rcnngsr, sun2016, wsidnet  # noqa: F401  (importing registers them)
 
 
 # -- the fold runner --------------------------------------------------------------------------------
