@@ -677,8 +677,7 @@ class MultiLevelRCNN(OnTrainedModel):
             out[r.name] = (report.row_accuracy(PaperRow(r.name, r.method, params), runs),
                            report.published_value(CARD, r.name, col)[0])
         d = CARD.derived[0]
-        lams = sorted(set(runs.loc[(runs["method"] == cls.name) & (runs.get("params.loss") == "multi"),
-                                   "params.lam"].dropna())) if len(runs) and "params.lam" in runs else []
+        lams = swept_lams(runs)
         per = {v: (report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": v}), runs),
                    report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": v}, metric="val_accuracy"),
                                        runs)) for v in lams}
@@ -686,6 +685,14 @@ class MultiLevelRCNN(OnTrainedModel):
         out[d.name] = (report.validation_choice(per)[0] if swept else report.row_accuracy(None, runs.iloc[:0]),
                        math.nan)
         return out
+
+
+def swept_lams(runs) -> list[float]:
+    """The λ values of the L_multi heads in ``runs`` (the store's rows), ascending."""
+    if not len(runs) or "params.lam" not in runs:
+        return []
+    multi = (runs["method"] == MultiLevelRCNN.name) & (runs.get("params.loss") == "multi")
+    return sorted(set(runs.loc[multi, "params.lam"].dropna()))
 
 
 def _pretrained(ft: Record):
@@ -713,4 +720,4 @@ def _val_recall(fold: Fold, val: Sequence[dict]) -> dict:
 
 __all__ = ["BOX_COLUMNS", "CARD", "LAMS", "LOCAL_FEATURES", "LOSSES", "MultiLevelConfig", "MultiLevelHead", "MultiLevelRCNN", "P_OBJ",
            "PAPER_LAM", "PROFILE_SETTINGS", "REGIONS", "Variant", "dataset_boxes", "fold_confidence", "head_inputs", "head_loss",
-           "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "train_head", "variants"]
+           "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "swept_lams", "train_head", "variants"]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from vsalib import report, targets
 from vsalib.methods.base import PaperRow
-from vsalib.methods.multilevel_rcnn import CARD, LAMS, PAPER_LAM, MultiLevelRCNN
+from vsalib.methods.multilevel_rcnn import CARD, LAMS, PAPER_LAM, MultiLevelRCNN, swept_lams
 
 #: The rows each table of the chapter shows, in the paper's order (controls last).
 TABLE1_ROWS = ("ResNet101 global only", "object regions only", "emotional regions only", "global+object regions",
@@ -110,8 +110,7 @@ def lam_sweep(runs: pd.DataFrame, lams: Sequence[float] | None = None) -> pd.Dat
     """Fig. 8 as a table: per λ, validation and test accuracy (mean, CI, n) and on how many folds validation chose
     it; last row: λ chosen on each fold's validation part."""
     d = CARD.derived[0]
-    have = sorted(set(runs.loc[(runs["method"] == "multilevel-rcnn") & (runs.get("params.loss") == "multi"),
-                               "params.lam"].dropna())) if len(runs) and "params.lam" in runs else []
+    have = swept_lams(runs)
     lams = sorted(set(float(v) for v in lams) & set(have)) if lams is not None else have
     per = {lam: (report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": lam}), runs),
                  report.row_accuracy(PaperRow(d.name, d.method, {**d.params, "lam": lam}, metric="val_accuracy"), runs))
