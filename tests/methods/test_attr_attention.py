@@ -131,3 +131,43 @@ def test_a_test_attribute_is_refused_unless_asked_for_as_an_input(synthetic_fold
     assert len(method.attributes(fold, "test", as_test_input=True)) == len(fold.index("test"))
     vocab = method.vocabulary(fold)
     assert vocab[-1] == A.UNSEEN and len(vocab) > 2  # the training and validation adjectives, and one slot more
+
+
+def test_a_second_train_reads_the_cached_models_and_gives_the_same_records(synthetic_fold):
+    method, fold, trained, tmp = synthetic_fold
+    cached = list((tmp / "c" / "attr-attention").glob("*.pt"))
+    assert len(cached) == 1
+    again = method.train(fold, None)
+    for name in ("attend", "image"):
+        a, b = trained.model[name][0].state_dict(), again.model[name][0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+        assert again.model[name][1]["history"] == trained.model[name][1]["history"]
+    first = {r.params.get("variant", "augment"): r for r in method.evaluate(fold, trained)}
+    second = {r.params.get("variant", "augment"): r for r in method.evaluate(fold, again)}
+    for v in A.VARIANTS:
+        assert np.array_equal(first[v].extra["y_pred"], second[v].extra["y_pred"]), v
+    true = first["true"].metrics
+    assert 0 <= true["accuracy_shuffled_attribute"] <= 1  # the same model, test attributes shuffled among the images
+    assert "accuracy_shuffled_attribute" not in first["image"].metrics
+
+
+def test_the_card_rows_pick_the_variants_of_the_main_attribute_source():
+    rows = []
+    for source, base in (("dominant", 0.6), ("folder", 0.9)):
+        for seed in (0, 1):
+            for variant, acc in (("image", base), ("true", base + 0.2), ("predicted", base + 0.05), ("only", base + 0.1)):
+                rows.append({"method": "attr-attention", "params.variant": variant, "params.attribute": source,
+                             "seed": seed, "fold": 0, "metrics.accuracy": acc + 0.01 * seed})
+    runs = pd.DataFrame(rows)
+    values = A.AttrAttention.paper_values(runs, "emotion6", "binary")
+    assert values["AttrAttention"][1] == 99 and values["Sentiment detector"][1] == 70  # VSO's, whatever our dataset
+    assert values["AttrAttention"][0].tolist() == pytest.approx([80, 81])  # the dominant emotion's records only
+    folder = A.AttrAttention.paper_values(runs, "emotion6", "binary", source="folder")
+    assert folder["the attribute alone"][0].tolist() == pytest.approx([100, 101])
+    claims = A.AttrAttention.paper_claims(runs, "emotion6", "binary").set_index("claim")
+    assert claims["our gain"].tolist() == pytest.approx([20, 5, 10])
+    assert claims["paper gain"].iloc[0] == 29
+    assert A.select_source(runs.iloc[:0]).empty
+    assert A.profile_settings("quick")["iterations"] < A.AttrAttentionConfig().iterations
+    with pytest.raises(ValueError, match="unknown profile 'gpu'"):
+        A.profile_settings("gpu")

@@ -1,0 +1,146 @@
+"""What the AttrAttention chapter reports from its records: the four variants beside the paper's 99 % and 70 %,
+how far the attribute alone fixes the label, the shuffled-attribute check, augmentation before vs after the split,
+and the attention maps of one image under several attributes beside Grad-CAM of the image-only model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from vsalib import report
+from vsalib.methods import attr_attention as A
+
+#: The chapter's rows: (our variant, what it is, the card row it gives, whether it reads a test image's attribute).
+VARIANT_ROWS = (
+    ("image", "image only (uniform weights, no attribute)", "Sentiment detector", False),
+    ("true", "the true attribute at test time (as printed)", "AttrAttention", True),
+    ("predicted", "a predicted attribute at test time", "AttrAttention, predicted attribute", False),
+    ("only", "the attribute alone, no image", "the attribute alone", True),
+)
+
+
+def published_table() -> pd.DataFrame:
+    """The paper's Table 1 (VSO, 2 classes) as printed."""
+    t = report.paper_table("attr_attention", 1)
+    return t
+
+
+def variants_table(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """Per variant: the paper's % (VSO) where it prints one, ours (mean, 95 % CI, n) and whether it reads the test
+    image's own attribute."""
+    values = A.AttrAttention.paper_values(runs, "", None, source=source)
+    rows = []
+    for variant, what, card_row, reads in VARIANT_ROWS:
+        per, paper = values[card_row]
+        m, c, n = report.mean_ci_pct(per)
+        rows.append({"variant": variant, "what": what, "paper (VSO) %": paper, "ours": m, "ci95": c, "runs": n,
+                     "reads the test attribute": "yes" if reads else "no"})
+    return pd.DataFrame(rows)
+
+
+def formatted_variants(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """:func:`variants_table` as the chapter prints it."""
+    t = variants_table(runs, source)
+    return pd.DataFrame({"variant": t["what"], "paper (VSO) %": t["paper (VSO) %"].map(report.fmt_num),
+                         "ours %": [report.fmt_acc(m, c, n) if n else report.DASH
+                                    for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
+                         "reads the test image's attribute": t["reads the test attribute"]})
+
+
+def claims(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """What held of the card's claims on the records of one attribute source (paired per-split gains)."""
+    return report.card_claims(A.CARD, A.AttrAttention.paper_values(runs, "", None, source=source))
+
+
+def attribute_purity(attributes, labels, classes) -> tuple[pd.DataFrame, dict]:
+    """How far an attribute fixes the label, on images whose labels may be read (training and validation parts):
+    per attribute its images and the share of each class; overall the accuracy of the lookup *attribute → its
+    majority class* on those images and the share of the label's entropy the attribute explains (normalised mutual
+    information I(A; Y) / H(Y))."""
+    from sklearn.metrics import mutual_info_score
+
+    a, y = np.asarray(attributes).astype(str), np.asarray(labels).astype(int)
+    t = pd.crosstab(pd.Series(a, name="attribute"), pd.Series(y, name="label"))
+    t.columns = [classes[int(c)] for c in t.columns]
+    n = t.sum(axis=1)
+    out = pd.DataFrame({"attribute": t.index, "images": n.to_numpy()})
+    for c in t.columns:
+        out[f"share {c}"] = (t[c] / n).to_numpy()
+    out["majority"] = t.idxmax(axis=1).to_numpy()
+    p = np.bincount(y) / len(y)
+    h = float(-(p[p > 0] * np.log(p[p > 0])).sum())
+    summary = {"lookup_accuracy": float(t.max(axis=1).sum() / len(y)),
+               "majority_rate": float(p.max()),
+               "nmi": float(mutual_info_score(a, y) / h) if h > 0 else math.nan}
+    return out.sort_values("images", ascending=False).reset_index(drop=True), summary
+
+
+def shuffled_table(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """Per split: the true-attribute model's accuracy, and the same model's when each test image is given another
+    test image's attribute (shuffled among them)."""
+    t = A.select_source(runs, source)
+    t = t[(t["method"] == A.AttrAttention.name) & (t["params.variant"] == "true")] if len(t) else t
+    if not len(t) or "metrics.accuracy_shuffled_attribute" not in t:
+        return pd.DataFrame(columns=["seed", "fold", "true attribute %", "shuffled attribute %"])
+    return pd.DataFrame({"seed": t["seed"].astype(int), "fold": t["fold"].astype(int),
+                         "true attribute %": 100 * t["metrics.accuracy"],
+                         "shuffled attribute %": 100 * t["metrics.accuracy_shuffled_attribute"]}).reset_index(drop=True)
+
+
+def augmentation_table(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """Per split: the accuracy on the inner split of its training part with the augmented copies split with their
+    image (after) and as separate images (before, the paper's order), and the share of the inner test images whose
+    copy was trained on."""
+    t = runs[runs["method"] == "attr-attention-augment"] if len(runs) else runs
+    t = A.select_source(t, source) if len(t) else t
+    cols = ["seed", "fold", "after %", "before %", "gain from the order", "test images seen in training %"]
+    if not len(t):
+        return pd.DataFrame(columns=cols)
+    after, before = 100 * t["metrics.accuracy_after"], 100 * t["metrics.accuracy_before"]
+    return pd.DataFrame({"seed": t["seed"].astype(int), "fold": t["fold"].astype(int), "after %": after,
+                         "before %": before, "gain from the order": before - after,
+                         "test images seen in training %": 100 * t["metrics.test_images_seen_in_training"]},
+                        columns=cols).reset_index(drop=True)
+
+
+@torch.no_grad()
+def attention_maps(model: A.AttributeAttention, grids: torch.Tensor, attributes: torch.Tensor) -> np.ndarray:
+    """The weights o_i (Eq. 5) of each image under the given attributes, as maps (B, h, w)."""
+    _, o = model(grids, attributes)
+    return o.reshape(len(grids), *grids.shape[-2:]).numpy()
+
+
+class _OnGrid(nn.Module):
+    """The image-only model as a network of the grid, with an identity layer on its input for Grad-CAM."""
+
+    def __init__(self, model: A.AttributeAttention):
+        super().__init__()
+        self.cells, self.model = nn.Identity(), model
+
+    def forward(self, grid):
+        return self.model(self.cells(grid), None)[0]
+
+
+def image_gradcam(model: A.AttributeAttention, grids: torch.Tensor, classes=None) -> np.ndarray:
+    """Grad-CAM (pytorch-grad-cam) of the image-only model on the grid's cells (B, h, w) in [0, 1], for the
+    predicted class unless ``classes``."""
+    from vsalib.explain import gradcam
+
+    wrapped = _OnGrid(model).eval()
+    return gradcam(wrapped, grids.clone().requires_grad_(True), wrapped.cells, classes)
+
+
+def other_polarity_attribute(names, labels, vocabulary, label: int) -> str:
+    """The attribute most often seen on images of another class than ``label`` (a *wrong* attribute for an image
+    of class ``label``), from training images' names and labels."""
+    names, labels = np.asarray(names).astype(str), np.asarray(labels)
+    other = pd.Series(names[labels != label]).value_counts()
+    return next(n for n in other.index if n in vocabulary)
+
+
+__all__ = ["VARIANT_ROWS", "attention_maps", "attribute_purity", "augmentation_table", "claims", "formatted_variants",
+           "image_gradcam", "other_polarity_attribute", "published_table", "shuffled_table", "variants_table"]
