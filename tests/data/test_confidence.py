@@ -39,3 +39,13 @@ def test_ekman_labels_take_the_votes_for_their_own_emotion():
         label_confidence(t, ["amusement", "awe", "fear"])
     # binary classes keep the polarity reading
     assert label_confidence(t.assign(label=[0, 1, 0]), ["negative", "positive"])[0][1] == pytest.approx(0.133333)
+
+
+def test_vote_shares_rounded_past_one_are_clipped_and_far_ones_refused():
+    # Emotion6 prints shares to six decimals: a joy image whose positive votes sum to 1.000001
+    row = {"p_anger": 0.0, "p_disgust": 0.0, "p_fear": 0.0, "p_joy": 0.666667, "p_sadness": 0.0,
+           "p_surprise": 0.333334, "p_neutral": 0.0}
+    p, _ = label_confidence(pd.DataFrame([{**row, "label": 1}]))
+    assert p.tolist() == [1.0]
+    with pytest.raises(ValueError, match=r"vote shares must lie in \[0, 1\]"):
+        label_confidence(pd.DataFrame([{**row, "p_joy": 0.9, "label": 1}]))

@@ -41,11 +41,19 @@ def label_confidence(table: pd.DataFrame, classes: list[str] | None = None) -> t
             if unknown:
                 raise ValueError(f"the votes name Ekman's emotions; the classes {unknown} are not among them")
             votes = np.stack([table[cols[c]].to_numpy(dtype=float) for c in classes], axis=1)
-            return votes[np.arange(len(label)), label.astype(int)], "votes"
+            return _unit(votes[np.arange(len(label)), label.astype(int)]), "votes"
         if not np.isin(label, (0, 1)).all():
             raise ValueError("the vote mass of the label's polarity needs binary labels (0 negative, 1 positive)")
-        return np.where(label == 1, pos, neg), "votes"
+        return _unit(np.where(label == 1, pos, neg)), "votes"
     return None
+
+
+def _unit(p: np.ndarray, tolerance: float = 1e-4) -> np.ndarray:
+    """Vote shares clipped to [0, 1]: Emotion6's file prints each share to six decimals, so that the seven of an
+    image can sum to 1.000001 (26 EmotionROI images); anything further out is an error in the file."""
+    if ((p < -tolerance) | (p > 1 + tolerance)).any():
+        raise ValueError(f"vote shares must lie in [0, 1]; got {p[(p < 0) | (p > 1)][:5].tolist()}")
+    return np.clip(p, 0.0, 1.0)
 
 
 __all__ = ["CONFIDENCE_SOURCES", "label_confidence"]
