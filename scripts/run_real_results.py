@@ -11,7 +11,10 @@ notebooks to results/notebooks/:
 - ``wsidnet``: Twitter I five/four/three-agree (5-fold CV) and EmotionROI (binary, its fixed split, three
   seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps;
 - ``multilevel-rcnn``: EmotionROI (binary, its fixed split, three seeds) and Twitter I five/four/three-agree
-  (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8.
+  (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8;
+- ``attr-attention``: Emotion6 (folder polarity, three random 80/10/10 splits): AttrAttention's four variants
+  (image only, true, predicted and attribute alone) with the dominant emotion as the attribute, augmentation
+  before vs after the split, and the degenerate folder-emotion attribute.
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -46,6 +49,7 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
     "wsidnet": ("wsidnet.ipynb", TWITTER[:3] + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
     "multilevel-rcnn": ("multilevel_rcnn.ipynb", [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]
                         + TWITTER[:3]),
+    "attr-attention": ("attr_attention.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
 }
 
 

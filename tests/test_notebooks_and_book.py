@@ -35,7 +35,8 @@ def test_unknown_papermill_parameter_is_refused(tmp_path):
 #: The sections of a paper chapter, in the template of issue 12, and the chapters that follow it so far.
 CHAPTER_SECTIONS = ("The method in", "On the real benchmarks", "Findings", "What we substituted", "Exercises",
                     "Summary")
-REWRITTEN_CHAPTERS = ("global_baseline", "sun2016_affective_regions", "rcnngsr", "wsidnet", "multilevel_rcnn")
+REWRITTEN_CHAPTERS = ("global_baseline", "sun2016_affective_regions", "rcnngsr", "wsidnet", "multilevel_rcnn",
+                      "attr_attention")
 INTERNAL_PATHS = ("shared/papers", "/work/", "/tmp/", "/root/", "site-packages", ".venv/lib")
 
 
@@ -110,6 +111,7 @@ def test_book_builds_with_its_figures(tmp_path):
     for page in ("intro.html", "rerun.html", "references.html", "notebooks/datasets.html",
                  "notebooks/global_baseline.html", "notebooks/sun2016_affective_regions.html",
                  "notebooks/rcnngsr.html", "notebooks/wsidnet.html", "notebooks/multilevel_rcnn.html",
+                 "notebooks/attr_attention.html",
                  "notebooks/scoreboard.html",
                  "notebooks/own_data.html"):
         assert (html / page).is_file(), page
@@ -129,7 +131,8 @@ def test_book_builds_with_its_figures(tmp_path):
                 assert cell.replace("±", "&#177;") in sun_page or cell in sun_page, (sub, cell)
     for page, n_min in (("notebooks/datasets.html", 2), ("notebooks/global_baseline.html", 2),
                         ("notebooks/sun2016_affective_regions.html", 2), ("notebooks/rcnngsr.html", 4),
-                        ("notebooks/wsidnet.html", 3), ("notebooks/multilevel_rcnn.html", 4)):
+                        ("notebooks/wsidnet.html", 3), ("notebooks/multilevel_rcnn.html", 4),
+                        ("notebooks/attr_attention.html", 2)):
         text = (html / page).read_text()
         assert text.count("<img") >= n_min, f"{page} has fewer than {n_min} figures"
         assert "Traceback" not in text

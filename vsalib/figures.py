@@ -87,7 +87,7 @@ def rcnngsr_fig5(ab: pd.DataFrame, title: str):
     return fig
 
 
-__all__ = ["MIN_FONT", "adjacency_heatmap", "k_curves", "lam_curve", "multilevel_regions", "pyramid_levels", "rcnngsr_fig5",
+__all__ = ["MIN_FONT", "adjacency_heatmap", "attention_panels", "k_curves", "lam_curve", "multilevel_regions", "pyramid_levels", "rcnngsr_fig5",
            "sun2016_fig4", "wheel_distribution", "wsidnet_maps"]
 
 
@@ -228,3 +228,29 @@ def adjacency_heatmap(a: np.ndarray, order, title: str, ax=None):
                 ax=ax, cbar=False, annot_kws={"size": 9}, square=True)
     ax.set_title(title, fontsize=10)
     return ax
+
+
+def attention_panels(images: list, panels: list[list[tuple[str, np.ndarray]]], title: str):
+    """AttrAttention's weights on a few images: one row per image, its picture then one overlay per map (each
+    ``(label, map (h, w))`` in the row's ``panels``, a map of the grid's cells scaled to its maximum and
+    upsampled to the picture). ``images``: (H, W, 3) arrays in [0, 1]."""
+    import cv2
+
+    from vsalib.explain import overlay
+
+    cols = 1 + max(len(p) for p in panels)
+    fig, axes = plt.subplots(len(images), cols, figsize=(2.0 * cols, 2.25 * len(images) + 0.6), squeeze=False)
+    for r, (image, row) in enumerate(zip(images, panels)):
+        axes[r, 0].imshow(image)
+        axes[r, 0].set_title("image", fontsize=MIN_FONT)
+        for c, (label, m) in enumerate(row, start=1):
+            m = np.asarray(m, dtype=np.float32)
+            m = m / m.max() if m.max() > 0 else m
+            up = cv2.resize(m, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+            axes[r, c].imshow(overlay(image, up))
+            axes[r, c].set_title(label, fontsize=MIN_FONT, wrap=True)
+        for ax in axes[r]:
+            ax.axis("off")
+    fig.suptitle(title, wrap=True, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -55,6 +55,7 @@ CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
     "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
     "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("emotionroi", "binary")],
     "multilevel-rcnn": [("emotionroi", "binary"), ("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three")],
+    "attr-attention": [("emotion6", "binary")],
 }
 
 #: The command that fills a chapter's published runs on one dataset.
@@ -131,6 +132,8 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
         return df[df["method"] == "wsidnet"]
     if chapter == "multilevel-rcnn":  # every head (Tables 1-2, controls, λ) and the proposer's record
         return df[df["method"].isin(["multilevel-rcnn", "multilevel-rcnn-regions"])]
+    if chapter == "attr-attention":  # the four variants of every attribute source, and the augmentation check
+        return df[df["method"].isin(["attr-attention", "attr-attention-augment"])]
     raise ValueError(f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTER_DATASETS)}")
 
 

@@ -261,6 +261,43 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
     _verdicts("MultiLevelRCNN", multilevel_study.claims(runs, ds, sub, values=values), ds, sub, bb, prof)
 
 
+def attr_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
+    """The AttrAttention chapter's part of :func:`section` for one dataset: the four variants beside the paper's
+    VSO figures, the shuffled-attribute check, augmentation before vs after the split, the degenerate folder
+    attribute where it ran, and the verdicts."""
+    from vsalib.methods import attr_attention, attr_study
+
+    main = attr_attention.select_source(runs[runs["method"] == "attr-attention"])
+    source = str(main["params.attribute"].iloc[0]) if len(main) else None
+    _show(attr_study.formatted_variants(runs), report.caption(
+        f"AttrAttention's four variants (attribute: {SOURCE_NAMES.get(source, source)}), paper (VSO) beside ours",
+        ds, sub, bb, prof))
+    _under(runs)
+    sh = attr_study.shuffled_table(runs)
+    if len(sh):
+        _md(f"With each test image given another test image's attribute, the same model scores "
+            f"{report.fmt_num(sh['shuffled attribute %'].mean())} % instead of {report.fmt_num(sh['true attribute %'].mean())} % "
+            f"(mean over {len(sh)} splits). Always guessing the larger class would score "
+            f"{report.fmt_num(scoreboard.majority_rate(main))} % on these test images.")
+    aug = attr_study.augmentation_table(runs, source)
+    if len(aug):
+        _show(pd.DataFrame({"seed": aug["seed"], "after %": aug["after %"].map(report.fmt_num),
+                            "before %": aug["before %"].map(report.fmt_num),
+                            "gain from the order": aug["gain from the order"].map(report.fmt_gain),
+                            "test images seen in training %": aug["test images seen in training %"].map(report.fmt_num)}),
+              report.caption("Augmented copies split with their image (after) or as images of their own (before, the "
+                             "paper's order), on an inner split of each training part", ds, sub, bb, prof))
+    folder = runs[runs.get("params.attribute") == "folder"] if "params.attribute" in runs else runs.iloc[:0]
+    if len(folder):
+        _show(attr_study.formatted_variants(runs, "folder"),
+              report.caption("The degenerate attribute: the folder emotion, which fixes the label", ds, sub, bb, prof))
+    _verdicts("AttrAttention", attr_study.claims(runs, source), ds, sub, bb, prof)
+
+
+SOURCE_NAMES = {"adjective": "the adjective", "dominant": "the dominant emotion of the votes",
+                "folder": "the folder emotion"}
+
+
 def _verdicts(paper: str, v: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
     """A paper's claims on one dataset as a table and a sentence (a line when none of them ran there)."""
     if not len(v):
@@ -397,6 +434,8 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             _verdicts("WSIDNet", wsidnet_study.claims(runs, ds, sub), ds, sub, bb, prof)
         elif chapter == "multilevel-rcnn":
             multilevel_section(runs, ds, sub, bb, prof)
+        elif chapter == "attr-attention":
+            attr_section(runs, ds, sub, bb, prof)
     if chapter == "sun2016":
         curves = sun2016.k_curves_by_subset(
             pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
@@ -407,5 +446,5 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
     return shown
 
 
-__all__ = ["FIG5_VARIANTS", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
+__all__ = ["FIG5_VARIANTS", "SOURCE_NAMES", "attr_section", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
            "sun2016_table1", "graph_sentence", "PROTOCOL_NAMES", "multilevel_section", "multilevel_sweep", "proposer_table", "multilevel_table", "table1_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]

@@ -109,13 +109,13 @@ def test_only_the_true_and_attribute_only_variants_read_a_test_attribute(synthet
     assert set(recs) == {"image", "true", "predicted", "only", "augment"}
     assert [v for v, r in recs.items() if r.extra.get("reads_test_attribute")] == ["true", "only"]
     # with every test image's attribute replaced, the predicted-attribute and image-only variants predict the same
-    real = method._names
+    real = method.attribute_names
 
     def shuffled(fold_, part, as_test_input=False):
         names = real(fold_, part, as_test_input)
         return names[::-1] if part == "test" else names
 
-    monkeypatch.setattr(method, "_names", shuffled)
+    monkeypatch.setattr(method, "attribute_names", shuffled)
     again = {r.params.get("variant", "augment"): r for r in method.evaluate(fold, trained)}
     for v in ("image", "predicted"):
         assert np.array_equal(again[v].extra["y_pred"], recs[v].extra["y_pred"]), v

@@ -381,7 +381,8 @@ class AttrAttention(Method):
                                                 progress=self.progress)
         return self._grids[key]
 
-    def _names(self, fold: Fold, part: str, as_test_input: bool = False) -> list[str]:
+    def attribute_names(self, fold: Fold, part: str, as_test_input: bool = False) -> list[str]:
+        """The attribute of each image of ``part`` by name (the test part's only ``as_test_input``)."""
         src = self.source(fold)
         if src == "dominant":
             votes = [c for c in VOTE_COLUMNS if fold.has_column(c)]
@@ -397,14 +398,14 @@ class AttrAttention(Method):
         images and ``<unseen>`` for any other (a test image's adjective that training never met)."""
         if self.source(fold) == "dominant":
             return [c[2:] for c in VOTE_COLUMNS if fold.has_column(c)]
-        return sorted(set(self._names(fold, "train")) | set(self._names(fold, "val"))) + [UNSEEN]
+        return sorted(set(self.attribute_names(fold, "train")) | set(self.attribute_names(fold, "val"))) + [UNSEEN]
 
     def attributes(self, fold: Fold, part: str, *, as_test_input: bool = False) -> torch.Tensor:
         """The attribute indices (into :meth:`vocabulary`) of ``part``'s images; the test part's only with
         ``as_test_input`` (variants ``true`` and ``only``)."""
         vocab = self.vocabulary(fold)
         index = {n: i for i, n in enumerate(vocab)}
-        return torch.as_tensor([index.get(n, index.get(UNSEEN, 0)) for n in self._names(fold, part, as_test_input)],
+        return torch.as_tensor([index.get(n, index.get(UNSEEN, 0)) for n in self.attribute_names(fold, part, as_test_input)],
                                dtype=torch.long)
 
     def train(self, fold: Fold, store: ResultStore) -> Trained:

@@ -51,9 +51,11 @@ def formatted_variants(runs: pd.DataFrame, source: str | None = None) -> pd.Data
                          "reads the test image's attribute": t["reads the test attribute"]})
 
 
-def claims(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
-    """What held of the card's claims on the records of one attribute source (paired per-split gains)."""
-    return report.card_claims(A.CARD, A.AttrAttention.paper_values(runs, "", None, source=source))
+def claims(runs: pd.DataFrame, source: str | None = None, *, run_only: bool = True) -> pd.DataFrame:
+    """What held of the card's claims on the records of one attribute source (paired per-split gains);
+    ``run_only``: without the claims whose two variants did not both run."""
+    v = report.card_claims(A.CARD, A.AttrAttention.paper_values(runs, "", None, source=source))
+    return v[v["verdict"] != "–"].reset_index(drop=True) if run_only else v
 
 
 def attribute_purity(attributes, labels, classes) -> tuple[pd.DataFrame, dict]:
@@ -134,13 +136,26 @@ def image_gradcam(model: A.AttributeAttention, grids: torch.Tensor, classes=None
     return gradcam(wrapped, grids.clone().requires_grad_(True), wrapped.cells, classes)
 
 
-def other_polarity_attribute(names, labels, vocabulary, label: int) -> str:
-    """The attribute most often seen on images of another class than ``label`` (a *wrong* attribute for an image
-    of class ``label``), from training images' names and labels."""
-    names, labels = np.asarray(names).astype(str), np.asarray(labels)
-    other = pd.Series(names[labels != label]).value_counts()
-    return next(n for n in other.index if n in vocabulary)
+__all__ = ["VARIANT_ROWS", "view_image", "wrong_attribute", "attention_maps", "attribute_purity", "augmentation_table", "claims", "formatted_variants",
+           "image_gradcam", "published_table", "shuffled_table", "variants_table"]
 
 
-__all__ = ["VARIANT_ROWS", "attention_maps", "attribute_purity", "augmentation_table", "claims", "formatted_variants",
-           "image_gradcam", "other_polarity_attribute", "published_table", "shuffled_table", "variants_table"]
+def view_image(path: str, size: int) -> np.ndarray:
+    """The centre crop the grid of ``path`` was computed on (the backbone's eval transform without normalising),
+    as (size, size, 3) in [0, 1]."""
+    from torchvision import transforms as T
+
+    from vsalib.data.images import open_image
+
+    crop = T.Compose([T.Resize(int(round(size * 256 / 224))), T.CenterCrop(size)])
+    return np.asarray(crop(open_image(path).convert("RGB")), dtype=np.float32) / 255.0
+
+
+def wrong_attribute(purity: pd.DataFrame, name: str) -> str:
+    """For an image with attribute ``name``, the most frequent attribute whose majority class (on the training and
+    validation images of :func:`attribute_purity`) differs from ``name``'s: a wrong attribute chosen without the
+    test image's label."""
+    major = dict(zip(purity["attribute"], purity["majority"]))
+    own = major.get(name)
+    other = purity[purity["majority"] != own] if own is not None else purity[purity["attribute"] != name]
+    return str(other["attribute"].iloc[0]) if len(other) else str(purity["attribute"].iloc[0])
