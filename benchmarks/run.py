@@ -1,6 +1,6 @@
 """Benchmarks of the hot paths (figures for the closing notes; no timed assertions in tests).
 
-    .venv/bin/python benchmarks/run.py [--book] [--real]
+    .venv/bin/python benchmarks/run.py [--book] [--real] [--only attr multilevel ...]
 
 - synthetic generation: 1,000 scenes at 128 px, in memory and written;
 - feature extraction: EfficientNet-Lite0 forward, images/s at 224 px (batch 32);
@@ -14,6 +14,9 @@
 - MultiLevelRCNN: the `cpu` profile's proposer, one training step (s/image), and one image's regions and
   features (proposals, p_obj, S_emo top-10, four region sets' RoI features, X_global) against the global
   model's forward alone (the region branch's cost);
+- AttrAttention: training samples/s of the attention model and the image-only model on cached grids beside
+  the global model's cpu-profile training, and inference seconds per image from the image beside the global
+  model's forward;
 - sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
   and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
@@ -124,7 +127,8 @@ def bench_regions(n_boxes: int = 100, n_images: int = 3) -> dict:
     out = {"regions_images": src}
     for method in ("edgeboxes", "selective_search"):
         t0 = time.perf_counter()
-        props = [propose(im, method, n_boxes) for im in images]
+        for im in images:
+            propose(im, method, n_boxes)
         out[f"proposals_{method}_s_per_image"] = round((time.perf_counter() - t0) / len(images), 3)
     model = GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval()
     boxes = [propose(im, "edgeboxes", n_boxes).boxes for im in images]
@@ -273,6 +277,58 @@ def bench_multilevel() -> dict:
     return out
 
 
+def bench_attr() -> dict:
+    """AttrAttention at the cpu profile's settings (224 px: the stride-16 grid, 14 x 14 cells of 112 channels, d =
+    512): training samples/s of the attention model and of the image-only model on cached grids (batch 32), beside
+    the global model's cpu-profile training on cached activations; inference seconds per image from the image (the
+    trunk to stride 16, then Eqs. 1-5 and the classifier) beside the global model's forward."""
+    from torch import nn
+
+    from vsalib.backbones import create_backbone
+    from vsalib.methods.attr_attention import GRID_STOP, AttrAttentionConfig, AttributeAttention
+    from vsalib.methods.global_cnn import GlobalCNN
+
+    torch.manual_seed(0)
+    b = create_backbone("efficientnet_lite0").eval()
+    x = torch.randn(32, 3, 224, 224)
+    with torch.no_grad():
+        grid = b.forward_to(x, GRID_STOP["efficientnet_lite0"])
+        h = b.forward_to(x, 12)
+    attrs, y = torch.randint(0, 8, (32,)), torch.randint(0, 2, (32,))
+    out = {}
+    for name, use in (("attention", True), ("image_only", False)):
+        model = AttributeAttention(grid.shape[1], 8, 2, AttrAttentionConfig().dim)
+        opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+
+        def step():
+            loss = nn.functional.cross_entropy(model(grid, attrs if use else None)[0], y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        step()
+        out[f"attr_train_{name}_224_samples_per_s"] = round(32 / timeit(step, repeat=3), 1)
+    out["attr_train_global_cpu_profile_224_samples_per_s"] = round(
+        32 / train_step_time(GlobalCNN(b, 2, start=12), h, y, 3), 1)
+    model = AttributeAttention(grid.shape[1], 8, 2, AttrAttentionConfig().dim).eval()
+    glob = GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval()
+    one = x[:1]
+
+    def attend():
+        with torch.no_grad():
+            model(b.forward_to(one, GRID_STOP["efficientnet_lite0"]), attrs[:1])
+
+    def global_only():
+        with torch.no_grad():
+            glob(one)
+
+    attend()
+    global_only()
+    out["attr_inference_224_s_per_image"] = round(timeit(attend, repeat=5), 4)
+    out["attr_global_inference_224_s_per_image"] = round(timeit(global_only, repeat=5), 4)
+    return out
+
+
 def bench_real_fold() -> dict:
     from vsalib.data import load_dataset, make_splits
     from vsalib.methods import global_cnn
@@ -310,20 +366,22 @@ def bench_book() -> dict:
     return {"book_build_quick_s": round(time.perf_counter() - t0, 1)}
 
 
+BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "regions": bench_regions,
+           "grouping": bench_grouping, "wsidnet": bench_wsidnet, "multilevel": bench_multilevel, "attr": bench_attr,
+           "snapshot": bench_snapshot}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--book", action="store_true")
     ap.add_argument("--real", action="store_true")
+    ap.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks (default: all)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"}
-    res.update(bench_synthetic())
-    res.update(bench_backbone())
-    res.update(bench_regions())
-    res.update(bench_grouping())
-    res.update(bench_wsidnet())
-    res.update(bench_multilevel())
-    res.update(bench_snapshot())
+    for name, bench in BENCHES.items():
+        if not args.only or name in args.only:
+            res.update(bench())
     if args.real:
         res.update(bench_real_fold())
     if args.book:
@@ -331,6 +389,8 @@ def main(argv=None) -> int:
     print(json.dumps(res, indent=1))
     out = ROOT / "results" / "benchmarks" / "latest.json"  # beside the results store, not in it
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.only and out.is_file():  # a partial run updates the figures it measured, keeps the others
+        res = {**json.loads(out.read_text()), **res}
     out.write_text(json.dumps(res, indent=1))
     return 0
 
