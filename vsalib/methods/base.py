@@ -201,10 +201,11 @@ class Fold:
 
     def record(self, method: str, params: dict, metrics: dict, *, wall_time_s: float | None = None,
                extra: dict | None = None) -> Record:
-        """A record of this fold (identity filled in)."""
+        """A record of this fold (identity filled in), with the split's part sizes in ``extra["sizes"]`` (what
+        :func:`vsalib.verdicts.design_of` reads)."""
         return Record(dataset=self.id.dataset, subset=self.id.subset, protocol=self.id.protocol, method=method,
                       params=params, seed=self.id.seed, fold=self.id.fold, metrics=metrics, wall_time_s=wall_time_s,
-                      extra=extra or {})
+                      extra={**(extra or {}), "sizes": {k: int(v) for k, v in self.split.sizes().items()}})
 
     def __repr__(self) -> str:
         return f"Fold({self.id}, {self.split.sizes()})"

@@ -1,0 +1,89 @@
+"""The verdict rule (vsalib.verdicts) against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vsalib import verdicts as V
+
+
+def test_corrected_t_by_hand():
+    d = [3.0, 1.0, 2.0, 4.0, 0.0]  # mean 2, s² = 2.5
+    mean, se, df, p = V.corrected_t(d, 0.25)  # 5-fold CV: n_test / n_train = 1/4
+    assert mean == 2 and df == 4
+    assert se == pytest.approx(math.sqrt((1 / 5 + 0.25) * 2.5))  # 1.0607, not sqrt(2.5 / 5) = 0.7071
+    assert p == pytest.approx(2 * stats.t.sf(2 / se, 4))
+    assert math.isnan(V.corrected_t([2.0, 2.0, 2.0], 0.25)[3])  # no spread: undefined, not "infinitely significant"
+    assert math.isnan(V.corrected_t([2.0], 0.25)[1])
+
+
+def test_mcnemar_counts_only_the_disagreements():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 1, 0])
+    a = y.copy()  # right everywhere
+    b = y.copy()
+    b[:6] = 1 - b[:6]  # wrong on six: a alone right on 6, b alone right on 0
+    assert V.mcnemar(y, a, b) == pytest.approx(2 * 0.5 ** 6)
+    assert V.mcnemar(y, a, a) == 1.0
+    with pytest.raises(ValueError, match="same images"):
+        V.mcnemar(y, a, b[:5])
+
+
+def test_holm_by_hand():
+    adj = V.holm([0.01, 0.04, np.nan, 0.03])
+    # sorted 0.01, 0.03, 0.04 with m = 3: 0.03, max(0.03, 0.06), max(0.06, 0.04) -> 0.03, 0.06, 0.06
+    assert adj[0] == pytest.approx(0.03) and adj[3] == pytest.approx(0.06) and adj[1] == pytest.approx(0.06)
+    assert math.isnan(adj[2])
+
+
+def test_detectable_gain_by_hand():
+    se, df = 1.0, 4
+    assert V.detectable_gain(se, df) == pytest.approx(stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4))  # 3.717
+    assert math.isnan(V.detectable_gain(1.0, 0))
+
+
+def _decide(d, ratio=0.25, paper=math.nan, **kw):
+    t = V.test_claim(d, ratio, paper_gain=paper, **kw)
+    return V.decide([t], [d], [paper])[0]
+
+
+def test_verdicts():
+    assert _decide([3.0, 2.5, 3.5, 3.0, 2.8]).verdict == "held"
+    assert _decide([-3.0, -2.5, -3.5, -3.0, -2.8]).verdict == "reversed"
+    assert _decide([0.2, -0.1, 0.1, 0.0, -0.2]).verdict == "no practical difference"  # within ±2 points
+    wide = [6.0, -5.0, 4.0, -6.0, 2.0]
+    assert _decide(wide, paper=1.5).verdict == "not testable here"  # the design detects ~13 points, not 1.5
+    assert _decide(wide, paper=30.0).verdict == "not resolved"
+    assert _decide([0.0, 0.0, 0.0]).verdict == "no difference"
+    assert _decide([1.5]).verdict == "one run only"
+    assert _decide([]).verdict == "–"
+    # five identical gains: no spread, so without predictions nothing can call them ...
+    same = [2.0] * 5
+    assert _decide(same, paper=30.0).verdict == "not resolved"
+    # ... and with predictions McNemar decides: 2 points of 500 images is 10 images one way, none the other
+    y = np.zeros(500, dtype=int)
+    better, worse = y.copy(), y.copy()
+    worse[:10] = 1
+    assert _decide(same, paper=30.0, y_true=y, pred_better=better, pred_worse=worse).verdict == "held"
+
+
+def test_holm_can_undo_a_single_claims_significance():
+    d = [2.0, 4.0, 0.5, 3.0, 0.5]  # t = 2.9, p = 0.044 on its own
+    t = V.test_claim(d, 0.0)
+    assert t.p_t < 0.05
+    out = V.decide([t] * 4, [d] * 4, [math.nan] * 4)  # four such claims: Holm multiplies the smallest by 4
+    assert {o.verdict for o in out} == {"not resolved"} and out[0].p_holm == pytest.approx(min(1, 4 * t.p_t))
+
+
+def test_design_of_the_records():
+    import pandas as pd
+
+    assert V.design_of(pd.DataFrame({"protocol": ["kfold5-grouped"], "dataset": ["twitter1"]})).test_train_ratio == 0.25
+    assert V.design_of(pd.DataFrame({"protocol": ["fixed"], "dataset": ["emotionroi"]})).test_train_ratio == \
+        pytest.approx(594 / 1386)
+    sized = pd.DataFrame({"protocol": ["ratio"] * 2, "dataset": ["emotion6"] * 2, "extra.sizes.test": [198, 198],
+                          "extra.sizes.train": [1584, 1584]})
+    d = V.design_of(sized)
+    assert d.test_train_ratio == pytest.approx(0.125) and d.source == "the records' sizes"
+    assert "assumed" in V.design_of(pd.DataFrame({"protocol": ["ratio"], "dataset": ["iaps"]})).source
