@@ -231,26 +231,26 @@ def adjacency_heatmap(a: np.ndarray, order, title: str, ax=None):
 
 
 def attention_panels(images: list, panels: list[list[tuple[str, np.ndarray]]], title: str):
-    """AttrAttention's weights on a few images: one row per image, its picture then one overlay per map (each
-    ``(label, map (h, w))`` in the row's ``panels``, a map of the grid's cells scaled to its maximum and
-    upsampled to the picture). ``images``: (H, W, 3) arrays in [0, 1]."""
+    """AttrAttention's weights on a few images: one column per image, its picture on top, then one overlay per map
+    (each ``(label, map (h, w))`` in the image's ``panels``: a map of the grid's cells scaled to its maximum and
+    upsampled to the picture), so that the figure fits the book's column. ``images``: (H, W, 3) in [0, 1]."""
     import cv2
 
     from vsalib.explain import overlay
 
-    cols = 1 + max(len(p) for p in panels)
-    fig, axes = plt.subplots(len(images), cols, figsize=(2.0 * cols, 2.25 * len(images) + 0.6), squeeze=False)
-    for r, (image, row) in enumerate(zip(images, panels)):
-        axes[r, 0].imshow(image)
-        axes[r, 0].set_title("image", fontsize=MIN_FONT)
-        for c, (label, m) in enumerate(row, start=1):
+    rows = 1 + max(len(p) for p in panels)
+    fig, axes = plt.subplots(rows, len(images), figsize=(2.3 * len(images), 2.45 * rows + 0.5), squeeze=False)
+    for c, (image, column) in enumerate(zip(images, panels)):
+        axes[0, c].imshow(image)
+        axes[0, c].set_title(f"image {c + 1}", fontsize=MIN_FONT)
+        for r, (label, m) in enumerate(column, start=1):
             m = np.asarray(m, dtype=np.float32)
             m = m / m.max() if m.max() > 0 else m
             up = cv2.resize(m, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
             axes[r, c].imshow(overlay(image, up))
-            axes[r, c].set_title(label, fontsize=MIN_FONT, wrap=True)
-        for ax in axes[r]:
+            axes[r, c].set_title(label, fontsize=MIN_FONT)
+        for ax in axes[:, c]:
             ax.axis("off")
-    fig.suptitle(title, wrap=True, fontsize=10)
+    fig.suptitle(title, wrap=True, fontsize=MIN_FONT + 1)
     fig.tight_layout()
     return fig

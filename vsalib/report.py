@@ -76,8 +76,9 @@ def show(df: pd.DataFrame, caption: str | None = None, decimals: int = 2):
         else:
             out[c] = col.map(lambda v: DASH if v is None or (isinstance(v, float) and math.isnan(v)) else v)
     sty = out.style.hide(axis="index")
-    numeric = [c for c in out.columns if out[c].astype(str).str.contains(" ± ", regex=False).any()]
-    if numeric:  # "87.64 ± 0.90" on one line
+    text = {c: out[c].astype(str) for c in out.columns}
+    numeric = [c for c, t in text.items() if t.str.contains(" ± ", regex=False).any() and t.str.len().max() <= 32]
+    if numeric:  # "87.64 ± 0.90" on one line (prose that holds a ± wraps as prose)
         sty = sty.set_properties(subset=numeric, **{"white-space": "nowrap"})
     if caption:
         sty = sty.set_caption(caption)

@@ -90,7 +90,8 @@ def shuffled_table(runs: pd.DataFrame, source: str | None = None) -> pd.DataFram
         return pd.DataFrame(columns=["seed", "fold", "true attribute %", "shuffled attribute %"])
     return pd.DataFrame({"seed": t["seed"].astype(int), "fold": t["fold"].astype(int),
                          "true attribute %": 100 * t["metrics.accuracy"],
-                         "shuffled attribute %": 100 * t["metrics.accuracy_shuffled_attribute"]}).reset_index(drop=True)
+                         "shuffled attribute %": 100 * t["metrics.accuracy_shuffled_attribute"]}
+                        ).sort_values(["seed", "fold"]).reset_index(drop=True)
 
 
 def augmentation_table(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
@@ -106,7 +107,7 @@ def augmentation_table(runs: pd.DataFrame, source: str | None = None) -> pd.Data
     return pd.DataFrame({"seed": t["seed"].astype(int), "fold": t["fold"].astype(int), "after %": after,
                          "before %": before, "gain from the order": before - after,
                          "test images seen in training %": 100 * t["metrics.test_images_seen_in_training"]},
-                        columns=cols).reset_index(drop=True)
+                        columns=cols).sort_values(["seed", "fold"]).reset_index(drop=True)
 
 
 @torch.no_grad()
