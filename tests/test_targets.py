@@ -104,13 +104,16 @@ def test_card_claims_pair_folds(tmp_path):
     from vsalib.methods.sun2016 import CARD
     from vsalib.report import card_claims, row_values
 
-    # fine-tuning against frozen, three folds: +4, +5, +6 points -> mean 5, sd 1, CI t_{0.975,2} / sqrt(3) = 2.48
+    # fine-tuning against frozen, three folds: +4, +5, +6 points -> mean 5, sd 1; 5-fold records, so the corrected
+    # half-width is t_{0.975,2} sqrt(1/3 + 1/4) = 3.29 (Nadeau and Bengio), not t_{0.975,2} / sqrt(3) = 2.48
     rows = [("twitter2", None, "global-frozen", {}, f, a) for f, a in enumerate([0.70, 0.70, 0.70])] + \
            [("twitter2", None, "global-finetune", {}, f, a) for f, a in enumerate([0.74, 0.75, 0.76])]
-    c = card_claims(CARD, row_values(CARD, _store_runs(tmp_path, rows), "twitter2")).set_index("claim")
+    runs = _store_runs(tmp_path, rows)
+    c = card_claims(CARD, row_values(CARD, runs, "twitter2"), runs).set_index("claim")
     ft = c.loc["fine-tuning helps"]
     assert ft["paper gain"] == pytest.approx(72.30 - 72.82)  # Sun2016 Table 1, Twitter II
-    assert ft["our gain"] == pytest.approx(5.0) and ft["ci95"] == pytest.approx(4.303 / math.sqrt(3), rel=1e-3)
+    assert ft["our gain"] == pytest.approx(5.0) and ft["ci95"] == pytest.approx(4.303 * math.sqrt(1 / 3 + 1 / 4), rel=1e-3)
+    assert ft["detectable"] > ft["ci95"]  # the 80 %-power gain lies beyond the interval's half-width
     assert ft["folds"] == 3 and ft["verdict"] == "held"
     assert c.loc["late fusion beats early fusion", "verdict"] == "–"  # no runs of either row
     assert c.loc["the best K beats K = 1 (K chosen on test)", "verdict"] == "–"  # a derived row not computed

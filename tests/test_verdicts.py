@@ -87,3 +87,41 @@ def test_design_of_the_records():
     d = V.design_of(sized)
     assert d.test_train_ratio == pytest.approx(0.125) and d.source == "the records' sizes"
     assert "assumed" in V.design_of(pd.DataFrame({"protocol": ["ratio"], "dataset": ["iaps"]})).source
+
+
+def test_card_claims_read_the_design_and_the_rows_predictions(tmp_path):
+    """card_claims on stored records: the correction's n_test / n_train from the records' sizes, and McNemar on
+    the pooled predictions of the two rows (the same test images, one record per fold, accuracies that match)."""
+    import pandas as pd
+
+    from vsalib import report
+    from vsalib.methods.base import Claim, PaperCard, PaperRow
+    from vsalib.results import Record, ResultStore
+
+    card = PaperCard(key="toy", short="toy", title="", venue="", table=1,
+                     rows=(PaperRow("whole", "toy", {"v": "whole"}), PaperRow("regions", "toy", {"v": "regions"})),
+                     claims=(Claim("regions help", "regions", "whole"),))
+    store = ResultStore(tmp_path)
+    rng = np.random.default_rng(0)
+    for fold in range(5):
+        y = rng.integers(0, 2, 40)
+        whole = np.where(rng.random(40) < 0.7, y, 1 - y)
+        regions = whole.copy()
+        regions[(whole != y).nonzero()[0][:3]] = y[(whole != y).nonzero()[0][:3]]  # three more right per fold
+        for v, pred in (("whole", whole), ("regions", regions)):
+            store.add(Record(dataset="toy", subset=None, protocol="kfold5", method="toy", params={"v": v}, seed=0,
+                             fold=fold, metrics={"accuracy": float((pred == y).mean())},
+                             extra={"y_true": y.tolist(), "y_pred": pred.tolist(),
+                                    "sizes": {"train": 144, "val": 16, "test": 40}}))
+    runs = store.load()
+    values = {r.name: (report.row_accuracy(r, runs), float("nan")) for r in card.rows}
+    c = report.card_claims(card, values, runs).iloc[0]
+    d = (values["regions"][0] - values["whole"][0]).to_numpy()
+    assert c["our gain"] == pytest.approx(7.5)  # 3 of 40 images per fold
+    assert np.allclose(d, 7.5)  # the same gain on every fold: no spread, so only McNemar can decide ...
+    assert c["verdict"] == "held"  # ... and 15 images only the regions row gets right, none the other way
+    assert c["p (Holm)"] == pytest.approx(2 * 0.5 ** 15)
+    assert V.design_of(runs).test_train_ratio == pytest.approx(40 / 144)
+    # without the predictions the same gains cannot be called
+    bare = runs.drop(columns=["extra.y_pred"])
+    assert report.card_claims(card, values, bare).iloc[0]["verdict"] == "not resolved"

@@ -63,23 +63,23 @@ def sun2016_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
 
 
 def verdict_sentence(verdicts: pd.DataFrame, where: str) -> str:
-    """One sentence on a claims table: how many held, reversed, were not resolved (and which reversed)."""
-    counts = verdicts["verdict"].value_counts()
+    """One sentence on a claims table: how many got each verdict, and which held or reversed."""
     what = verdicts.columns[0]
-    rev = list(verdicts.loc[verdicts["verdict"] == "reversed", what])
-    held = list(verdicts.loc[verdicts["verdict"] == "held", what])
-    text = (f"On {where}, {int(counts.get('held', 0))} of {len(verdicts)} held, {int(counts.get('reversed', 0))} "
-            f"reversed and {len(verdicts) - int(counts.get('held', 0)) - int(counts.get('reversed', 0))} were neither")
-    if held:
-        text += f"; held: {'; '.join(held)}"
-    if rev:
-        text += f"; reversed: {'; '.join(rev)}"
+    counts = verdicts["verdict"].value_counts().to_dict()
+    text = f"On {where}: " + report.verdict_tally(counts, len(verdicts))[:-1]
+    for verdict in ("held", "reversed"):
+        named = list(verdicts.loc[verdicts["verdict"] == verdict, what])
+        if named:
+            text += f"; {verdict}: {'; '.join(named)}"
     return text + "."
 
 
 def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") -> pd.DataFrame:
+    """A claims table as the book prints it: the paper's gain, ours ± its corrected 95 % CI, the gain our splits
+    detect with 80 % power, the number of splits and the verdict (:mod:`vsalib.verdicts`)."""
     return pd.DataFrame({what: verdicts[what], "paper gain": verdicts["paper gain"].map(report.fmt_gain),
                          "our gain": [report.fmt_gain(m, c) for m, c in zip(verdicts["our gain"], verdicts["ci95"])],
+                         "detectable": verdicts["detectable"].map(lambda v: report.fmt_num(v, 1)),
                          n: verdicts[n], "verdict": verdicts["verdict"]})
 
 

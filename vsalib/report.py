@@ -11,7 +11,7 @@
 - :func:`paper_table`: a paper's table exactly as published (``vsalib/targets.csv``);
 - :func:`card_table` / :func:`card_claims`: any method's table and claims, ours beside the paper's,
   built from its :class:`~vsalib.methods.base.PaperCard` and the store (each row of the card says which
-  records give it; each claim names two rows; verdicts by :func:`vsalib.evaluate.paired_gain`).
+  records give it; each claim names two rows; verdicts by :mod:`vsalib.verdicts`).
 """
 
 from __future__ import annotations
@@ -261,24 +261,67 @@ def card_table(card, runs: pd.DataFrame, dataset: str, subset: str | None = None
     return pd.DataFrame(rows, columns=["row", "paper", "ours", "ci95", "runs", "note"])
 
 
-def card_claims(card, values: dict[str, tuple[pd.Series, float]], *, what: str = "claim",
-                n: str = "folds") -> pd.DataFrame:
-    """What held of a paper's claims (its card's): the paper's gain (better row minus worse row,
-    points) beside ours, the mean of the paired per-fold differences (same folds, same models) with
-    its 95 % CI, and the verdict of :func:`vsalib.evaluate.paired_gain` (``held``: the whole CI above
-    0; ``reversed``: below; ``not resolved``: it spans 0).
+def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataFrame | None, *,
+                what: str = "claim", n: str = "folds") -> pd.DataFrame:
+    """What held of a paper's claims (its card's): the paper's gain (better row minus worse row, points) beside
+    ours, the mean of the paired per-fold differences (same folds, same models) with its corrected 95 % CI, the
+    gain the design detects with 80 % power, and the verdict of :mod:`vsalib.verdicts` (corrected resampled t,
+    McNemar where the records hold both rows' predictions, Holm over the card's claims, an equivalence margin).
 
-    ``values``: :func:`row_values` (a method's ``paper_values``, with its derived rows); a row it
-    does not hold counts as not run."""
-    from vsalib.evaluate import paired_gain
+    ``values``: :func:`row_values` (a method's ``paper_values``, with its derived rows); a row it does not hold
+    counts as not run. ``runs``: the records ``values`` came from (the design's n_test / n_train and the rows'
+    predictions); None only where no record exists (every verdict is then "–")."""
+    from vsalib import verdicts as V
 
     none = (row_accuracy(None, pd.DataFrame()), math.nan)
-    out = []
+    runs = runs if runs is not None else pd.DataFrame()
+    ratio = V.design_of(runs).test_train_ratio if len(runs) else 0.0
+    tests, diffs, papers = [], [], []
     for claim in card.claims:
         (a, pa), (b, pb) = values.get(claim.better, none), values.get(claim.worse, none)
-        m, c, k, verdict = paired_gain((a - b).dropna())
-        out.append({what: claim.text, "paper gain": pa - pb, "our gain": m, "ci95": c, n: k, "verdict": verdict})
-    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "verdict"])
+        d = (a - b).dropna()
+        pooled = _paired_predictions(card, claim.better, claim.worse, a, b, d.index, runs)
+        tests.append(V.test_claim(d.to_numpy(), ratio, paper_gain=pa - pb,
+                                  **(dict(zip(("y_true", "pred_better", "pred_worse"), pooled)) if pooled else {})))
+        diffs.append(d.to_numpy())
+        papers.append(pa - pb)
+    out = [{what: claim.text, "paper gain": paper, "our gain": t.gain, "ci95": t.ci95, n: t.n,
+            "detectable": t.detectable, "p (Holm)": t.p_holm, "verdict": t.verdict}
+           for claim, paper, t in zip(card.claims, papers, V.decide(tests, diffs, papers))]
+    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "p (Holm)", "verdict"])
+
+
+def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame):
+    """The two rows' test predictions pooled over ``folds`` as ``(y_true, pred_better, pred_worse)``, where each
+    row has exactly one record per fold holding them and its accuracy there is the row's (so that McNemar tests
+    the very predictions the row's figure comes from); None otherwise."""
+    import numpy as np
+
+    if not len(runs) or not {"extra.y_true", "extra.y_pred"} <= set(runs.columns) or not len(folds):
+        return None
+    preds = []
+    for name, acc in ((better, a), (worse, b)):
+        try:
+            row = card.row(name)
+        except KeyError:
+            return None
+        sel = runs[runs["method"] == row.method]
+        for k, v in row.params.items():
+            sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
+        per = {}
+        for f in folds:
+            hit = sel[(sel["seed"] == f[0]) & (sel["fold"] == f[1])]
+            if len(hit) != 1 or not all(isinstance(hit[c].iloc[0], list) for c in ("extra.y_true", "extra.y_pred")):
+                return None
+            y, p = np.asarray(hit["extra.y_true"].iloc[0]), np.asarray(hit["extra.y_pred"].iloc[0])
+            if len(y) != len(p) or not len(y) or abs(100 * float((y == p).mean()) - float(acc.loc[f])) > 1e-6:
+                return None
+            per[f] = (y, p)
+        preds.append(per)
+    if any(not np.array_equal(preds[0][f][0], preds[1][f][0]) for f in folds):
+        return None  # not the same test images
+    return (np.concatenate([preds[0][f][0] for f in folds]), np.concatenate([preds[0][f][1] for f in folds]),
+            np.concatenate([preds[1][f][1] for f in folds]))
 
 
 def substitutions(card, measured: dict[str, str] | None = None) -> pd.DataFrame:
@@ -315,6 +358,9 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
             parts.setdefault(r["verdict"], []).append(f"{ds} ({fmt_gain(r['our gain'], r['ci95'])} points; {paper})")
         said = []
         for verdict, label in (("held", "held on"), ("reversed", "reversed on"),
+                               ("no practical difference", "made no practical difference (within ±2 points) on"),
+                               ("not testable here", "was not testable here (our splits cannot detect the paper's "
+                                                     "gain) on"),
                                ("not resolved", "could not be told from no gain on"),
                                ("no difference", "made no difference on"), ("one run only", "has one run only on"),
                                ("–", "was not run on")):
@@ -324,17 +370,28 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
     n = sum(tally.values())
     if not n:
         return "No claim of this chapter has both of its rows run on a real benchmark yet, so there is nothing to report."
-    resolved = tally.get("held", 0) + tally.get("reversed", 0)
-    summary = (f"Of {n} claim × dataset pairs, {tally.get('held', 0)} held, {tally.get('reversed', 0)} reversed and "
-               f"{n - resolved} were neither: where the 95 % interval of the paired per-fold gain spans zero, our "
-               f"folds cannot tell the claimed gain from no gain.")
+    summary = verdict_tally(tally, n) + (" How a verdict is reached: the page *How a verdict is reached* (a corrected "
+                                         "t-test over the splits, McNemar on the test images, Holm over the claims).")
     return "\n".join(lines) + "\n\n" + summary
+
+
+def verdict_tally(tally: dict, n: int) -> str:
+    """One sentence: of ``n`` claim × dataset pairs, how many got each verdict (``tally``: verdict → count)."""
+    parts = [f"{tally.get('held', 0)} held", f"{tally.get('reversed', 0)} reversed"]
+    for verdict in ("no practical difference", "not testable here", "not resolved"):
+        if tally.get(verdict):
+            parts.append(f"{tally[verdict]} {'showed ' if verdict == 'no practical difference' else 'were '}{verdict}")
+    rest = n - sum(tally.get(v, 0) for v in ("held", "reversed", "no practical difference", "not testable here",
+                                              "not resolved"))
+    if rest:
+        parts.append(f"{rest} other{'s' if rest > 1 else ''} (no difference, one run, not run)")
+    return f"Of {n} claim × dataset pairs, " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
 
 
 def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "validation_choice",
+__all__ = ["DASH", "caption", "card_claims", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "validation_choice",
            "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
            "walkthrough_banner", "what_ran"]

@@ -2,8 +2,8 @@
 
 Built from the published snapshot only (:mod:`vsalib.published`). One row per (paper, dataset, claim):
 the paper's figure for the row that makes the claim and its gain over the row it is compared with, ours
-(mean ± 95 % CI over folds or splits, n), our paired gain and the verdict of
-:func:`vsalib.evaluate.paired_gain`, the measured cost per image of the method's region step, and the
+(mean ± 95 % CI over folds or splits, n), our paired gain with its corrected CI, the gain the design detects
+with 80 % power and the verdict of :mod:`vsalib.verdicts`, the measured cost per image of the method's region step, and the
 majority-class rate of the test images (what always guessing the larger class would score).
 """
 
@@ -40,7 +40,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
     """One row per claim of ``method``'s card on one dataset: the better row's figure (paper, ours) and
     the paired gain, from its ``paper_values`` / ``paper_claims``."""
     values = method.paper_values(runs, dataset, subset)
-    verdicts = report.card_claims(method.card, values)  # what paper_claims computes, from the values at hand
+    verdicts = report.card_claims(method.card, values, method.claim_runs(runs))  # what paper_claims computes, from the values at hand
     cost = _seconds(runs, method.cost_method)
     out = []
     for claim, (_, v) in zip(method.card.claims, verdicts.iterrows()):
@@ -48,7 +48,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
         m, c, _ = report.mean_ci_pct(per_fold)
         out.append({"paper": method.card.key, "claim": claim.text, "paper %": paper, "paper gain": v["paper gain"],
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
-                    "n": v["folds"], "verdict": v["verdict"],
+                    "n": v["folds"], "detectable": v["detectable"], "verdict": v["verdict"],
                     "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
     return out
 
@@ -74,7 +74,7 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
                 row.update(dataset=report.dataset_name(ds, sub), majority=maj)
             rows += new
     cols = ["paper", "dataset", "claim", "paper %", "paper gain", "ours mean", "ours ci", "n", "our gain", "gain ci",
-            "verdict", "region step s/image", "majority"]
+            "detectable", "verdict", "region step s/image", "majority"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -85,7 +85,8 @@ def formatted(board: pd.DataFrame) -> pd.DataFrame:
         "paper %": board["paper %"].map(report.fmt_num), "paper gain": board["paper gain"].map(report.fmt_gain),
         "ours %": [report.fmt_acc(m, c) for m, c in zip(board["ours mean"], board["ours ci"])],
         "our gain": [report.fmt_gain(m, c) for m, c in zip(board["our gain"], board["gain ci"])],
-        "n": board["n"], "verdict": board["verdict"],
+        "detectable": board["detectable"].map(lambda v: report.fmt_num(v, 1)), "n": board["n"],
+        "verdict": board["verdict"],
         "region s/img": board["region step s/image"].map(lambda v: report.fmt_num(v, 3)),
         "majority %": board["majority"].map(report.fmt_num),
     })

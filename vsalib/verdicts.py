@@ -72,7 +72,7 @@ def corrected_t(d: Sequence[float], ratio: float) -> tuple[float, float, int, fl
     if j < 2:
         return (float(v.mean()) if j else math.nan), math.nan, max(j - 1, 0), math.nan
     se = math.sqrt((1.0 / j + ratio) * float(v.var(ddof=1)))
-    if se == 0:
+    if float(np.ptp(v)) < 1e-9:  # no spread (up to the rounding of accuracies stored as fractions)
         return float(v.mean()), 0.0, j - 1, math.nan
     t = float(v.mean()) / se
     return float(v.mean()), se, j - 1, float(2 * stats.t.sf(abs(t), j - 1))

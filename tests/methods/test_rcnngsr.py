@@ -143,7 +143,9 @@ def test_contributions_are_paired_differences():
     assert reg["our gain"] == pytest.approx((2 + 3 + 1) / 3) and reg["splits"] == 3
     assert reg["paper gain"] != reg["paper gain"]  # the paper has no row for f(x) alone: NaN
     regions = c.loc["the regions (Eq. 3 against f(x) alone)"]
-    assert regions["our gain"] == pytest.approx(3.0) and regions["verdict"] == "held"  # 3, 2, 4 points
+    # 3, 2, 4 points over three random splits: a plain t would call it (p = 0.02); corrected for the splits'
+    # shared training images (Nadeau and Bengio) and Holm over the five contributions it is not established
+    assert regions["our gain"] == pytest.approx(3.0) and regions["verdict"] == "not resolved"
     sent = c.loc["the sentiment similarity in the grouping"]
     assert sent["our gain"] == pytest.approx(1.0) and sent["verdict"] == "not resolved"  # 1, 0, 2
     total = c.loc["R-CNNGSR against plain fine-tuning"]

@@ -228,9 +228,11 @@ def test_claims_pair_folds_and_give_verdicts():
     assert ft_gain["our gain"] == pytest.approx(10.0) and ft_gain["folds"] == 3 and ft_gain["verdict"] == "held"
     # the paper's own gain comes from its Table 1 (targets), not from us
     assert np.isfinite(ft_gain["paper gain"])
-    # obj+senti - obj: 3, 3, 2 points -> held; late - early fusion: 5, 3, 1 -> CI (t, 2 dof) spans 0
+    # obj+senti - obj: 3, 3, 2 points; late - early fusion: 5, 3, 1 -> the corrected CI (t, 2 dof) spans 0, and
+    # three folds detect only gains of ~8 points, far above the paper's +1.58: not testable here
     assert c.loc["obj+senti ranks better than obj alone", "our gain"] == pytest.approx(8 / 3)
-    assert c.loc["late fusion beats early fusion", "verdict"] == "not resolved"
+    assert c.loc["late fusion beats early fusion", "verdict"] == "not testable here"
+    assert c.loc["late fusion beats early fusion", "detectable"] > 5
     # best K (oracle on test) is K = 2 here: 5, 2, 2 points over K = 1
     assert c.loc["the best K beats K = 1 (K chosen on test)", "our gain"] == pytest.approx(3.0)
     assert c.loc["K chosen on validation beats the global model", "our gain"] == pytest.approx(0.0)

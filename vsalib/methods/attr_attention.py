@@ -517,6 +517,11 @@ class AttrAttention(Method):
         return {r.name: (report.row_accuracy(r, runs), report.published_value(CARD, r.name, "vso")[0])
                 for r in CARD.rows + CARD.derived}
 
+    @classmethod
+    def claim_runs(cls, runs):
+        """The records of the main attribute source (those ``paper_values`` reads by default)."""
+        return select_source(runs)
+
 
 def select_source(runs: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
     """The ``attr-attention`` records of one attribute source (None: the first of :data:`MAIN_SOURCES` that ran)."""

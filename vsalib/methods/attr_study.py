@@ -54,7 +54,8 @@ def formatted_variants(runs: pd.DataFrame, source: str | None = None) -> pd.Data
 def claims(runs: pd.DataFrame, source: str | None = None, *, run_only: bool = True) -> pd.DataFrame:
     """What held of the card's claims on the records of one attribute source (paired per-split gains);
     ``run_only``: without the claims whose two variants did not both run."""
-    v = report.card_claims(A.CARD, A.AttrAttention.paper_values(runs, "", None, source=source))
+    v = report.card_claims(A.CARD, A.AttrAttention.paper_values(runs, "", None, source=source),
+                           A.select_source(runs, source))
     return v[v["verdict"] != "–"].reset_index(drop=True) if run_only else v
 
 

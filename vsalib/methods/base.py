@@ -367,7 +367,13 @@ class Method(ABC):
         """What held of the card's claims on ``runs`` (:func:`vsalib.report.card_claims`)."""
         from vsalib import report
 
-        return report.card_claims(cls.card, cls.paper_values(runs, dataset, subset))
+        return report.card_claims(cls.card, cls.paper_values(runs, dataset, subset), cls.claim_runs(runs))
+
+    @classmethod
+    def claim_runs(cls, runs):
+        """The records behind ``paper_values``' rows, for the verdicts' design and paired predictions (a method
+        whose rows read a subset of a run's records narrows them)."""
+        return runs
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

@@ -485,12 +485,13 @@ def finetune_gain(comparison):
 
 def finetune_verdicts(real: dict):
     """Does fine-tuning beat frozen features? Per dataset of ``real`` (``(dataset, subset)`` → the
-    snapshot's runs): the paired per-fold gain (points) with its 95 % CI and verdict, beside the paper's
+    snapshot's runs): the paired per-fold gain (points) with its corrected 95 % CI and verdict
+    (:mod:`vsalib.verdicts`), beside the paper's
     gain where a paper gives both rows (Sun2016 Table 1, R-CNNGSR Table 2)."""
     import pandas as pd
 
     from vsalib import report, targets
-    from vsalib.evaluate import paired_gain
+    from vsalib import verdicts as V
 
     papers = {("twitter1", "five"): ("sun2016", "twitter1-5", "VGG16", "VGG16+ft"),
               ("twitter1", "four"): ("sun2016", "twitter1-4", "VGG16", "VGG16+ft"),
@@ -501,7 +502,7 @@ def finetune_verdicts(real: dict):
     for (ds, sub), runs in real.items():
         acc = {m: runs[runs["method"] == m].groupby(["seed", "fold"])["metrics.accuracy"].mean() * 100
                for m in ("global-frozen", "global-finetune")}
-        m, c, n, verdict = paired_gain((acc["global-finetune"] - acc["global-frozen"]).dropna())
+        d = (acc["global-finetune"] - acc["global-frozen"]).dropna().to_numpy()
         paper_gain = float("nan")
         if (ds, sub) in papers:
             key, col, frozen, tuned = papers[(ds, sub)]
@@ -509,6 +510,10 @@ def finetune_verdicts(real: dict):
             val = {r["method"]: r["accuracy"] for _, r in pub.iterrows()}
             if frozen in val and tuned in val:
                 paper_gain = val[tuned] - val[frozen]
+        t = V.decide([V.test_claim(d, V.design_of(runs).test_train_ratio, paper_gain=paper_gain)], [d],
+                     [paper_gain])[0]  # one claim per dataset: a family of one (vsalib.verdicts)
         rows.append({"claim": "fine-tuning beats frozen features", "dataset": report.dataset_name(ds, sub),
-                     "paper gain": paper_gain, "our gain": m, "ci95": c, "folds": n, "verdict": verdict})
-    return pd.DataFrame(rows, columns=["claim", "dataset", "paper gain", "our gain", "ci95", "folds", "verdict"])
+                     "paper gain": paper_gain, "our gain": t.gain, "ci95": t.ci95, "folds": t.n,
+                     "detectable": t.detectable, "verdict": t.verdict})
+    return pd.DataFrame(rows, columns=["claim", "dataset", "paper gain", "our gain", "ci95", "folds", "detectable",
+                                       "verdict"])

@@ -131,7 +131,7 @@ def claims(runs: pd.DataFrame, dataset: str, subset: str | None, *, run_only: bo
            values: dict | None = None, lam: float = PAPER_LAM) -> pd.DataFrame:
     """The card's claims as paired per-fold gains; those whose two rows did not both run are left out."""
     values = MultiLevelRCNN.paper_values(runs, dataset, subset, lam=lam) if values is None else values
-    v = report.card_claims(CARD, values)
+    v = report.card_claims(CARD, values, runs)
     if run_only:
         v = v[v["verdict"] != "–"].reset_index(drop=True)
     return v

@@ -437,7 +437,7 @@ def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, 
     beside the paper's where its Table 2 has both rows (:func:`vsalib.report.card_claims`)."""
     from vsalib import report
 
-    return report.card_claims(CARD, RCNNGSR.paper_values(runs, dataset, reading=reading, xi=xi), what="contribution",
+    return report.card_claims(CARD, RCNNGSR.paper_values(runs, dataset, reading=reading, xi=xi), runs, what="contribution",
                               n="splits")
 
 
