@@ -17,6 +17,8 @@
 - AttrAttention: training samples/s of the attention model and the image-only model on cached grids beside
   the global model's cpu-profile training, and inference seconds per image from the image beside the global
   model's forward;
+- RoIAlign at Fast R-CNN's scale: 100 proposals per image scored by crop, by RoIAlign at 224 px and at a
+  600 px shorter side; speed and top-1 / top-10 agreement with crop under Sun2016's rank;
 - sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
   and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
@@ -143,6 +145,64 @@ def bench_regions(n_boxes: int = 100, n_images: int = 3) -> dict:
                 f"score_{n_boxes}_regions_roialign_img_per_s": round(1 / t_roi, 2),
                 "roialign_over_crop_speedup": round(t_crop / t_roi, 1)})
     return out
+
+
+def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
+    """RoIAlign at the scale it was made for (issue 16): per image, 100 EdgeBoxes proposals scored by crop (the
+    paper's), by RoIAlign on the image warped to 224 px (a 7 x 7 map), and by RoIAlign on the image resized to a
+    shorter side of 600 px (Fast R-CNN's scale, aspect kept); seconds per image, and agreement with crop: the same
+    top-1 region and the share of crop's top-10 among each one's top-10 under Sun2016's obj+senti rank, and the
+    mean cosine similarity of the regions' pooled features. The classifier is the ImageNet backbone with a seeded
+    2-class head (the agreement measures how faithfully each shared map reproduces the crops' features)."""
+    import numpy as np
+    from PIL import Image
+
+    from vsalib.backbones import create_backbone
+    from vsalib.data import is_available, load_dataset, open_image
+    from vsalib.methods.global_cnn import GlobalCNN
+    from vsalib.regions import scoring
+    from vsalib.regions.proposals import propose
+
+    torch.manual_seed(0)
+    if is_available("twitter1"):
+        images = [open_image(p) for p in load_dataset("twitter1").paths[::60][:n_images]]
+        src = "Twitter I"
+    else:
+        rng = np.random.default_rng(0)
+        images = [Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)) for _ in range(n_images)]
+        src = "random 500x375"
+    model = GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval()
+    ways = {"crop": dict(method="crop", size=224), "roialign224": dict(method="roialign", size=224),
+            "roialign600": dict(method="roialign", size=224, shorter_side=600)}
+    secs = {w: 0.0 for w in ways}
+    top1 = {w: 0 for w in ways}
+    top10 = {w: [] for w in ways}
+    cos = {w: [] for w in ways}
+    for im in images:
+        props = propose(im, "edgeboxes", n_boxes)
+        out = {}
+        for w, kw in ways.items():
+            t0 = time.perf_counter()
+            out[w] = scoring.region_outputs(model, im, props.boxes, **kw)
+            secs[w] += time.perf_counter() - t0
+        obj = props.objectness / props.objectness.max().clamp_min(1e-12)  # Sun2016's obj_norm "max"
+        rank = {w: scoring.affective_rank(obj, scoring.senti_score(o.probs)) for w, o in out.items()}
+        ref = rank["crop"].argsort(descending=True)
+        for w in ways:
+            order = rank[w].argsort(descending=True)
+            top1[w] += int(order[0] == ref[0])
+            top10[w].append(len(set(order[:10].tolist()) & set(ref[:10].tolist())) / 10)
+            cos[w].append(float(torch.nn.functional.cosine_similarity(out[w].features, out["crop"].features).mean()))
+    n = len(images)
+    res = {"roi_scale_images": f"{n} {src} images, {n_boxes} EdgeBoxes proposals each"}
+    for w in ways:
+        res[f"roi_scale_{w}_s_per_image"] = round(secs[w] / n, 3)
+        if w != "crop":
+            res[f"roi_scale_{w}_speedup_over_crop"] = round(secs["crop"] / secs[w], 1)
+            res[f"roi_scale_{w}_top1_agreement"] = round(top1[w] / n, 2)
+            res[f"roi_scale_{w}_top10_overlap"] = round(float(np.mean(top10[w])), 2)
+            res[f"roi_scale_{w}_feature_cosine"] = round(float(np.mean(cos[w])), 3)
+    return res
 
 
 def bench_grouping(n_images: int = 3, side: int = 384) -> dict:
@@ -366,7 +426,7 @@ def bench_book() -> dict:
     return {"book_build_quick_s": round(time.perf_counter() - t0, 1)}
 
 
-BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "regions": bench_regions,
+BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "regions": bench_regions, "roi_scale": bench_roi_scale,
            "grouping": bench_grouping, "wsidnet": bench_wsidnet, "multilevel": bench_multilevel, "attr": bench_attr,
            "snapshot": bench_snapshot}
 

@@ -286,9 +286,11 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataF
         diffs.append(d.to_numpy())
         papers.append(pa - pb)
     out = [{what: claim.text, "paper gain": paper, "our gain": t.gain, "ci95": t.ci95, n: t.n,
-            "detectable": t.detectable, "p (Holm)": t.p_holm, "verdict": t.verdict}
+            "detectable": t.detectable, "p (Holm)": t.p_holm, "verdict": t.verdict,
+            "excludes the paper's gain": bool(_finite(paper) and _finite(t.ci95) and abs(paper - t.gain) > t.ci95)}
            for claim, paper, t in zip(card.claims, papers, V.decide(tests, diffs, papers))]
-    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "p (Holm)", "verdict"])
+    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "p (Holm)", "verdict",
+                                      "excludes the paper's gain"])
 
 
 def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame):
@@ -355,6 +357,8 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
             r = hit.iloc[0]
             tally[r["verdict"]] = tally.get(r["verdict"], 0) + 1
             paper = f"the paper {fmt_gain(r['paper gain'])}" if _finite(r["paper gain"]) else "no figure in the paper"
+            if bool(r.get("excludes the paper's gain", False)):
+                paper += ", outside our interval"
             parts.setdefault(r["verdict"], []).append(f"{ds} ({fmt_gain(r['our gain'], r['ci95'])} points; {paper})")
         said = []
         for verdict, label in (("held", "held on"), ("reversed", "reversed on"),

@@ -237,3 +237,23 @@ def test_efficientnet_lite0_both_methods():
         assert out.probs.shape == (5, 2) and out.features.shape == (5, 1280)
         assert torch.isfinite(out.probs).all()
         torch.testing.assert_close(out.probs.sum(1), torch.ones(5))
+
+
+def test_shared_map_at_fast_rcnn_scale(tiny_model, image):
+    assert sc.shared_map_size(48, 96, 600) == (500, 1000)  # the longer side capped at 1000
+    assert sc.shared_map_size(375, 500, 600) == (600, 800)
+    with pytest.raises(ValueError, match="shorter_side"):
+        sc.shared_map_size(10, 10, 0)
+    # the 96x48 image at shorter side 64 is 128x64 (aspect kept): its left-top quarter [0, 48) x [0, 24) is
+    # [0, 64) x [0, 32) of the resized image = cells [0, 8) x [0, 4) of the stride-8 map (one sample per cell
+    # centre at output 4 x 8; by default it is pooled to the 8 x 8 a whole 64 px image gives, the head's shape)
+    feats = sc.region_features_roialign(tiny_model, image, [[0, 0, 48, 24]], size=64, shorter_side=64,
+                                        output_size=(4, 8))
+    x = torch.nn.functional.interpolate(sc._image_tensor(image, "cpu")[None], size=(64, 128), mode="bilinear",
+                                        align_corners=False, antialias=True)
+    with torch.no_grad():
+        fmap = tiny_model.feature_map(tiny_model.backbone.normalize(x))
+    assert fmap.shape[-2:] == (8, 16)
+    torch.testing.assert_close(feats[0], fmap[0, :, :4, :8].mean((1, 2)), atol=1e-5, rtol=0)
+    p = sc.score_regions_roialign(tiny_model, image, [[0, 0, 48, 24], [10, 5, 90, 40]], size=64, shorter_side=64)
+    assert p.shape == (2, 2) and torch.allclose(p.sum(1), torch.ones(2))

@@ -273,8 +273,18 @@ def _crop_outputs(model, image, boxes, *, size=None, context: float = 0, batch_s
 # ---------------------------------------------------------------------------------------------
 # RoIAlign mode (one trunk pass)
 # ---------------------------------------------------------------------------------------------
+def shared_map_size(h: int, w: int, shorter_side: int, longer_max: int = 1000) -> tuple[int, int]:
+    """Fast R-CNN's input scale: the image resized, aspect kept, so that its shorter side is ``shorter_side``
+    unless the longer side would pass ``longer_max`` (then the longer side is ``longer_max``): ``(H', W')``."""
+    if shorter_side < 1:
+        raise ValueError(f"shorter_side must be >= 1, got {shorter_side}")
+    s = min(shorter_side / min(h, w), longer_max / max(h, w))
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def _roialign_outputs(model, image, boxes, *, size=None, output_size=None, context: float = 0,
-                      sampling_ratio: int = -1, batch_size: int = 256, device=None) -> RegionOutputs:
+                      sampling_ratio: int = -1, batch_size: int = 256, shorter_side: int | None = None,
+                      device=None) -> RegionOutputs:
     _check_model(model)
     dev = _model_device(model, device)
     size = _size(model, size)
@@ -283,13 +293,17 @@ def _roialign_outputs(model, image, boxes, *, size=None, output_size=None, conte
     b = _prep_boxes(boxes, w, h, context)
     if len(b) == 0:
         return _empty(model, dev)
-    # boxes in the coordinates of the image warped to size x size
-    scale = torch.tensor([size / w, size / h, size / w, size / h], dtype=torch.float64)
+    # the shared map's input: the image warped to size x size, or (shorter_side) resized with its aspect kept
+    hh, ww = (size, size) if shorter_side is None else shared_map_size(h, w, shorter_side)
+    scale = torch.tensor([ww / w, hh / h, ww / w, hh / h], dtype=torch.float64)
     rb = b * scale
     feats, logits = [], []
     with _eval_mode(model):
-        fmap = model.feature_map(_normalize(model, _warp(img, size))[None])
-        out = tuple(fmap.shape[-2:]) if output_size is None else (
+        x = _warp(img, size) if shorter_side is None else torch.nn.functional.interpolate(
+            img[None], size=(hh, ww), mode="bilinear", align_corners=False, antialias=True)[0]
+        fmap = model.feature_map(_normalize(model, x)[None])
+        full = (size // model.backbone.stride,) * 2  # the map of a whole size x size image: what the head expects
+        out = (tuple(fmap.shape[-2:]) if shorter_side is None else full) if output_size is None else (
             (int(output_size), int(output_size)) if isinstance(output_size, (int, np.integer)) else
             tuple(int(v) for v in output_size))
         rois = torch.cat([torch.zeros(len(rb), 1, dtype=torch.float64), rb], 1).to(dev, fmap.dtype)
@@ -340,7 +354,8 @@ def score_regions_crop(model, image, boxes, *, size: int | None = None, context:
 
 
 def score_regions_roialign(model, image, boxes, *, size: int | None = None, output_size=None,
-                           context: float = 0, sampling_ratio: int = -1, device=None) -> torch.Tensor:
+                           context: float = 0, sampling_ratio: int = -1, shorter_side: int | None = None,
+                           device=None) -> torch.Tensor:
     """Softmax probabilities ``(N, M)`` of each box from one trunk pass over the whole image.
 
     The image is warped (no crop) to ``size`` × ``size``; boxes are mapped to that image
@@ -352,11 +367,15 @@ def score_regions_roialign(model, image, boxes, *, size: int | None = None, outp
     stride 32), so ``backbone.pool`` (for VGG16: pool5 → fc6 → fc7) and the classifier see the shape
     they were trained on. Then pool → dropout (eval: identity) → classifier → softmax.
 
+    ``shorter_side`` (e.g. 600, Fast R-CNN's scale): the shared map is computed on the image resized with its
+    aspect kept (:func:`shared_map_size`) instead of warped to ``size``, so that a small box spans several cells
+    of the map instead of a fraction of one; the pooled output stays the map size of a whole ``size`` image.
+
     An approximation of the paper's crop scoring (the region's receptive field includes its
     surroundings), ≥ 20× faster for 100 boxes. Other arguments as :func:`score_regions_crop`.
     """
     return _roialign_outputs(model, image, boxes, size=size, output_size=output_size, context=context,
-                             sampling_ratio=sampling_ratio, device=device).probs
+                             sampling_ratio=sampling_ratio, shorter_side=shorter_side, device=device).probs
 
 
 def region_features_crop(model, image, boxes, **kw) -> torch.Tensor:
@@ -445,5 +464,5 @@ __all__: Sequence[str] = (
     "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
     "ar_linear", "top_k", "select_affective_regions", "region_outputs", "score_regions_crop",
     "score_regions_roialign", "region_features_crop", "region_features_roialign", "score_regions",
-    "region_features", "whole_image_outputs", "whole_image_probs",
+    "region_features", "shared_map_size", "whole_image_outputs", "whole_image_probs",
 )
