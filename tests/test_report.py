@@ -106,6 +106,7 @@ def test_findings_read_the_verdicts():
            "Twitter II (-1.00 ± 0.40 points; the paper +1.50)." in text
     assert "could not be told from no gain on Twitter I five-agree (+0.50 ± 2.00 points; no figure in the paper)" in text
     assert "Of 4 claim × dataset pairs, 1 held, 1 reversed and 2 were not resolved." in text
+    assert report.verdict_tally({"held": 1, "not resolved": 1}, 2) == "Of 2 claim × dataset pairs, 1 held, 0 reversed and 1 was not resolved."
     assert "nothing to report" in report.findings({})
     # a dataset whose table leaves a claim out (it did not run there): matched by the claim, not by position
     text = report.findings({"Twitter I five-agree": rows(2.0, "held"), "EmotionROI": rows(2.0, "held").iloc[1:]})

@@ -384,7 +384,9 @@ def verdict_tally(tally: dict, n: int) -> str:
     parts = [f"{tally.get('held', 0)} held", f"{tally.get('reversed', 0)} reversed"]
     for verdict in ("no practical difference", "not testable here", "not resolved"):
         if tally.get(verdict):
-            parts.append(f"{tally[verdict]} {'showed ' if verdict == 'no practical difference' else 'were '}{verdict}")
+            k = tally[verdict]
+            verb = "showed" if verdict == "no practical difference" else ("was" if k == 1 else "were")
+            parts.append(f"{k} {verb} {verdict}")
     rest = n - sum(tally.get(v, 0) for v in ("held", "reversed", "no practical difference", "not testable here",
                                               "not resolved"))
     if rest:
