@@ -108,24 +108,31 @@ def bench_backbone() -> dict:
     return out
 
 
-def bench_regions(n_boxes: int = 100, n_images: int = 3) -> dict:
-    """Sun2016 hot path: proposals per image, and region scoring by crop vs RoIAlign (N boxes, 224 px)."""
+def bench_images(dataset: str, step: int, n: int, fallback_hw: tuple[int, int]) -> tuple[list, str]:
+    """Every ``step``-th image of ``dataset`` (at most ``n``) where it is available, else ``n`` seeded random
+    images of ``fallback_hw`` pixels; and a name for what was read."""
     import numpy as np
     from PIL import Image
 
-    from vsalib.backbones import create_backbone
     from vsalib.data import is_available, load_dataset, open_image
+
+    if is_available(dataset):
+        from vsalib.report import DATASET_NAMES
+
+        return [open_image(p) for p in load_dataset(dataset).paths[::step][:n]], DATASET_NAMES.get(dataset, dataset)
+    rng = np.random.default_rng(0)
+    h, w = fallback_hw
+    return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for _ in range(n)], f"random {w}x{h}"
+
+
+def bench_regions(n_boxes: int = 100, n_images: int = 3) -> dict:
+    """Sun2016 hot path: proposals per image, and region scoring by crop vs RoIAlign (N boxes, 224 px)."""
+    from vsalib.backbones import create_backbone
     from vsalib.methods.global_cnn import GlobalCNN
     from vsalib.regions import scoring
     from vsalib.regions.proposals import propose
 
-    if is_available("twitter1"):
-        images = [open_image(p) for p in load_dataset("twitter1").paths[:n_images]]
-        src = "Twitter I"
-    else:
-        rng = np.random.default_rng(0)
-        images = [Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)) for _ in range(n_images)]
-        src = "random 500x375"
+    images, src = bench_images("twitter1", 1, n_images, (375, 500))
     out = {"regions_images": src}
     for method in ("edgeboxes", "selective_search"):
         t0 = time.perf_counter()
@@ -176,20 +183,12 @@ def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
     mean cosine similarity of the regions' pooled features. The classifier is a fine-tuned Twitter I model where its
     weights are here (else the ImageNet backbone with a seeded head)."""
     import numpy as np
-    from PIL import Image
     from scipy import stats
 
-    from vsalib.data import is_available, load_dataset, open_image
     from vsalib.regions import scoring
     from vsalib.regions.proposals import propose
 
-    if is_available("twitter1"):
-        images = [open_image(p) for p in load_dataset("twitter1").paths[::60][:n_images]]
-        src = "Twitter I"
-    else:
-        rng = np.random.default_rng(0)
-        images = [Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)) for _ in range(n_images)]
-        src = "random 500x375"
+    images, src = bench_images("twitter1", 60, n_images, (375, 500))
     model, head = _finetuned_twitter_model()
     ways = {"crop": dict(method="crop", size=224), "roialign224": dict(method="roialign", size=224),
             "roialign600": dict(method="roialign", size=224, shorter_side=600)}
@@ -235,20 +234,12 @@ def bench_grouping(n_images: int = 3, side: int = 384) -> dict:
     """R-CNNGSR hot path: the sentiment grouping of one image at ``side`` px (longer side), with and
     without the sentiment term, and the scoring of its filtered regions (RoIAlign vs crop)."""
     import numpy as np
-    from PIL import Image
 
     from vsalib.backbones import create_backbone
-    from vsalib.data import is_available, load_dataset, open_image
     from vsalib.methods.global_cnn import GlobalCNN
     from vsalib.regions import grouping
 
-    if is_available("emotion6"):
-        images = [open_image(p) for p in load_dataset("emotion6").paths[::660][:n_images]]
-        src = "Emotion6"
-    else:
-        rng = np.random.default_rng(0)
-        images = [Image.fromarray(rng.integers(0, 255, (288, 384, 3), dtype=np.uint8)) for _ in range(n_images)]
-        src = "random 384x288"
+    images, src = bench_images("emotion6", 660, n_images, (288, 384))
     images = [im.resize((side, round(side * im.height / im.width))) if im.width >= im.height else
               im.resize((round(side * im.width / im.height), side)) for im in images]
     model = GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval()

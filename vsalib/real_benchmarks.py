@@ -288,8 +288,7 @@ def attr_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, p
                             "test images seen in training %": aug["test images seen in training %"].map(report.fmt_num)}),
               report.caption("Augmented copies split with their image (after) or as images of their own (before, the "
                              "paper's order), on an inner split of each training part", ds, sub, bb, prof))
-    folder = runs[runs.get("params.attribute") == "folder"] if "params.attribute" in runs else runs.iloc[:0]
-    if len(folder):
+    if len(attr_attention.select_source(runs, "folder")):
         _show(attr_study.formatted_variants(runs, "folder"),
               report.caption("The degenerate attribute: the folder emotion, which fixes the label", ds, sub, bb, prof))
     _verdicts("AttrAttention", attr_study.claims(runs, source), ds, sub, bb, prof)

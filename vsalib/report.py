@@ -197,13 +197,19 @@ def row_accuracy(row, runs: pd.DataFrame, where: dict[str, dict] | None = None) 
     none = pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=["seed", "fold"]))
     if not len(runs) or "method" not in runs:
         return none
-    sel = runs[runs["method"] == row.method]
-    for k, v in {**row.params, **(where or {}).get(row.method, {})}.items():
-        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
+    sel = row_records(row, runs, where)
     metric = f"metrics.{row.metric}"
     if not len(sel) or metric not in sel:
         return none
     return 100 * sel.groupby(["seed", "fold"])[metric].mean()
+
+
+def row_records(row, runs: pd.DataFrame, where: dict[str, dict] | None = None) -> pd.DataFrame:
+    """The records of a card row: its method's, with its parameters (and ``where[method]``)."""
+    sel = runs[runs["method"] == row.method]
+    for k, v in {**row.params, **(where or {}).get(row.method, {})}.items():
+        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
+    return sel
 
 
 def mean_ci_pct(values: pd.Series) -> tuple[float, float, int]:
@@ -307,9 +313,7 @@ def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Serie
             row = card.row(name)
         except KeyError:
             return None
-        sel = runs[runs["method"] == row.method]
-        for k, v in row.params.items():
-            sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
+        sel = row_records(row, runs)
         per = {}
         for f in folds:
             hit = sel[(sel["seed"] == f[0]) & (sel["fold"] == f[1])]
@@ -398,6 +402,6 @@ def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "validation_choice",
+__all__ = ["DASH", "caption", "card_claims", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
            "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
            "walkthrough_banner", "what_ran"]

@@ -60,6 +60,7 @@ class Test:
     detectable: float
     verdict: str = "–"
     p_holm: float = math.nan
+    se: float = math.nan  # the corrected standard error of the gain (points)
 
 
 def corrected_t(d: Sequence[float], ratio: float) -> tuple[float, float, int, float]:
@@ -119,7 +120,8 @@ def test_claim(d: Sequence[float], ratio: float, *, paper_gain: float = math.nan
     mean, se, df, p_t = corrected_t(v, ratio)
     p_mc = mcnemar(y_true, pred_better, pred_worse) if y_true is not None else math.nan
     ci = float(stats.t.ppf(1 - alpha / 2, df) * se) if df >= 1 and math.isfinite(se) else math.nan
-    return Test(float(mean) if v.size else math.nan, ci, int(v.size), p_t, p_mc, detectable_gain(se, df, alpha))
+    return Test(float(mean) if v.size else math.nan, ci, int(v.size), p_t, p_mc, detectable_gain(se, df, alpha),
+                se=se)
 
 
 def _p(t: Test) -> float:
@@ -163,10 +165,9 @@ def decide(tests: Sequence[Test], d: Sequence[Sequence[float]], paper_gains: Seq
 
 def _equivalent(t: Test, margin: float, alpha: float) -> bool:
     """Two one-sided tests at ``alpha``: the corrected (1 − 2α) interval within ±margin."""
-    if t.n < 2 or not math.isfinite(t.ci95):
+    if t.n < 2 or not math.isfinite(t.se):
         return False
-    se = t.ci95 / stats.t.ppf(1 - alpha / 2, t.n - 1) if t.ci95 > 0 else 0.0
-    half = stats.t.ppf(1 - alpha, t.n - 1) * se
+    half = stats.t.ppf(1 - alpha, t.n - 1) * t.se
     return -margin < t.gain - half and t.gain + half < margin
 
 
