@@ -183,7 +183,6 @@ def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
     mean cosine similarity of the regions' pooled features. The classifier is a fine-tuned Twitter I model where its
     weights are here (else the ImageNet backbone with a seeded head)."""
     import numpy as np
-    from scipy import stats
 
     from vsalib.regions import scoring
     from vsalib.regions.proposals import propose
@@ -193,11 +192,8 @@ def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
     ways = {"crop": dict(method="crop", size=224), "roialign224": dict(method="roialign", size=224),
             "roialign600": dict(method="roialign", size=224, shorter_side=600)}
     secs = {w: 0.0 for w in ways}
-    top1 = {w: 0 for w in ways}
-    top10 = {w: [] for w in ways}
-    cos = {w: [] for w in ways}
-    rho = {w: [] for w in ways}  # Spearman correlation of the regions' Senti with crop's, per image
-    ppos = {w: [] for w in ways}  # Pearson correlation of the regions' positive-class probability with crop's
+    agree = {w: [] for w in ways if w != "crop"}
+    cos = {w: [] for w in agree}
     for im in images:
         props = propose(im, "edgeboxes", n_boxes)
         out = {}
@@ -205,28 +201,21 @@ def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
             t0 = time.perf_counter()
             out[w] = scoring.region_outputs(model, im, props.boxes, **kw)
             secs[w] += time.perf_counter() - t0
-        # Senti alone (Sun2016's "senti" ranking): obj+senti is dominated by the shared objectness, which would
-        # make every scoring agree whatever its features
-        rank = {w: scoring.senti_score(o.probs) for w, o in out.items()}
-        ref = rank["crop"].argsort(descending=True)
-        for w in ways:
-            order = rank[w].argsort(descending=True)
-            top1[w] += int(order[0] == ref[0])
-            top10[w].append(len(set(order[:10].tolist()) & set(ref[:10].tolist())) / 10)
+        for w in agree:  # Senti alone (Sun2016's "senti" ranking): obj+senti is dominated by the shared objectness
+            agree[w].append(scoring.ranking_agreement(out["crop"].probs, out[w].probs))
             cos[w].append(float(torch.nn.functional.cosine_similarity(out[w].features, out["crop"].features).mean()))
-            rho[w].append(float(stats.spearmanr(rank[w].numpy(), rank["crop"].numpy())[0]))
-            ppos[w].append(float(np.corrcoef(out[w].probs[:, 1].numpy(), out["crop"].probs[:, 1].numpy())[0, 1]))
     n = len(images)
     res = {"roi_scale_images": f"{n} {src} images, {n_boxes} EdgeBoxes proposals each; model: {head}"}
     for w in ways:
         res[f"roi_scale_{w}_s_per_image"] = round(secs[w] / n, 3)
         if w != "crop":
             res[f"roi_scale_{w}_speedup_over_crop"] = round(secs["crop"] / secs[w], 1)
-            res[f"roi_scale_{w}_top1_agreement"] = round(top1[w] / n, 2)
-            res[f"roi_scale_{w}_top10_overlap"] = round(float(np.mean(top10[w])), 2)
+            mean = {k: float(np.nanmean([a[k] for a in agree[w]])) for k in agree[w][0]}
+            res[f"roi_scale_{w}_top1_agreement"] = round(mean["senti_top1"], 2)
+            res[f"roi_scale_{w}_top10_overlap"] = round(mean["senti_top10_overlap"], 2)
             res[f"roi_scale_{w}_feature_cosine"] = round(float(np.mean(cos[w])), 3)
-            res[f"roi_scale_{w}_senti_spearman"] = round(float(np.nanmean(rho[w])), 3)
-            res[f"roi_scale_{w}_p_positive_pearson"] = round(float(np.nanmean(ppos[w])), 3)
+            res[f"roi_scale_{w}_senti_spearman"] = round(mean["senti_spearman"], 3)
+            res[f"roi_scale_{w}_p_positive_pearson"] = round(mean["p_positive_pearson"], 3)
     return res
 
 
@@ -443,7 +432,24 @@ def bench_book() -> dict:
     return {"book_build_quick_s": round(time.perf_counter() - t0, 1)}
 
 
-BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "regions": bench_regions, "roi_scale": bench_roi_scale,
+def bench_crop_batch(n_crops: int = 64) -> dict:
+    """Crop scoring's forward pass (EfficientNet-Lite0, 224 px crops): seconds per 100 crops by batch size,
+    contiguous against channels-last memory (what :data:`vsalib.regions.scoring.CROP_BATCH` is chosen from)."""
+    from vsalib.backbones import create_backbone
+
+    b = create_backbone("efficientnet_lite0").eval()
+    out = {}
+    with torch.inference_mode():
+        for layout, fmt in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last)):
+            for bs in (4, 8, 32):
+                x = torch.randn(bs, 3, 224, 224).contiguous(memory_format=fmt)
+                b(x)
+                t = timeit(lambda: [b(x) for _ in range(n_crops // bs)], repeat=2)
+                out[f"crop_forward_{layout}_batch{bs}_s_per_100"] = round(t / (n_crops // bs * bs) * 100, 2)
+    return out
+
+
+BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "crop_batch": bench_crop_batch, "regions": bench_regions, "roi_scale": bench_roi_scale,
            "grouping": bench_grouping, "wsidnet": bench_wsidnet, "multilevel": bench_multilevel, "attr": bench_attr,
            "snapshot": bench_snapshot}
 

@@ -21,6 +21,24 @@ def model():
     return m
 
 
+def test_shorter_side_scores_roialign_at_that_scale(model):
+    im = Image.fromarray(np.random.default_rng(1).integers(0, 255, (60, 90, 3), dtype=np.uint8))
+    props = Proposals(torch.tensor([[0, 0, 30, 30], [20, 10, 80, 50]], dtype=torch.float32), torch.tensor([1.0, 2.0]),
+                      "test", (90, 60))
+    cfg = sun2016.Sun2016Config(shorter_side=120)
+    r = sun2016.analyse_image(model, im, cfg, props, size=64)
+    from vsalib.regions.scoring import region_outputs
+
+    want = region_outputs(model, im, props.boxes, method="roialign", size=64, shorter_side=120).probs
+    torch.testing.assert_close(r.probs, want.float())
+    assert cfg.params()["shorter_side"] == 120 and "shorter_side" not in sun2016.Sun2016Config().params()
+    for bad in (16, 600.0, True):
+        with pytest.raises(ValueError, match="shorter_side must be None or an int >= 32"):
+            sun2016.Sun2016Config(shorter_side=bad)
+    with pytest.raises(ValueError, match="with scoring='crop'"):
+        sun2016.Sun2016Config(scoring="crop", shorter_side=600)
+
+
 def test_config_rejects_unknown_choices():
     with pytest.raises(ValueError, match="obj\\+senti"):
         sun2016.Sun2016Config(ranking="objsenti")
@@ -59,12 +77,18 @@ def test_image_without_proposals_falls_back_and_says_so(model):
     assert "region" in res.reason.lower() or "proposal" in res.reason.lower()
 
 
-def test_run_sun2016_writes_table1_records(tmp_path):
+def _finetuned_fold(tmp_path):
+    """A 24-image synthetic dataset, the first fold of a 2-fold split, its store and its fine-tuned model."""
     ds = load_dataset("synthetic", n_images=24, size=64, cache_dir=str(tmp_path / "c"))
     splits = make_splits(ds, Protocol("kfold", k=2), seed=0)[:1]
     store = ResultStore(tmp_path / "r")
     ft = global_cnn.run_finetune(ds, splits, subset="binary", image_size=64, epochs=1, finetune_from=16, store=store,
                                  cache_dir=tmp_path / "c", progress=False)
+    return ds, splits, store, ft
+
+
+def test_run_sun2016_writes_table1_records(tmp_path):
+    ds, splits, store, ft = _finetuned_fold(tmp_path)
     folds = [sun2016.FoldInputs(splits[0], ft[0])]
     recs = sun2016.run_sun2016(ds, folds, subset="binary", ks=(1, 2), betas=(0.5,), alphas=(1.0,), store=store,
                                cache_dir=tmp_path / "c", progress=False)
@@ -96,6 +120,81 @@ def test_run_sun2016_writes_table1_records(tmp_path):
                                cache_dir=tmp_path / "c", progress=False, early_fusion=False)
     assert {r.method for r in yang} == {"sun2016-global", "sun2016-lf", "sun2016-lf-objnorm", "sun2016-K-val"}
     assert all(r.params["ar_rule"] == "linear" and r.params["fusion_rule"] == "convex" for r in yang)
+
+
+def test_crop_run_measures_its_agreement_with_roialign(tmp_path, monkeypatch):
+    ds, splits, store, ft = _finetuned_fold(tmp_path)
+    crop = sun2016.Sun2016Config(scoring="crop")
+    recs = sun2016.run_sun2016(ds, [sun2016.FoldInputs(splits[0], ft[0])], crop, subset="binary", ks=(1,), betas=(),
+                               alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp_path / "c",
+                               progress=False)
+    agree = {r.params["versus"]: r for r in recs if r.method == "sun2016-scoring-agreement"}
+    assert set(agree) == set(sun2016.AGREEMENT_SCORINGS) and all(r.params["scoring"] == "crop" for r in agree.values())
+    for r in agree.values():
+        m = r.metrics
+        assert m["images"] == len(splits[0].test) - next(g for g in recs if g.method == "sun2016-global").metrics[
+            "images_without_proposals"]
+        assert 0 <= m["senti_top1"] <= 1 and 0 <= m["ar_top10_overlap"] <= 1 and m["seconds_per_image"] > 0
+    # the crop scores were cached per image: read back (same values) without scoring again
+    test = [ds.paths[i] for i in splits[0].test]
+    cache = sun2016.regions_cache_file(crop, ft[0].key, 64, tmp_path / "c")
+    assert cache.is_file()
+    props = sun2016.dataset_proposals(test, crop, cache_dir=tmp_path / "c", progress=False)
+    calls = []
+    monkeypatch.setattr(sun2016, "analyse_image", lambda *a, **k: calls.append(1))
+    back = sun2016.analyse_images(None, test, props, crop, 64, progress=False, cache_file=cache)
+    assert not calls and len(back) == len(test) and all(r.probs.shape[1] == 2 and r.rules == crop for r in back)
+    monkeypatch.undo()
+    # RoIAlign runs measure nothing against themselves
+    roi = sun2016.run_sun2016(ds, [sun2016.FoldInputs(splits[0], ft[0])], subset="binary", ks=(1,), betas=(),
+                              alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp_path / "c",
+                              progress=False)
+    assert not [r for r in roi if r.method == "sun2016-scoring-agreement"]
+
+
+def test_sun2016_on_the_frozen_baseline(tmp_path):
+    """The ladder's lowest rung: the frozen features' logistic regression folded into a network scores as the
+    frozen record did, Sun2016 runs on it, and Table 1's selection leaves those runs out."""
+    from vsalib.data.images import open_image
+    from vsalib.regions.scoring import whole_image_outputs
+
+    ds, splits, store, ft = _finetuned_fold(tmp_path)
+    frozen = global_cnn.run_frozen(ds, splits, subset="binary", image_size=64, store=store, cache_dir=tmp_path / "c",
+                                   progress=False)
+    fold = sun2016.Fold(ds, splits[0], "binary")
+    net = global_cnn.frozen_model(frozen[0], fold, cache_dir=tmp_path / "c")
+    test = splits[0].test
+    pred = [int(whole_image_outputs(net, open_image(ds.paths[i]), size=64, how="center").probs.argmax())
+            for i in test]
+    assert pred == list(frozen[0].extra["y_pred"])  # the same model, as a network
+    with pytest.raises(ValueError, match="needs a global-frozen record"):
+        global_cnn.frozen_model(ft[0], fold)
+    recs = sun2016.run_sun2016(ds, [sun2016.FoldInputs(splits[0], frozen[0])], subset="binary", ks=(1,), betas=(),
+                               alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp_path / "c",
+                               progress=False)
+    g = next(r for r in recs if r.method == "sun2016-global")
+    assert g.params["global"] == frozen[0].key and g.metrics["accuracy"] == pytest.approx(frozen[0].metrics["accuracy"])
+    runs = sun2016.select_runs(store.load(), "synthetic", "binary", sun2016.Sun2016Config(),
+                               [frozen[0].key, ft[0].key])
+    assert not (runs["method"].str.startswith("sun2016")).any()  # only the fine-tuned model's Sun2016 rows count
+    assert set(runs["method"]) == {"global-frozen", "global-finetune"}
+
+
+def test_ranking_agreement_by_hand():
+    from vsalib.regions.scoring import ranking_agreement
+
+    crop = torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])  # Senti (log2): 0, 0.531, 0.278 -> order 1, 2, 0
+    roi = torch.tensor([[0.0 + 0.05, 0.95], [0.6, 0.4], [0.5, 0.5]])  # Senti: 0.714, 0.029, 0 -> order 0, 1, 2
+    a = ranking_agreement(crop, roi, top=2)
+    assert a["senti_top1"] == 0.0 and a["senti_top2_overlap"] == 0.5  # {1, 2} against {0, 1}
+    assert a["senti_spearman"] == pytest.approx(-0.5)  # ranks (1, 3, 2) against (3, 2, 1)
+    assert a["p_positive_pearson"] == pytest.approx(float(np.corrcoef([0.5, 0.1, 0.8], [0.95, 0.4, 0.5])[0, 1]))
+    # with Obj, Eq. 2's AR: a dominant objectness makes both put region 2 first
+    b = ranking_agreement(crop, roi, torch.tensor([0.1, 0.2, 5.0]), top=1)
+    assert b["ar_top1"] == 1.0 and b["senti_top1"] == 0.0
+    assert np.isnan(ranking_agreement(crop[:1], roi[:1])["senti_spearman"])
+    with pytest.raises(ValueError, match="hold 3 and 2 regions"):
+        ranking_agreement(crop, roi[:2])
 
 
 def test_top1_hit_rate_counts_iou():

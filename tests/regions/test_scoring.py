@@ -165,6 +165,16 @@ def test_probs_valid_features_consistent_and_batching(tiny_model, image):
         torch.testing.assert_close(sc.region_features(tiny_model, image, boxes, method), out.features)
     small = sc.score_regions_crop(tiny_model, image, boxes, batch_size=2)
     torch.testing.assert_close(small, sc.score_regions_crop(tiny_model, image, boxes), atol=1e-6, rtol=0)
+    # the device's default batch (CROP_BATCH, channels-last) gives what one contiguous pass over every crop gives
+    crops = [sc._warp(sc._image_tensor(image, "cpu")[:, 0:40, 0:50], 64)]
+    x = sc._normalize(tiny_model, torch.stack(crops))
+    with torch.no_grad():
+        one = tiny_model.classifier(tiny_model.backbone.pool(tiny_model.feature_map(x))).softmax(-1)
+    torch.testing.assert_close(sc.score_regions_crop(tiny_model, image, [[0, 0, 50, 40]], size=64), one,
+                               atol=1e-6, rtol=0)
+    assert sc._crop_batch(None, "cpu") == sc.CROP_BATCH["cpu"] and sc._crop_batch(None, "cuda") == sc.CROP_BATCH["cuda"]
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        sc.score_regions_crop(tiny_model, image, boxes, batch_size=0)
 
 
 def test_zero_boxes_skip_the_cnn(tiny_model, image):

@@ -76,7 +76,8 @@ CARD = PaperCard(
                      "EdgeBoxes on a model-free edge map, N = 100", "the structured-edge model is not available "
                      "offline; N is not given", "proposals"),
         Substitution("region scoring", "each proposal cropped, warped and passed through the CNN",
-                     "RoIAlign on one shared feature map (crop scoring with -p scoring crop)",
+                     "RoIAlign on one shared feature map of the image warped to 224 px (crop scoring with -p scoring "
+                     "crop; the map at a shorter side of 600 px with -p shorter_side 600)",
                      "one forward pass per image instead of N", "scoring"),
         Substitution("log base of Eq. 1", "not given", "2: a 50/50 region scores 0, a certain one 1",
                      "puts Senti on the same [0, 1] scale as a normalised objectness", "log_base"),
@@ -100,7 +101,7 @@ CARD = PaperCard(
     ),
     claims=(
         Claim("fine-tuning helps", "VGG16+ft", "VGG16"),
-        Claim("one affective region helps (K = 1)", "ft+obj+senti+lf K=1", "VGG16+ft"),
+        Claim("one affective region helps (K = 1)", "ft+obj+senti+lf K=1", "VGG16+ft", regions=True),
         Claim("obj+senti ranks better than obj alone", "ft+obj+senti+lf K=1", "ft+obj+lf K=1"),
         Claim("obj+senti ranks better than senti alone", "ft+obj+senti+lf K=1", "ft+senti+lf K=1"),
         Claim("late fusion beats early fusion", "ft+obj+senti+lf K=1", "ft+obj+senti+ff K=1"),
@@ -128,7 +129,9 @@ class Sun2016Config:
 
     The fields after ``ranking`` are the knobs of the journal version's preset (Yang et al., TMM
     2018: :data:`PRESETS` ``"yang2018"``); at their defaults the method is Sun2016's own. They are
-    recorded in a run's parameters only when they differ from those defaults (:meth:`params`).
+    recorded in a run's parameters only when they differ from those defaults (:meth:`params`), and so is
+    ``shorter_side`` (RoIAlign's shared map at Fast R-CNN's scale, e.g. 600 px, instead of the image warped to
+    224 px).
     """
 
     n_proposals: int = 100
@@ -152,6 +155,7 @@ class Sun2016Config:
     fusion_rule: str = "sum"  # "sum": Eq. 3; "convex": w_global·Y_global + (1 - w_global)·mean_j Y_ARj
     w_global: float = 0.7
     crop_context: float = 0.0  # pixels of context around each region before it is scored
+    shorter_side: int | None = None  # RoIAlign's shared map from the image at this shorter side (None: warped to 224)
 
     def __post_init__(self):
         checks = {"ranking": RANKINGS, "scoring": S.METHODS, "ar_rule": AR_RULES, "fusion_rule": FUSION_RULES,
@@ -168,6 +172,10 @@ class Sun2016Config:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.crop_context < 0:
             raise ValueError(f"crop_context must be >= 0 pixels, got {self.crop_context}")
+        if self.shorter_side is not None and (isinstance(self.shorter_side, bool) or not isinstance(
+                self.shorter_side, int) or self.shorter_side < 32 or self.scoring != "roialign"):
+            raise ValueError(f"shorter_side must be None or an int >= 32 with scoring='roialign' (the shared map's "
+                             f"scale), got {self.shorter_side!r} with scoring={self.scoring!r}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Sun2016Config":
@@ -310,7 +318,8 @@ def analyse_image(model, image, cfg: Sun2016Config, proposals: Proposals | None 
                                             **cfg.proposal_kwargs(image.size)))
     g = S.whole_image_outputs(model, image, size=size, how="center")
     boxes = proposals.boxes
-    out = S.region_outputs(model, image, boxes, method=cfg.scoring, size=size, context=cfg.crop_context)
+    scale = {} if cfg.shorter_side is None else {"shorter_side": cfg.shorter_side}
+    out = S.region_outputs(model, image, boxes, method=cfg.scoring, size=size, context=cfg.crop_context, **scale)
     obj = proposals.normalized_objectness(cfg.obj_norm) if len(boxes) else torch.empty(0)
     senti = S.senti_score(out.probs, log_base=cfg.log_base) if len(boxes) else torch.empty(0)
     note = getattr(proposals, "note", "") or ("" if len(boxes) else "no proposals")
@@ -320,10 +329,24 @@ def analyse_image(model, image, cfg: Sun2016Config, proposals: Proposals | None 
 
 
 def analyse_images(model, paths: Sequence[str], proposals: Sequence[Proposals], cfg: Sun2016Config,
-                   size: int | None = None, progress: bool = True) -> list[ImageRegions]:
-    return [analyse_image(model, p, cfg, pr, size)
-            for p, pr in tqdm(list(zip(paths, proposals)), desc=f"regions ({cfg.scoring})", disable=not progress,
-                              leave=False, mininterval=5)]
+                   size: int | None = None, progress: bool = True, cache_file=None) -> list[ImageRegions]:
+    """:func:`analyse_image` of every path with its proposals. ``cache_file`` (see :func:`regions_cache_file`):
+    kept on disk per image and saved every 25 images, so a killed crop-scored run (seconds per image) resumes."""
+    desc = f"regions ({cfg.scoring})"
+    if cache_file is None:
+        return [analyse_image(model, p, cfg, pr, size)
+                for p, pr in tqdm(list(zip(paths, proposals)), desc=desc, disable=not progress, leave=False,
+                                  mininterval=5)]
+    of_path = dict(zip(paths, proposals))
+    regs = cached_per_image(paths, lambda p: analyse_image(model, p, cfg, of_path[p], size), cache_file, desc=desc,
+                            progress=progress, save_every=25)
+    return [replace(r, rules=cfg) for r in regs]  # the rules of this run (those that change scores are in the key)
+
+
+def regions_cache_file(cfg: Sun2016Config, model_key: str, size: int | None, cache_dir=None) -> Path:
+    """Where the scored regions of one model under ``cfg``'s proposal and scoring settings are cached."""
+    key = hashlib.sha1(json.dumps([cfg.params(), model_key, size], sort_keys=True, default=str).encode())
+    return cache_root(cache_dir) / "sun2016_regions" / f"{cfg.scoring}_{key.hexdigest()[:16]}.pt"
 
 
 # -- step 4 on a set of images ----------------------------------------------------------------
@@ -380,8 +403,9 @@ class Sun2016(OnTrainedModel):
     ``evaluate`` writes ``sun2016-global`` (the CNN alone on the images scored), ``sun2016-lf`` (every
     ranking × K), the sweeps ``sun2016-lf-beta`` (β, Eq. 3's fusion rule only), ``sun2016-lf-alpha``
     (α, Eq. 2's rule only) and ``sun2016-lf-objnorm`` (Obj normalisation × K, obj+senti),
-    ``sun2016-ff`` (early fusion, K = 1, its C chosen on the validation part) and, last,
-    ``sun2016-K-val`` (K chosen on the validation part), which marks the fold complete. Every choice
+    ``sun2016-ff`` (early fusion, K = 1, its C chosen on the validation part), with ``scoring="crop"`` and
+    ``agreement`` ``sun2016-scoring-agreement`` (per :data:`AGREEMENT_SCORINGS`: how far RoIAlign ranks the
+    test images' regions as crop scoring does, :func:`scoring_agreement`) and, last, ``sun2016-K-val`` (K chosen on the validation part), which marks the fold complete. Every choice
     reads the validation labels only; test predictions go to :meth:`Fold.score`.
 
     ``trainer``: the fine-tuning (default: :class:`~vsalib.methods.global_cnn.GlobalFinetune`);
@@ -397,8 +421,8 @@ class Sun2016(OnTrainedModel):
     def __init__(self, config=None, *, trainer=None, models: Sequence[Record] | None = None,
                  ks: Iterable[int] = tuple(range(1, 21)), betas: Iterable[float] = (0.1, 0.25, 0.5, 1.0, 2.0),
                  alphas: Iterable[float] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0), early_fusion: bool = True,
-                 obj_norms: Iterable[str] = OBJ_NORMS, cache_dir=None, device=None, progress: bool = True,
-                 **settings):
+                 obj_norms: Iterable[str] = OBJ_NORMS, agreement: bool = True, cache_dir=None, device=None,
+                 progress: bool = True, **settings):
         if trainer is None and models is None:
             from vsalib.methods.global_cnn import GlobalFinetune
 
@@ -410,6 +434,7 @@ class Sun2016(OnTrainedModel):
         self.alphas = tuple(alphas) if cfg.ar_rule == "sqrt" else ()  # α is Eq. 2's; the linear rule has w_obj
         self.obj_norms = [n for n in obj_norms if n in OBJ_NORMS]
         self.early_fusion, self.cache_dir, self.device, self.progress = early_fusion, cache_dir, device, progress
+        self.agreement = agreement
         self._stored: tuple | None = None  # (store, its records), read when a complete fold is first met
 
     def params(self, model_record: Record) -> dict:
@@ -432,8 +457,12 @@ class Sun2016(OnTrainedModel):
         return mine
 
     def load(self, record: Record, fold: Fold):
+        """The whole-image model of ``record``: fine-tuned (its saved weights), or the frozen baseline as a network
+        (:func:`~vsalib.methods.global_cnn.frozen_model`, the ladder's lowest rung of *When do regions help?*)."""
         from vsalib.methods import global_cnn
 
+        if record.method == "global-frozen":
+            return global_cnn.frozen_model(record, fold, cache_dir=self.cache_dir, device=self.device)
         return global_cnn.load_finetuned(record, len(fold.classes), device=self.device)
 
     @classmethod
@@ -457,8 +486,10 @@ class Sun2016(OnTrainedModel):
         every = fold.all_paths()
         paths = [every[i] for i in need]
         props = dataset_proposals(paths, cfg, cache_dir=self.cache_dir, progress=self.progress)
+        cache = regions_cache_file(cfg, ft.key, ft.params["image_size"], self.cache_dir) \
+            if cfg.scoring == "crop" else None  # crop scoring takes seconds per image: a killed run resumes
         regs = dict(zip(need.tolist(), analyse_images(trained.model, paths, props, cfg, ft.params["image_size"],
-                                                      self.progress)))
+                                                      self.progress, cache_file=cache)))
         test, val = ([regs[i] for i in fold.index(p)] for p in ("test", "val"))
         y_val, wall, params, records = fold.labels("val"), time.perf_counter() - t0, self.params(ft), []
 
@@ -504,6 +535,11 @@ class Sun2016(OnTrainedModel):
             pred = _logreg(c).fit(x["train"], y_tr).predict(x["test"])
             add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
                 {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred)
+        if cfg.scoring == "crop" and self.agreement:  # how far RoIAlign would have ranked these regions as crop did
+            for versus, kw in AGREEMENT_SCORINGS.items():
+                add("sun2016-scoring-agreement", {"versus": versus},
+                    scoring_agreement(trained.model, [every[i] for i in fold.index("test")], test, versus=kw,
+                                      size=ft.params["image_size"], log_base=cfg.log_base))
         # K chosen on this fold's validation part (nested selection), beside the oracle K of the paper;
         # the smallest of equally good Ks (ks ascend)
         k_val, v = choose_on_validation(self.ks, lambda k: val_acc(k, cfg.beta, "obj+senti", cfg.alpha)) \
@@ -512,6 +548,26 @@ class Sun2016(OnTrainedModel):
                                                                                 cfg.alpha)[0]),
                                   "k": k_val, "val_accuracy": v})
         return records
+
+
+#: The RoIAlign scorings a crop-scored run is compared with: the image warped to 224 px (a 7 x 7 map, what
+#: ``scoring="roialign"`` does) and resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept).
+AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"method": "roialign", "shorter_side": 600}}
+
+
+def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions], *, versus: dict,
+                      size: int | None = None, log_base: float = 2.0) -> dict[str, float]:
+    """Mean :func:`~vsalib.regions.scoring.ranking_agreement` of RoIAlign (``versus``: keyword arguments of
+    :func:`~vsalib.regions.scoring.region_outputs`) with the crop scores of ``crop`` on the same proposals,
+    over the images that have at least one, and the seconds per image each RoIAlign scoring took."""
+    rows, t0 = [], time.perf_counter()
+    for path, r in zip(paths, crop):
+        if len(r.boxes) == 0:
+            continue
+        other = S.region_outputs(model, open_image(path), r.boxes, size=size, **versus)
+        rows.append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base))
+    out = {k: float(np.nanmean([row[k] for row in rows])) for k in (rows[0] if rows else {})}
+    return {**out, "images": len(rows), "seconds_per_image": (time.perf_counter() - t0) / max(len(rows), 1)}
 
 
 @dataclass
@@ -544,15 +600,17 @@ TABLE1_ROWS = [(r.name, r.method, dict(r.params)) for r in CARD.rows]  # (paper 
 
 def select_runs(runs, dataset: str, subset: str | None, cfg: Sun2016Config, global_keys: Sequence[str]):
     """The store's rows of this chapter's run: the global runs with ``global_keys`` (frozen and
-    fine-tuned) and the Sun2016 runs built on them with ``cfg``'s proposal/scoring settings."""
+    fine-tuned) and the Sun2016 runs built on the fine-tuned ones with ``cfg``'s proposal/scoring settings (Sun2016
+    on the frozen model is a rung of *When do regions help?*'s ladder, not a row of Table 1)."""
     df = runs[runs["dataset"] == dataset]
     if subset is not None:
         df = df[df["subset"] == subset]
     keys = list(global_keys)
     is_sun = df["method"].str.startswith("sun2016")
     keep = ~is_sun & df["key"].isin(keys)
+    finetuned = set(df.loc[(df["method"] == "global-finetune") & df["key"].isin(keys), "key"])
     if "params.global" in df:
-        keep |= is_sun & df["params.global"].isin(keys) & matches_config(df, cfg)
+        keep |= is_sun & df["params.global"].isin(finetuned) & matches_config(df, cfg)
     return df[keep]
 
 

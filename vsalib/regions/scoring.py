@@ -242,13 +242,31 @@ def _empty(model, device) -> RegionOutputs:
 # ---------------------------------------------------------------------------------------------
 # Crop mode (the paper's)
 # ---------------------------------------------------------------------------------------------
-def _crop_outputs(model, image, boxes, *, size=None, context: float = 0, batch_size: int = 32,
+#: Crops per forward pass when none is given: small batches in channels-last memory are what a CPU runs
+#: fastest (EfficientNet-Lite0, 100 crops on 2 cores: 1.17 s at 4 channels-last, 4.92 s at 32 contiguous;
+#: ``benchmarks/run.py --only crop_batch``); a GPU wants large ones.
+CROP_BATCH = {"cpu": 4, "cuda": 64}
+
+
+def _crop_batch(batch_size: int | None, dev) -> int:
+    b = CROP_BATCH.get(torch.device(dev).type, 32) if batch_size is None else int(batch_size)
+    if b < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return b
+
+
+def _forward_crops(model, crops: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pooled features and logits of warped crops (each (3, size, size) in [0, 1]), channels-last."""
+    x = _normalize(model, torch.stack(crops)).contiguous(memory_format=torch.channels_last)
+    return _head(model, model.feature_map(x))
+
+
+def _crop_outputs(model, image, boxes, *, size=None, context: float = 0, batch_size: int | None = None,
                   device=None) -> RegionOutputs:
     _check_model(model)
     dev = _model_device(model, device)
     size = _size(model, size)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = _crop_batch(batch_size, dev)
     img = _image_tensor(image, dev)
     h, w = img.shape[-2:]
     b = _prep_boxes(boxes, w, h, context)
@@ -263,7 +281,7 @@ def _crop_outputs(model, image, boxes, *, size=None, context: float = 0, batch_s
     with _eval_mode(model):
         for i in range(0, len(b), batch_size):
             crops = [_warp(img[:, y0[j]:y1[j], x0[j]:x1[j]], size) for j in range(i, min(i + batch_size, len(b)))]
-            f, lg = _head(model, model.feature_map(_normalize(model, torch.stack(crops))))
+            f, lg = _forward_crops(model, crops)
             feats.append(f)
             logits.append(lg)
     logits = torch.cat(logits)
@@ -335,14 +353,14 @@ def region_outputs(model, image, boxes, method: str = "crop", **kw) -> RegionOut
 
 
 def score_regions_crop(model, image, boxes, *, size: int | None = None, context: float = 0,
-                       batch_size: int = 32, device=None) -> torch.Tensor:
+                       batch_size: int | None = None, device=None) -> torch.Tensor:
     """Softmax probabilities ``(N, M)`` of each box, the paper's way: crop, warp, classify.
 
     Each box ``(x0, y0, x1, y1)`` (pixels of the original image, x1/y1 exclusive) is grown by
     ``context`` pixels on every side (original-image pixels; clipped to the image), rounded out to
     whole pixels, cut from the original image, warped to ``size`` × ``size`` (default: the backbone's
     ``info.input_size``), normalised with the backbone's mean/std and classified by ``model``
-    (``start`` must be 0), ``batch_size`` crops at a time. Boxes are clipped to the image; an empty
+    (``start`` must be 0), ``batch_size`` crops at a time (default :data:`CROP_BATCH` of the device). Boxes are clipped to the image; an empty
     box becomes a 1-pixel box. ``image``: PIL image, path, or (3, H, W) tensor (uint8, or float in
     [0, 1]). ``device``: defaults to (and must match) the model's device; results stay there.
 
@@ -398,24 +416,27 @@ def region_features(model, image, boxes, method: str = "crop", **kw) -> torch.Te
     return region_outputs(model, image, boxes, method, **kw).features
 
 
-def score_masks_crop(model, image, labels: np.ndarray, boxes, leaves: Sequence, *, size: int | None = None,
-                     batch_size: int = 32, device=None) -> torch.Tensor:
+def mask_outputs(model, image, labels: np.ndarray, boxes, leaves: Sequence, *, size: int | None = None,
+                 batch_size: int | None = None, device=None) -> RegionOutputs:
     """Regions scored as masks (R-CNNGSR, ``region_as="mask"``): each region's box crop with the pixels
-    outside its segments set to the backbone's mean colour, warped to ``size``, through the CNN: ``(R, M)``
-    softmax.
+    outside its segments set to the backbone's mean colour, warped to ``size``, through the CNN: pooled
+    features, logits and softmax ``(R, M)``.
 
     ``labels``: the segmentation (ids per pixel; resized to the image by nearest neighbour if needed);
     ``boxes``: ``(R, 4)`` input-image pixels; ``leaves[r]``: the segment ids that make region ``r``.
     """
     dev = _model_device(model, device)
     size = _size(model, size)
+    batch_size = _crop_batch(batch_size, dev)
     img = _image_tensor(image, dev)
     H, W = img.shape[-2:]
     if labels.shape != (H, W):
         labels = cv2.resize(labels, (W, H), interpolation=cv2.INTER_NEAREST)
     mean = torch.tensor(model.backbone.info.mean, device=dev, dtype=img.dtype).view(3, 1, 1)
     boxes = np.asarray(boxes)
-    out = []
+    if not len(boxes):
+        return _empty(model, dev)
+    feats, logits = [], []
     with _eval_mode(model):
         for start in range(0, len(boxes), batch_size):
             crops = []
@@ -423,9 +444,17 @@ def score_masks_crop(model, image, labels: np.ndarray, boxes, leaves: Sequence, 
                 x0, y0, x1, y1 = (int(v) for v in b)
                 m = torch.from_numpy(np.isin(labels[y0:y1, x0:x1], leaf)).to(dev)
                 crops.append(_warp(torch.where(m[None], img[:, y0:y1, x0:x1], mean), size))
-            _, lg = _head(model, model.feature_map(_normalize(model, torch.stack(crops))))
-            out.append(lg.float().softmax(-1))
-    return torch.cat(out) if out else torch.zeros(0, _n_classes(model), device=dev)
+            f, lg = _forward_crops(model, crops)
+            feats.append(f)
+            logits.append(lg)
+    lg = torch.cat(logits)
+    return RegionOutputs(torch.cat(feats), lg, lg.float().softmax(-1))
+
+
+def score_masks_crop(model, image, labels: np.ndarray, boxes, leaves: Sequence, *, size: int | None = None,
+                     batch_size: int | None = None, device=None) -> torch.Tensor:
+    """The softmax ``(R, M)`` of :func:`mask_outputs`."""
+    return mask_outputs(model, image, labels, boxes, leaves, size=size, batch_size=batch_size, device=device).probs
 
 
 def whole_image_outputs(model, image, size: int | None = None, how: str = "warp", device=None) -> RegionOutputs:
@@ -460,8 +489,50 @@ def whole_image_probs(model, image, size: int | None = None, how: str = "warp", 
     return whole_image_outputs(model, image, size, how, device).probs[0]
 
 
+def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_base: float = 2.0) -> dict[str, float]:
+    """How far ``other`` (e.g. RoIAlign) scores one image's regions as ``reference`` (crop scoring) does: both
+    ``(N, M)`` softmax probabilities of the same N boxes.
+
+    Rankings by Senti (Eq. 1 of Sun2016) alone (``senti_``), and by Eq. 2's affective rank AR (``ar_``, α = 1)
+    where ``objectness`` (the proposals' normalised Obj) is given: ``top1`` is 1.0 when both put the same region
+    first; ``top10_overlap``
+    the share of the reference's ``top`` regions among ``other``'s; ``senti_spearman`` Spearman's rank
+    correlation of the two Senti vectors; ``p_positive_pearson`` Pearson's correlation of the probability of
+    the last class (positive, for a binary task). Correlations are NaN when either vector is constant or there
+    are fewer than two regions."""
+    from scipy import stats
+
+    p_ref, p_oth = (torch.as_tensor(p).float().cpu() for p in (reference, other))
+    n = len(p_ref)
+    if len(p_oth) != n:
+        raise ValueError(f"the two scorings hold {n} and {len(p_oth)} regions; they must score the same boxes")
+    out: dict[str, float] = {}
+    if n == 0:
+        return out
+    s_ref, s_oth = senti_score(p_ref, log_base), senti_score(p_oth, log_base)
+
+    def agree(a: torch.Tensor, b: torch.Tensor, name: str) -> None:
+        ra, rb = a.argsort(descending=True), b.argsort(descending=True)
+        out[f"{name}top1"] = float(ra[0] == rb[0])
+        k = min(top, n)
+        out[f"{name}top{top}_overlap"] = len(set(ra[:k].tolist()) & set(rb[:k].tolist())) / k
+
+    agree(s_ref, s_oth, "senti_")
+    if objectness is not None:
+        obj = torch.as_tensor(objectness, dtype=torch.float32)
+        agree(affective_rank(obj, s_ref), affective_rank(obj, s_oth), "ar_")
+
+    def corr(fn, a, b) -> float:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        return float(fn(a, b)[0]) if n > 1 and a.std() > 0 and b.std() > 0 else float("nan")
+
+    out["senti_spearman"] = corr(stats.spearmanr, s_ref.numpy(), s_oth.numpy())
+    out["p_positive_pearson"] = corr(stats.pearsonr, p_ref[:, -1].numpy(), p_oth[:, -1].numpy())
+    return out
+
+
 __all__: Sequence[str] = (
-    "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
+    "mask_outputs", "ranking_agreement", "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
     "ar_linear", "top_k", "select_affective_regions", "region_outputs", "score_regions_crop",
     "score_regions_roialign", "region_features_crop", "region_features_roialign", "score_regions",
     "region_features", "shared_map_size", "whole_image_outputs", "whole_image_probs",
