@@ -1,5 +1,7 @@
 """R-CNNGSR as a method: training with the regulariser, dead-group removal, regions and Eq. 3 per split."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,13 @@ def test_config_checks_and_regularizer():
         rcnngsr.RCNNGSRConfig(xi1=-1)
     with pytest.raises(ValueError, match="fusion_readings"):
         rcnngsr.RCNNGSRConfig(fusion_readings=("mean",))
+    assert (cfg.fusion_on, cfg.region_sets) == (("probs",), ("box",))  # today's records only
+    with pytest.raises(ValueError, match="fusion_on"):
+        rcnngsr.RCNNGSRConfig(fusion_on=("activations",))
+    with pytest.raises(ValueError, match="fusion_on"):
+        rcnngsr.RCNNGSRConfig(fusion_on=())
+    with pytest.raises(ValueError, match="region_sets"):
+        rcnngsr.RCNNGSRConfig(region_sets="box")
 
 
 def test_remove_dead_groups_by_hand():
@@ -50,6 +59,60 @@ def test_image_regions_fuse_by_hand():
     assert r.fuse().prediction == 1
     empty = rcnngsr.ImageRegions(torch.tensor([0.6, 0.4]), torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, 2), 1.0)
     assert empty.fuse().fallback and empty.fuse().prediction == 0
+
+
+def test_image_regions_fuse_on_logits_by_hand():
+    # global logits (1, 0); regions (0, 2) and (1, 1) of 25 and 50 px in a 100 px image:
+    # Eq. 3 on logits = (1 + 0.25 * 0 + 0.5 * 1, 0 + 0.25 * 2 + 0.5 * 1) = (1.5, 1.0) -> class 0
+    g, lg = torch.tensor([1.0, 0.0]), torch.tensor([[0.0, 2.0], [1.0, 1.0]])
+    r = rcnngsr.ImageRegions(g.softmax(-1), torch.zeros(2, 4), torch.tensor([25.0, 50.0]), lg.softmax(-1), 100.0,
+                             global_logits=g, logits=lg)
+    assert r.has_logits
+    torch.testing.assert_close(r.fuse(on="logits").scores, torch.tensor([1.5, 1.0]))
+    assert r.fuse(on="logits").prediction == 0
+    # on probabilities: (0.7311 + 0.25 * 0.1192 + 0.5 * 0.5, 0.2689 + 0.25 * 0.8808 + 0.5 * 0.5)
+    torch.testing.assert_close(r.fuse().scores, torch.tensor([1.0109, 0.7391]), atol=1e-4, rtol=0)
+    # a region set where the two readings disagree: logits (0.9, 2.0) -> 1, probabilities (1.158, 0.842) -> 0
+    g2, lg2 = torch.zeros(2), torch.tensor([[0.0, 20.0], [1.0, 0.0]])
+    r2 = rcnngsr.ImageRegions(g2.softmax(-1), torch.zeros(2, 4), torch.tensor([10.0, 90.0]), lg2.softmax(-1), 100.0,
+                              global_logits=g2, logits=lg2)
+    assert rcnngsr.fusion_predictions([r, r2], on="logits").tolist() == [0, 1]
+    assert rcnngsr.fusion_predictions([r, r2]).tolist() == [0, 0]
+    old = rcnngsr.ImageRegions(g.softmax(-1), torch.zeros(2, 4), torch.tensor([25.0, 50.0]), lg.softmax(-1), 100.0)
+    assert not old.has_logits  # made (or cached) before logits were kept
+    with pytest.raises(ValueError, match="no logits"):
+        old.fuse(on="logits")
+
+
+def test_cached_regions_without_logits_are_recomputed(tmp_path):
+    from vsalib.backbones import create_backbone
+    from vsalib.train.features import load_cache
+    from vsalib.train.loop import atomic_torch_save
+    from PIL import Image
+
+    torch.manual_seed(0)
+    model = global_cnn.GlobalCNN(create_backbone("tiny", pretrained=False), 2).eval()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)).save(paths[-1])
+    g = GroupingConfig(scale=50, min_size=10, min_pixels=30, score_method="roialign")
+    kw = dict(model_key="m", cache_dir=tmp_path / "c", progress=False)
+    first = rcnngsr.dataset_regions(model, paths, g, **kw)
+    assert all(r.has_logits for r in first)  # new caches always hold the logits
+    file = rcnngsr._regions_cache(g, "m", tmp_path / "c")
+    cache = load_cache(file)
+    for r in cache.values():  # as a cache written before logits were kept
+        del r.__dict__["global_logits"], r.__dict__["logits"]
+    atomic_torch_save(cache, file)
+    assert not any(r.has_logits for r in rcnngsr.dataset_regions(model, paths, g, **kw))  # read, not recomputed
+    again = rcnngsr.dataset_regions(model, paths, g, need_logits=True, **kw)
+    assert all(r.has_logits for r in again)
+    for a, b in zip(first, again):
+        assert torch.equal(a.probs, b.probs) and torch.equal(a.global_probs, b.global_probs)
+        torch.testing.assert_close(a.logits, b.logits)
+    assert all(r.has_logits for r in load_cache(file).values())  # and written back
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +170,49 @@ def test_fusion_records_per_split_and_resume(run):
     assert t2.loc["R-CNNGSR", "ours"] == pytest.approx(100 * with_s.metrics["accuracy"])
     assert np.isnan(t2.loc["R-CNNGSR", "paper"])  # the paper did not use the synthetic scenes
     assert t2.loc["VGG16", "runs"] == 0
+
+
+def test_logits_and_distinct_masks_records_and_resume(run, monkeypatch):
+    ds, splits, store, cfg, trained, _, tmp = run
+    before = rcnngsr.run_rcnngsr(ds, trained, splits, cfg, store=store, cache_dir=tmp / "c", progress=False)
+    both = replace(cfg, fusion_on=("probs", "logits"), region_sets=("box", "distinct-masks"))
+    recs = rcnngsr.run_rcnngsr(ds, trained, splits, both, store=store, cache_dir=tmp / "c", progress=False)
+    # 2 sentiment variants x 2 region sets x 2 readings x 2 (probs, logits)
+    assert len(recs) == 16 and len({r.key for r in recs}) == 16
+
+    def kind(r):
+        return (r.params["sentiment"], r.params["grouping.region_as"], r.params["reading"], r.params.get("on", "probs"))
+
+    assert {kind(r) for r in recs} == {(s, a, rd, on) for s in ("with", "without") for a in ("box", "mask")
+                                       for rd in rcnngsr.FUSION_READINGS for on in ("probs", "logits")}
+    # the default records (boxes, probabilities) keep the identity they had: no "on", no new grouping flags
+    box_probs = [r for r in recs if r.params["grouping.region_as"] == "box" and "on" not in r.params]
+    assert sorted(r.key for r in box_probs) == sorted(r.key for r in before)
+    assert all("grouping.drop_root" not in r.params and "grouping.drop_duplicates" not in r.params for r in box_probs)
+    masks = [r for r in recs if r.params["grouping.region_as"] == "mask"]
+    assert all(r.params["grouping.drop_root"] is True and r.params["grouping.drop_duplicates"] is True
+               and r.params["grouping.score_method"] == "crop" for r in masks)
+    assert all(r.params["on"] == "logits" for r in recs if "on" in r.params)
+    # the distinct masks are fewer than the boxes (the root, at least, is gone)
+    n = {(r.params["sentiment"], r.params["grouping.region_as"]): r.metrics["mean_regions"] for r in recs}
+    assert n[("with", "mask")] < n[("with", "box")]
+    # a second run finds every record: nothing is evaluated again
+    monkeypatch.setattr(rcnngsr.RCNNGSR, "evaluate", lambda *a: pytest.fail("evaluated again"))
+    again = rcnngsr.run_rcnngsr(ds, trained, splits, both, store=store, cache_dir=tmp / "c", progress=False)
+    assert sorted(r.key for r in again) == sorted(r.key for r in recs)
+    # Table 2 reads one Eq. 3 input at a time; the default is the records it read before
+    runs = rcnngsr.select_runs(store.load(dataset=ds.name), ds.name, "binary", [r.key for r in trained])
+
+    def ours(**kw):
+        return rcnngsr.table2(runs, ds.name, **kw).set_index("row").loc["R-CNNGSR", "ours"]
+
+    def acc(region_as, on):
+        return 100 * next(r.metrics["accuracy"] for r in recs if kind(r) == ("with", region_as, "sum", on))
+
+    assert ours() == pytest.approx(acc("box", "probs"))
+    assert ours(on="logits") == pytest.approx(acc("box", "logits"))
+    assert ours(regions="distinct-masks", on="logits") == pytest.approx(acc("mask", "logits"))
+    assert len(rcnngsr.fusion_rows(runs, "probs", "box").query("method == 'rcnngsr-fusion'")) == 4
 
 
 def test_table2_shows_the_papers_emotion6_row():

@@ -86,6 +86,33 @@ def test_area_weighted_fusion_hand_computed():
         fu.area_weighted_fusion(YG, YR, [1.0], 2000)
 
 
+def test_area_weighted_fusion_on_logits_by_hand():
+    # R-CNNGSR Eq. 3 with f = the last layer's activations: global logits (1, 0), regions (0, 2) and (1, 1) of
+    # 25 and 50 px in a 100 px image: (1 + 0.25 * 0 + 0.5 * 1, 0 + 0.25 * 2 + 0.5 * 1) = (1.5, 1.0) -> class 0
+    g, r = torch.tensor([1.0, 0.0]), torch.tensor([[0.0, 2.0], [1.0, 1.0]])
+    s = fu.area_weighted_fusion(g, r, [25, 50], 100, on="logits")
+    torch.testing.assert_close(s.scores, torch.tensor([1.5, 1.0]))
+    assert s.prediction == 0 and s.used_regions == 2
+    # the average reading: (25 * (0, 2) + 50 * (1, 1)) / 75 = (2/3, 4/3), plus (1, 0) = (5/3, 4/3)
+    torch.testing.assert_close(fu.area_weighted_fusion(g, r, [25, 50], 100, reading="average", on="logits").scores,
+                               torch.tensor([5 / 3, 4 / 3]))
+    with pytest.raises(ValueError, match="on='logits'"):  # logits are not probability rows
+        fu.area_weighted_fusion(g, r, [25, 50], 100)
+
+
+def test_probs_and_logits_readings_can_disagree():
+    # global logits (0, 0); a small region sure of class 1 in logits (0, 20), a large one leaning to class 0 (1, 0);
+    # areas 10 and 90 of 100. Logits: (0.9 * 1, 0.1 * 20) = (0.9, 2.0) -> class 1. Probabilities (softmax
+    # saturates the sure region at 1): (0.5 + 0.1 * 2e-9 + 0.9 * 0.7311, 0.5 + 0.1 * 1.0 + 0.9 * 0.2689)
+    # = (1.15795, 0.84205) -> class 0
+    g, r = torch.tensor([0.0, 0.0]), torch.tensor([[0.0, 20.0], [1.0, 0.0]])
+    on_logits = fu.area_weighted_fusion(g, r, [10, 90], 100, on="logits")
+    torch.testing.assert_close(on_logits.scores, torch.tensor([0.9, 2.0]))
+    on_probs = fu.area_weighted_fusion(fu.as_space(g), fu.as_space(r), [10, 90], 100, on="probs")
+    torch.testing.assert_close(on_probs.scores, torch.tensor([1.1579527, 0.8420473]))
+    assert (on_logits.prediction, on_probs.prediction) == (1, 0)
+
+
 def test_fuse_batch_per_image_arguments():
     yg = torch.stack([YG, YG])
     res = fu.fuse_batch(fu.area_weighted_fusion, yg, [YR, YR[:1]],

@@ -1,5 +1,5 @@
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,8 @@ from vsalib.regions import grouping as gr
 from vsalib.regions.fusion import area_weighted_fusion
 from vsalib.regions.cnn import SentimentFns, constant_map_head, model_sentiment_fns
 from vsalib.regions.cnn import head_outputs as _head
-from vsalib.regions.scoring import score_masks_crop, whole_image_probs
+from vsalib.regions.scoring import (score_masks_crop, score_regions_crop, score_regions_roialign,
+                                    whole_image_probs)
 
 PHOTO = Path("/work/shared/datasets/emotion6/images/joy/1.jpg")
 
@@ -348,14 +349,19 @@ def test_folded_head_equals_the_pooling_head():
     torch.testing.assert_close(p.sum(-1), torch.ones(5))
 
 
+def _scored_blocks(model, region_as: str, method: str):
+    """A blocks image grouped with ``model`` and its filtered regions scored as ``region_as``/``method``:
+    (image, config, grouping result, sentiment regions, filtered indices)."""
+    img = Image.fromarray(_blocks_image(40, 56, seed=4))
+    cfg = gr.GroupingConfig(scale=50, min_size=10, min_pixels=30, region_as=region_as, score_method=method)
+    res = gr.hierarchical_grouping(img, cfg, model, keep_predictions=True)
+    return img, cfg, res, gr.sentiment_regions(img, cfg, model, result=res), gr.filter_regions(res, cfg)
+
+
 @pytest.mark.parametrize("region_as,method", [("box", "crop"), ("box", "roialign"), ("mask", "crop"),
                                               ("mask", "pooled")])
 def test_sentiment_regions_feed_the_fusion(tiny_model, region_as, method):
-    img = Image.fromarray(_blocks_image(40, 56, seed=4))
-    cfg = gr.GroupingConfig(scale=50, min_size=10, min_pixels=30, region_as=region_as, score_method=method)
-    res = gr.hierarchical_grouping(img, cfg, tiny_model, keep_predictions=True)
-    out = gr.sentiment_regions(img, cfg, tiny_model, result=res)
-    idx = gr.filter_regions(res, cfg)
+    img, cfg, res, out, idx = _scored_blocks(tiny_model, region_as, method)
     assert len(idx) > 0 and out.boxes.shape == (len(idx), 4) and out.probs.shape == (len(idx), 2)
     torch.testing.assert_close(out.probs.sum(-1), torch.ones(len(idx)), atol=1e-5, rtol=0)
     expect_area = res.box_area[idx] if region_as == "box" else res.pixels[idx].astype(float)
@@ -381,7 +387,7 @@ def test_masked_crop_of_the_whole_image_is_the_whole_image(tiny_model):
     ("scale", 0), ("sigma", -1), ("min_size", -1), ("min_size", 1.5), ("colour", -0.1), ("texture", "1"),
     ("sentiment", float("nan")), ("colour_space", "xyz"), ("max_aspect", 0.5), ("min_pixels", -1),
     ("max_area_frac", 0), ("filter_stage", "during"), ("region_as", "pixels"), ("score_method", "pooled"),
-    ("cnn_size", 0), ("max_side", 2.5), ("batch_size", 0),
+    ("cnn_size", 0), ("max_side", 2.5), ("batch_size", 0), ("drop_duplicates", 1), ("drop_root", "yes"),
 ])
 def test_bad_parameters_name_themselves(name, value):
     with pytest.raises(ValueError, match=name):
@@ -397,3 +403,117 @@ def test_initial_labels_must_match_the_image():
     with pytest.raises(ValueError, match="initial_labels"):
         gr.hierarchical_grouping(np.zeros((10, 10, 3), np.uint8), gr.GroupingConfig(sentiment=0),
                                  initial_labels=np.zeros((5, 5), np.int64))
+
+
+# -- which regions enter Eq. 3: duplicates and the root -------------------------------------------
+def _l_shape():
+    """A 10 x 10 image of three segments: 0 an L (rows 0-1 and columns 0-1: 36 px, its box the whole image),
+    1 (x 2-5, y 2-9: 32 px) of 0's colour, 2 (x 6-9, y 2-9: 32 px) of another. Colour alone merges 0 and 1
+    first (region 3, 68 px), then the root 4: boxes 0, 3 and 4 all span the image."""
+    labels = np.full((10, 10), 2, dtype=np.int64)
+    labels[:, 2:6] = 1
+    labels[:2, :] = 0
+    labels[:, :2] = 0
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[labels != 2] = (200, 40, 40)
+    img[labels == 2] = (40, 40, 200)
+    cfg = gr.GroupingConfig(colour_space="rgb", colour=1, texture=0, size=0, fill=0, sentiment=0,
+                            max_aspect=None, min_pixels=None)
+    return img, labels, cfg
+
+
+def test_duplicate_full_image_boxes_and_the_root():
+    img, labels, cfg = _l_shape()
+    r = gr.hierarchical_grouping(img, cfg, initial_labels=labels)
+    assert r.children[3].tolist() == [0, 1] and r.children[4].tolist() == [2, 3] and r.root == 4
+    assert r.boxes.tolist() == [[0, 0, 10, 10], [2, 2, 6, 10], [6, 2, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]]
+    assert r.pixels.tolist() == [36, 32, 32, 68, 100]
+    # today's Eq. 3 inputs: all five, three of them the whole image at area weight 1
+    assert gr.filter_regions(r, cfg).tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(gr.region_areas(r, cfg)[gr.filter_regions(r, cfg)], [100, 32, 32, 100, 100])
+    assert gr.filter_regions(r, replace(cfg, drop_duplicates=True)).tolist() == [0, 1, 2]  # 3, 4: 0's box again
+    # the root only: 0 and 3 span the image too but are not the root
+    assert gr.filter_regions(r, replace(cfg, drop_root=True)).tolist() == [0, 1, 2, 3]
+    assert gr.filter_regions(r, replace(cfg, drop_root=True, drop_duplicates=True)).tolist() == [0, 1, 2]
+    # as masks nothing repeats (every merge joins two disjoint sets): only the root goes
+    dm = cfg.distinct_masks()
+    assert (dm.region_as, dm.score_method, dm.drop_duplicates, dm.drop_root) == ("mask", "crop", True, True)
+    assert gr.filter_regions(r, replace(cfg, region_as="mask", drop_duplicates=True)).tolist() == [0, 1, 2, 3, 4]
+    out = gr.sentiment_regions(img, dm, result=r)
+    assert out.areas.tolist() == [36, 32, 32, 68]  # area = pixel count
+    assert out.boxes.tolist() == r.boxes[:4].tolist()
+
+
+def test_dropping_regions_keeps_boxes_areas_probs_and_logits_aligned(tiny_model):
+    img, labels, cfg = _l_shape()
+    im = Image.fromarray(img)
+    r = gr.hierarchical_grouping(img, cfg, initial_labels=labels)
+    full = gr.sentiment_regions(im, cfg, tiny_model, result=r)
+    assert len(full.probs) == len(full.logits) == 5
+    for drop in (dict(drop_duplicates=True), dict(drop_root=True)):
+        c = replace(cfg, **drop)
+        idx = gr.filter_regions(r, c)
+        out = gr.sentiment_regions(im, c, tiny_model, result=r)
+        for name in ("boxes", "areas", "probs", "logits"):
+            torch.testing.assert_close(getattr(out, name), getattr(full, name)[idx])
+    # the distinct masks: the root dropped, areas = pixels, probs = softmax(logits)
+    dm = gr.sentiment_regions(im, cfg.distinct_masks(), tiny_model, result=r)
+    assert dm.areas.tolist() == [36, 32, 32, 68] and dm.probs.shape == dm.logits.shape == (4, 2)
+    torch.testing.assert_close(dm.logits.softmax(-1), dm.probs)
+
+
+def test_root_of_a_forest_and_of_a_tree_filtered_before():
+    labels = np.zeros((30, 30), dtype=np.int64)
+    labels[15:, :14] = 1
+    labels[:, 14] = 2  # a 1 x 30 stripe: excluded, and it cuts 3 off from 0 and 1
+    labels[:, 15:] = 3
+    img = _blocks_image(30, 30)
+    before = gr.GroupingConfig(sentiment=0, filter_stage="before", min_pixels=0)
+    forest = gr.hierarchical_grouping(img, before, initial_labels=labels)
+    assert forest.root is None  # region 4 = {0, 1} lacks segment 3
+    assert gr.filter_regions(forest, replace(before, drop_root=True)).tolist() == [0, 1, 3, 4]
+    labels[:, 15:] = 1  # now 0 and 1 hold every segment that was kept: their merge is the root
+    tree = gr.hierarchical_grouping(img, before, initial_labels=labels)
+    assert tree.excluded[:3].tolist() == [False, False, True] and tree.root == 3
+    assert gr.filter_regions(tree, replace(before, drop_root=True)).tolist() == [0, 1]
+    one = gr.hierarchical_grouping(np.full((5, 7, 3), 90, np.uint8), gr.GroupingConfig(sentiment=0))
+    assert one.root == 0  # a single segment is its own root
+    assert gr.filter_regions(one, gr.GroupingConfig(sentiment=0, min_pixels=0, drop_root=True)).tolist() == []
+
+
+def test_new_flags_stay_out_of_the_record_params_when_off():
+    base = gr.GroupingConfig()
+    assert not {"drop_duplicates", "drop_root"} & set(base.record_params())
+    assert set(base.record_params()) | {"drop_duplicates", "drop_root"} == set(asdict(base))
+    p = base.distinct_masks().record_params()
+    assert (p["drop_duplicates"], p["drop_root"], p["region_as"]) == (True, True, "mask")
+    assert gr.GroupingConfig(drop_root=np.bool_(True)).drop_root is True
+
+
+@pytest.mark.parametrize("region_as,method", [("box", "crop"), ("box", "roialign"), ("mask", "crop"),
+                                              ("mask", "pooled")])
+def test_logits_beside_probabilities(tiny_model, region_as, method):
+    img, cfg, res, out, idx = _scored_blocks(tiny_model, region_as, method)
+    assert out.logits.shape == out.probs.shape == (len(idx), 2)
+    torch.testing.assert_close(out.logits.float().softmax(-1), out.probs, atol=1e-6, rtol=0)
+    rgb = torch.from_numpy(np.array(img)).permute(2, 0, 1)
+    # the probabilities are bit for bit those of the scoring functions used before logits were kept
+    if region_as == "box":
+        score = score_regions_crop if method == "crop" else score_regions_roialign
+        kw = dict(batch_size=cfg.batch_size) if method == "crop" else {}
+        assert torch.equal(out.probs, score(tiny_model, rgb, out.boxes, size=cfg.cnn_size, **kw))
+    elif method == "crop":
+        leaves = [res.leaves(i) for i in idx.tolist()]
+        assert torch.equal(out.probs, score_masks_crop(tiny_model, rgb, res.labels, res.boxes[idx], leaves,
+                                                       size=cfg.cnn_size, batch_size=cfg.batch_size))
+    else:
+        assert torch.equal(out.probs, torch.from_numpy(res.probs[idx]))
+
+
+def test_pooled_scoring_with_other_sentiment_fns_has_no_logits(tiny_model):
+    img = Image.fromarray(_blocks_image(40, 56, seed=4))
+    cfg = gr.GroupingConfig(scale=50, min_size=10, min_pixels=30, region_as="mask", score_method="pooled")
+    fns = model_sentiment_fns(tiny_model)
+    out = gr.sentiment_regions(img, cfg, tiny_model, sentiment_fns=SentimentFns(fns.features, fns.head))
+    assert out.probs is not None and out.logits is None
+    assert gr.sentiment_regions(img, replace(cfg, sentiment=0), None).logits is None

@@ -13,7 +13,9 @@ The method, step by step (each step a piece of :mod:`vsalib`):
    (aspect ≤ 5, ≥ 200 px): :func:`vsalib.regions.grouping.sentiment_regions`.
 3. **Fusion** (Eq. 3): ``Y = f(x) + Σ_r area(x_r)/area(x) · f(x_r)`` over all regions, argmax:
    :func:`vsalib.regions.fusion.area_weighted_fusion`; :class:`RCNNGSR` writes records
-   ``rcnngsr-fusion``, one per grouping (with and without the sentiment term) and fusion reading.
+   ``rcnngsr-fusion``, one per grouping (with and without the sentiment term; the configured region
+   set and, where asked, the distinct-mask one: ``region_sets``), fusion reading (``fusion_readings``)
+   and what f is (``fusion_on``: probabilities, or the logits Eq. 3 calls "the last layer's activations").
 
 Only whole images train the CNN; regions are used at inference. Each split's regions come from that
 split's own trained model (paired by identity), so no test image trains anything.
@@ -26,7 +28,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -47,8 +49,8 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.grouping import GroupingConfig, sentiment_regions
 from vsalib.results import Record, ResultStore
-from vsalib.train.features import cache_root, cached_per_image
-from vsalib.train.loop import predict_model
+from vsalib.train.features import cache_root, cached_per_image, load_cache
+from vsalib.train.loop import atomic_torch_save, predict_model
 
 #: Bump when a change here changes the numbers of ``rcnngsr-*`` records (say what changed).
 VERSION = provenance.declare_method("rcnngsr", 1, depends=("global",), changes={
@@ -83,11 +85,15 @@ CARD = PaperCard(
         Substitution("regions", "selective search with a sentiment similarity; filters (aspect, size) before or "
                      "after merging: ambiguous; box or segment: not given",
                      "Felzenszwalb segments grouped with colour, texture, size, fill and sentiment similarity, "
-                     "filtered after merging, each region scored as its box by RoIAlign",
+                     "filtered after merging, each region scored as its box by RoIAlign, every region of the "
+                     "hierarchy kept (so boxes spanning the image repeat, and the root adds f(x) again); the "
+                     "distinct-mask reading (masks, area = pixels, duplicates and the root dropped) with "
+                     "region_sets",
                      "the text leaves these open; they are parameters", ""),
         Substitution("Eq. 3", "an unnormalised sum of area-weighted region predictions, called 'weighted "
-                     "averaging'", "both readings, as printed (sum) and as an average", "the two readings change "
-                     "predictions", "reading"),
+                     "averaging'; f called the last layer's activations", "both readings, as printed (sum) and as an "
+                     "average, on probabilities (the text's word); on logits (the equation's) with fusion_on",
+                     "the readings change predictions", "reading"),
         Substitution("split", "75 / 20 / 5 random split (repeats not reported)", "the same split over three seeds",
                      "one split cannot separate a gain from split noise", ""),
     ),
@@ -103,7 +109,7 @@ CARD = PaperCard(
         Claim("the regulariser R (f(x) against plain fine-tuning)", "f(x) trained with R", "VGG16 fine-tuned"),
         Claim("removing the dead groups (compact network against f(x))", "f(x) with dead groups removed",
               "f(x) trained with R"),
-        Claim("the regions (Eq. 3 against f(x) alone)", "R-CNNGSR", "f(x) trained with R"),
+        Claim("the regions (Eq. 3 against f(x) alone)", "R-CNNGSR", "f(x) trained with R", regions=True),
         Claim("the sentiment similarity in the grouping", "R-CNNGSR", "R-CNNGSR, grouping without sentiment"),
         Claim("R-CNNGSR against plain fine-tuning", "R-CNNGSR", "VGG16 fine-tuned"),
     ),
@@ -113,6 +119,10 @@ CARD = PaperCard(
 
 
 FUSION_READINGS = F.AREA_READINGS
+FUSION_ON = F.SPACES  # what f of Eq. 3 is: softmax probabilities (the text) or logits (the equation's activations)
+#: Eq. 3's region sets: ``"box"`` the configured grouping (by default regions scored as boxes, duplicates and
+#: the root kept), ``"distinct-masks"`` its :meth:`~vsalib.regions.grouping.GroupingConfig.distinct_masks`.
+REGION_SETS = ("box", "distinct-masks")
 PAPER_XI = (1e-3, 5e-4)  # Eq. 6's ξ1, ξ2 as the paper gives them
 SENTIMENT_VARIANTS = ("with", "without")  # the grouping's sentiment similarity on / off
 
@@ -127,6 +137,10 @@ class RCNNGSRConfig:
     sqrt(group size) factor on the L2,1 groups (not stated). ``sparsity_threshold``: a group counts
     as dead when its norm is at most this. ``grouping``: the sentiment-region detection.
     ``fusion_readings``: Eq. 3 readings written as records (``sum`` as printed, ``average``).
+    ``fusion_on``: what f of Eq. 3 is in the records (``probs``, the text's reading; ``logits``, the
+    equation's "last layer's activations"). ``region_sets``: Eq. 3's regions (:data:`REGION_SETS`):
+    ``box``, ``grouping`` as configured; ``distinct-masks``, ``grouping.distinct_masks()`` (each region
+    of the hierarchy once, as its mask, without the root) beside it.
     """
 
     xi1: float = 1e-3
@@ -136,15 +150,18 @@ class RCNNGSRConfig:
     sparsity_threshold: float = 1e-3
     grouping: GroupingConfig = field(default_factory=GroupingConfig)
     fusion_readings: tuple[str, ...] = FUSION_READINGS
+    fusion_on: tuple[str, ...] = ("probs",)
+    region_sets: tuple[str, ...] = ("box",)
 
     def __post_init__(self):
         for name in ("xi1", "xi2", "sparsity_threshold"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        bad = [r for r in self.fusion_readings if r not in FUSION_READINGS]
-        if bad or not self.fusion_readings:
-            raise ValueError(f"fusion_readings must be a non-empty subset of {FUSION_READINGS}, got "
-                             f"{self.fusion_readings}")
+        for name, valid in (("fusion_readings", FUSION_READINGS), ("fusion_on", FUSION_ON),
+                            ("region_sets", REGION_SETS)):
+            v = getattr(self, name)
+            if isinstance(v, str) or not v or any(r not in valid for r in v):
+                raise ValueError(f"{name} must be a non-empty subset of {valid}, got {v}")
 
     def regularizer(self) -> GroupSparseRegularizer:
         return GroupSparseRegularizer(self.xi1, self.xi2, scale=self.gs_scale, proximal=self.proximal)
@@ -238,7 +255,9 @@ def train(dataset: ImageDataset, splits, cfg: RCNNGSRConfig, *, subset: str | No
 
 @dataclass
 class ImageRegions:
-    """One image's whole-image prediction and its sentiment regions (Eq. 3's inputs)."""
+    """One image's whole-image prediction and its sentiment regions (Eq. 3's inputs), as probabilities and,
+    where computed, logits (``global_logits`` ``(M,)``, ``logits`` ``(R, M)``; None in caches written before
+    they were kept: read them with :attr:`has_logits`)."""
 
     global_probs: torch.Tensor  # (M,)
     boxes: torch.Tensor  # (R, 4)
@@ -246,47 +265,79 @@ class ImageRegions:
     probs: torch.Tensor  # (R, M)
     image_area: float
     seconds: float = 0.0
+    global_logits: torch.Tensor | None = None  # (M,)
+    logits: torch.Tensor | None = None  # (R, M)
 
-    def fuse(self, reading: str = "sum") -> F.FusionResult:
-        """Eq. 3 (``reading="sum"``, as printed) or the area-weighted average of the regions plus f(x)."""
-        return F.area_weighted_fusion(self.global_probs, self.probs, self.areas, self.image_area, reading=reading)
+    @property
+    def has_logits(self) -> bool:
+        """Whether f(x) and every region hold logits (older caches do not)."""
+        return getattr(self, "global_logits", None) is not None and getattr(self, "logits", None) is not None
+
+    def fuse(self, reading: str = "sum", on: str = "probs") -> F.FusionResult:
+        """Eq. 3 (``reading="sum"``, as printed) or the area-weighted average of the regions plus f(x), with f the
+        softmax probabilities (``on="probs"``) or the logits (``on="logits"``, Eq. 3's last-layer activations)."""
+        if on == "logits":
+            if not self.has_logits:
+                raise ValueError("these ImageRegions hold no logits (computed before logits were kept): recompute "
+                                 "them (dataset_regions(..., need_logits=True) does) to fuse on='logits'")
+            return F.area_weighted_fusion(self.global_logits, self.logits, self.areas, self.image_area,
+                                          reading=reading, on="logits")
+        return F.area_weighted_fusion(self.global_probs, self.probs, self.areas, self.image_area, reading=reading,
+                                      on=on)
 
 
 def analyse_image(model, image, grouping: GroupingConfig, size: int | None = None) -> ImageRegions:
-    """Steps 2–3's inputs for one image: ``f(x)`` (the evaluation transform) and the scored regions."""
+    """Steps 2–3's inputs for one image: ``f(x)`` (the evaluation transform) and the scored regions, with
+    their probabilities and logits (Eq. 3 on either)."""
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
     t0 = time.perf_counter()
-    g = S.whole_image_probs(model, image, size=size, how="center")
+    g = S.whole_image_outputs(model, image, size=size, how="center")  # whole_image_probs is its probs[0]
     reg = sentiment_regions(image, replace(grouping, cnn_size=grouping.cnn_size or size), model)
     w, h = image.size
-    return ImageRegions(g.float().cpu(), reg.boxes, reg.areas, reg.probs.float().cpu(), float(w * h),
-                        time.perf_counter() - t0)
+    return ImageRegions(g.probs[0].float().cpu(), reg.boxes, reg.areas, reg.probs.float().cpu(), float(w * h),
+                        time.perf_counter() - t0, global_logits=g.logits[0].float().cpu(),
+                        logits=None if reg.logits is None else reg.logits.float().cpu())
 
 
 def _regions_cache(grouping: GroupingConfig, model_key: str, cache_dir) -> Path:
-    key = hashlib.sha1(json.dumps([asdict(grouping), model_key], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # record_params(): the grouping without the flags added later where they are off, so that a cache made
+    # before them keeps its key (its regions are the same)
+    key = hashlib.sha1(json.dumps([grouping.record_params(), model_key], sort_keys=True,
+                                  default=str).encode()).hexdigest()[:16]
     return cache_root(cache_dir) / "rcnngsr_regions" / f"{key}.pt"
 
 
 def dataset_regions(model, paths: Sequence[str], grouping: GroupingConfig, *, model_key: str, size=None,
-                    cache_dir=None, progress: bool = True, save_every: int = 50) -> list[ImageRegions]:
+                    cache_dir=None, progress: bool = True, save_every: int = 50,
+                    need_logits: bool = False) -> list[ImageRegions]:
     """:func:`analyse_image` of every path, cached on disk per (grouping, model) and saved every
-    ``save_every`` images (atomic writes), so an interrupted run resumes where it stopped."""
+    ``save_every`` images (atomic writes), so an interrupted run resumes where it stopped.
+
+    New entries always hold logits; ``need_logits``: entries of an older cache that hold none are recomputed
+    (and the cache rewritten), the others are kept."""
     desc = f"sentiment regions ({'with' if grouping.sentiment > 0 else 'without'} sentiment)"
-    return cached_per_image(paths, lambda p: analyse_image(model, p, grouping, size),
-                            _regions_cache(grouping, model_key, cache_dir), desc=desc, progress=progress,
-                            save_every=save_every)
+    file = _regions_cache(grouping, model_key, cache_dir)
+    if need_logits:
+        cache = load_cache(file)
+        stale = [k for k, r in cache.items() if not getattr(r, "has_logits", False)]
+        if stale:
+            for k in stale:
+                del cache[k]
+            atomic_torch_save(cache, file)
+    return cached_per_image(paths, lambda p: analyse_image(model, p, grouping, size), file, desc=desc,
+                            progress=progress, save_every=save_every)
 
 
-def fusion_predictions(regions: Sequence[ImageRegions], reading: str = "sum") -> np.ndarray:
-    """Eq. 3's class for every image."""
-    return np.asarray([r.fuse(reading).prediction for r in regions])
+def fusion_predictions(regions: Sequence[ImageRegions], reading: str = "sum", on: str = "probs") -> np.ndarray:
+    """Eq. 3's class for every image (f on ``on``: ``"probs"`` or ``"logits"``)."""
+    return np.asarray([r.fuse(reading, on).prediction for r in regions])
 
 
-def fusion_accuracy(regions: Sequence[ImageRegions], labels, reading: str = "sum") -> tuple[float, np.ndarray]:
+def fusion_accuracy(regions: Sequence[ImageRegions], labels, reading: str = "sum",
+                    on: str = "probs") -> tuple[float, np.ndarray]:
     """Accuracy of Eq. 3 over images, and its predictions."""
-    preds = fusion_predictions(regions, reading)
+    preds = fusion_predictions(regions, reading, on)
     return float((preds == np.asarray(labels)).mean()), preds
 
 
@@ -295,8 +346,9 @@ def fusion_accuracy(regions: Sequence[ImageRegions], labels, reading: str = "sum
 @register_method
 class RCNNGSR(OnTrainedModel):
     """Steps 2–3 on each fold with the fold's own step-1 model: one ``rcnngsr-fusion`` record per
-    (grouping with / without the sentiment term, fusion reading), with the accuracy of ``f(x)`` alone
-    beside it. ``trainer``: step 1 (default: :func:`training_method` of the config); ``models``: its records instead.
+    (grouping with / without the sentiment term, region set, fusion reading, f on probabilities / logits),
+    with the accuracy of ``f(x)`` alone beside it. ``trainer``: step 1 (default: :func:`training_method` of the
+    config); ``models``: its records instead.
     Only whole images train the CNN; the regions are used at inference, on the test part only."""
 
     name = "rcnngsr"
@@ -316,20 +368,38 @@ class RCNNGSR(OnTrainedModel):
         self.sentiment, self.cache_dir, self.progress = tuple(sentiment), cache_dir, progress
 
     def _variants(self, model_record: Record):
-        """(grouping config, the records' params without the reading) per sentiment variant."""
+        """(grouping config, the records' params without the reading and ``on``) per sentiment variant and
+        region set. The region sets are told apart by their ``grouping.*`` params (``region_as``,
+        ``drop_duplicates``, ``drop_root``); a set equal to one already given is not repeated."""
         tr = model_record
+        seen = []
         for variant in self.sentiment:
-            gcfg = self.config.grouping if variant == "with" else replace(self.config.grouping, sentiment=0.0)
-            yield gcfg, {"global": tr.key, "backbone": tr.params["backbone"], "image_size": tr.params["image_size"],
-                         "xi1": tr.params.get("xi1"), "xi2": tr.params.get("xi2"), "sentiment": variant,
-                         **{f"grouping.{k}": v for k, v in asdict(gcfg).items()}}
+            base = self.config.grouping if variant == "with" else replace(self.config.grouping, sentiment=0.0)
+            for region_set in self.config.region_sets:
+                gcfg = base if region_set == "box" else base.distinct_masks()
+                if gcfg in seen:
+                    continue
+                seen.append(gcfg)
+                # record_params(): drop_duplicates / drop_root only where True, so that the records written
+                # before those flags existed (which meant False) keep their identity
+                yield gcfg, {"global": tr.key, "backbone": tr.params["backbone"], "image_size": tr.params["image_size"],
+                             "xi1": tr.params.get("xi1"), "xi2": tr.params.get("xi2"), "sentiment": variant,
+                             **{f"grouping.{k}": v for k, v in gcfg.record_params().items()}}
+
+    def _fusions(self):
+        """The (reading, extra params) of each record of one grouping: every fusion reading × f on probs / logits."""
+        for reading in self.config.fusion_readings:
+            for on in self.config.fusion_on:
+                # "on" is a param only where f is not the probabilities: the records written before Eq. 3 could
+                # be read on logits have no "on" and mean probs, and keep their identity this way
+                yield reading, {"reading": reading, **({} if on == "probs" else {"on": on})}, on
 
     def done(self, fold: Fold, store: ResultStore) -> list[Record] | None:
         tr = self.model_record(fold, store, train=False)
         if tr is None:
             return None
-        out = [store.get(**fold.identity("rcnngsr-fusion", {**params, "reading": r}))
-               for _, params in self._variants(tr) for r in self.config.fusion_readings]
+        out = [store.get(**fold.identity("rcnngsr-fusion", {**params, **extra}))
+               for _, params in self._variants(tr) for _, extra, _ in self._fusions()]
         return out if all(r is not None for r in out) else None
 
     def load(self, record: Record, fold: Fold):
@@ -339,24 +409,26 @@ class RCNNGSR(OnTrainedModel):
 
     @classmethod
     def paper_values(cls, runs, dataset: str, subset: str | None = None, *, reading: str = "sum",
-                     xi: tuple[float, float] | None = PAPER_XI) -> dict:
-        """The card's rows of the runs with Eq. 3 read as ``reading`` (default: as printed) and the
+                     xi: tuple[float, float] | None = PAPER_XI, on: str = "probs", regions: str = "box") -> dict:
+        """The card's rows of the runs with Eq. 3 read as ``reading`` (default: as printed) on ``on`` (default:
+        probabilities) over the region set ``regions`` (default: ``"box"``, :func:`fusion_rows`) and the
         regulariser at ``xi`` (default: the paper's ξ1, ξ2)."""
         from vsalib import report
 
-        return report.row_values(CARD, runs, dataset, subset, where=_where(reading, xi))
+        return report.row_values(CARD, fusion_rows(runs, on, regions), dataset, subset, where=_where(reading, xi))
 
     def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
         tr, test, out = trained.record, fold.index("test"), []
         for gcfg, params in self._variants(tr):
             t0 = time.perf_counter()
             regs = dataset_regions(trained.model, fold.paths("test"), gcfg, model_key=tr.key,
-                                   size=tr.params["image_size"], cache_dir=self.cache_dir, progress=self.progress)
+                                   size=tr.params["image_size"], cache_dir=self.cache_dir, progress=self.progress,
+                                   need_logits="logits" in self.config.fusion_on)
             glob = fold.score([int(r.global_probs.argmax()) for r in regs])["accuracy"]
             n_regions = [len(r.areas) for r in regs]
-            for reading in self.config.fusion_readings:
-                s = fold.score(fusion_predictions(regs, reading))
-                out.append(fold.record("rcnngsr-fusion", {**params, "reading": reading},
+            for reading, extra, on in self._fusions():
+                s = fold.score(fusion_predictions(regs, reading, on))
+                out.append(fold.record("rcnngsr-fusion", {**params, **extra},
                                        {"accuracy": s["accuracy"], "global_accuracy": glob,
                                         "mean_regions": float(np.mean(n_regions)),
                                         "images_without_regions": int(sum(n == 0 for n in n_regions)),
@@ -400,50 +472,81 @@ def select_runs(runs, dataset: str, subset: str | None, keys: Iterable[str]):
     return df[keep]
 
 
+def fusion_rows(runs, on: str = "probs", regions: str = "box"):
+    """``runs`` with only the ``rcnngsr-fusion`` records of one Eq. 3 input kept (other methods' rows unchanged):
+    f on ``on`` (a record without ``params.on`` means ``"probs"``) over the region set ``regions``
+    (``"distinct-masks"``: ``grouping.region_as`` = mask with ``drop_duplicates`` and ``drop_root``; ``"box"``:
+    every other grouping, a record without those flags meaning False). Table 2 and the claims average a row's
+    records of one fold, so the other inputs' records must not enter them."""
+    if on not in FUSION_ON:
+        raise ValueError(f"on must be one of {', '.join(FUSION_ON)}, got {on!r}")
+    if regions not in REGION_SETS:
+        raise ValueError(f"regions must be one of {', '.join(REGION_SETS)}, got {regions!r}")
+    if not len(runs) or "method" not in runs:
+        return runs
+
+    def col(name: str, missing):
+        return runs[name].where(runs[name].notna(), missing) if name in runs else \
+            runs["method"].map(lambda _: missing)
+
+    distinct = (col("params.grouping.region_as", "box") == "mask") & \
+        col("params.grouping.drop_duplicates", False).astype(bool) & \
+        col("params.grouping.drop_root", False).astype(bool)
+    keep = (col("params.on", "probs") == on) & (distinct if regions == "distinct-masks" else ~distinct)
+    return runs[(runs["method"] != "rcnngsr-fusion") | keep]
+
+
 def _where(reading: str = "sum", xi: tuple[float, float] | None = None) -> dict[str, dict]:
     """The parameter filters of one run's rows: the fusion reading, and (ξ1, ξ2) where given."""
     x = {} if xi is None else {"xi1": xi[0], "xi2": xi[1]}
     return {"rcnngsr-fusion": {"reading": reading, **x}, "rcnngsr-train": x}
 
 
-def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None = None):
+def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None = None, on: str = "probs",
+          regions: str = "box"):
     """Test accuracy (%) per (seed, fold) of one row of Table 2 / Fig. 5."""
     from vsalib import report
 
-    return report.row_accuracy(CARD.row(row), runs, _where(reading, xi))
+    return report.row_accuracy(CARD.row(row), fusion_rows(runs, on, regions), _where(reading, xi))
 
 
 TABLE2_ROWS = tuple(r.name for r in CARD.rows)
 
 
-def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
+def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None, on: str = "probs",
+           regions: str = "box"):
     """R-CNNGSR Table 2 for one dataset: the paper's accuracy beside ours (mean ± 95 % CI over splits;
     :func:`vsalib.report.card_table`).
 
     ``runs``: the rows of one run (:func:`select_runs`). Rows: VGG16 (frozen features + linear
     classifier), fine-tuned, our model trained with R alone (``f(x)``) and with its dead groups removed,
-    R-CNNGSR (Eq. 3, ``reading``) with the grouping's sentiment term and without it. ``xi``: keep the
-    R-CNNGSR runs of these (ξ1, ξ2) only."""
+    R-CNNGSR (Eq. 3, ``reading``, f on ``on``, over the region set ``regions``: :func:`fusion_rows`) with the
+    grouping's sentiment term and without it. ``xi``: keep the R-CNNGSR runs of these (ξ1, ξ2) only."""
     from vsalib import report
 
-    return report.card_table(CARD, runs, dataset, where=_where(reading, xi)).drop(columns="note")
+    return report.card_table(CARD, fusion_rows(runs, on, regions), dataset, where=_where(reading, xi)).drop(
+        columns="note")
 
 
 CONTRIBUTIONS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (what, better row, the row it is compared with)
 
 
-def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None):
+def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None,
+                  on: str = "probs", regions: str = "box"):
     """What each part brings: paired per-split differences of accuracy (points) with their 95 % CI,
-    beside the paper's where its Table 2 has both rows (:func:`vsalib.report.card_claims`)."""
+    beside the paper's where its Table 2 has both rows (:func:`vsalib.report.card_claims`); Eq. 3's
+    input as :func:`table2`'s."""
     from vsalib import report
 
-    return report.card_claims(CARD, RCNNGSR.paper_values(runs, dataset, reading=reading, xi=xi), runs, what="contribution",
-                              n="splits")
+    runs = fusion_rows(runs, on, regions)
+    return report.card_claims(CARD, RCNNGSR.paper_values(runs, dataset, reading=reading, xi=xi, on=on, regions=regions),
+                              runs, what="contribution", n="splits")
 
 
-def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "sum"):
+def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "sum", on: str = "probs",
+             regions: str = "box"):
     """Fig. 5: per regulariser variant (name → (ξ1, ξ2)), the accuracy of f(x) and of R-CNNGSR
-    (mean ± 95 % CI over splits), and the fraction of dead groups."""
+    (mean ± 95 % CI over splits; Eq. 3's input as :func:`table2`'s), and the fraction of dead groups."""
     import pandas as pd
 
     from vsalib.report import mean_ci_pct
@@ -452,7 +555,7 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
     for name, xi in variants.items():
         row = {"variant": name, "xi1": xi[0], "xi2": xi[1]}
         for label, r in (("f(x)", "f(x) trained with R"), ("R-CNNGSR", "R-CNNGSR")):
-            m, c, _ = mean_ci_pct(_rows(runs, r, reading, xi))
+            m, c, _ = mean_ci_pct(_rows(runs, r, reading, xi, on, regions))
             row.update({label: m, f"{label} ci95": c})
         tr = runs[(runs["method"] == "rcnngsr-train") & (runs["params.xi1"] == xi[0]) & (runs["params.xi2"] == xi[1])] \
             if len(runs) and "params.xi1" in runs else runs.iloc[:0]
@@ -473,7 +576,9 @@ def measured_effects(real: dict) -> dict[str, str]:
     return {"reading": "; ".join(reading)}
 
 
-__all__ = ["CARD", "CONTRIBUTIONS", "FUSION_READINGS", "PAPER_XI", "RCNNGSR", "RCNNGSRConfig", "RCNNGSRTrain", "RCNNGSRTrainConfig",
+__all__ = ["CARD", "CONTRIBUTIONS", "FUSION_ON", "FUSION_READINGS", "PAPER_XI", "REGION_SETS",
+           "RCNNGSR", "RCNNGSRConfig", "RCNNGSRTrain", "RCNNGSRTrainConfig",
            "SENTIMENT_VARIANTS", "TABLE2_ROWS", "ImageRegions", "ablation", "analyse_image", "contributions",
-           "dataset_regions", "fusion_accuracy", "fusion_predictions", "measured_effects", "run_rcnngsr", "select_runs", "table2", "train",
+           "dataset_regions", "fusion_accuracy", "fusion_predictions", "fusion_rows",
+           "measured_effects", "run_rcnngsr", "select_runs", "table2", "train",
            "training_method"]

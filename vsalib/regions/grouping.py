@@ -47,6 +47,20 @@ outside the segment set to the backbone's mean colour, i.e. zero after normalisa
 ``"pooled"``: the masked-average-pooled feature of the grouping pass, no extra CNN run). The
 region's area in Eq. 3 is its box area for ``"box"`` and its pixel count for ``"mask"``.
 
+Which regions enter Eq. 3 — a reading. The paper sums over "all regions" of the hierarchy and
+does not say whether a region is scored as its box or its mask. Scored as boxes, every merged
+region whose bounding box spans the image enters Eq. 3 *as the whole image* (often several times,
+at area weight 1.0), and the hierarchy's root (all segments merged) adds ``f(x)`` once more.
+Our default keeps that (``region_as="box"``, duplicates kept): it is what R-CNN-style scoring of
+region proposals does. ``drop_duplicates`` keeps only the first of regions that are identical as
+scored (same box; same mask) and ``drop_root`` drops the root; :meth:`GroupingConfig.distinct_masks`
+gives the "distinct regions of a hierarchy" reading (each region scored as its own mask, area =
+its pixels, no duplicates, no root), which is what "regions of a hierarchy" most plausibly means.
+Both are offered.
+
+Logits. Eq. 3 calls ``f`` the last layer's activations while the text speaks of probabilities:
+:class:`SentimentRegions` carries both (``logits`` where the scoring path has them).
+
 Boxes are ``(x1, y1, x2, y2)`` pixels of the input image, x2/y2 exclusive, as in
 :mod:`vsalib.regions.proposals`. Images whose longer side exceeds ``max_side`` are grouped at a
 reduced size (area interpolation); boxes are mapped back (rounded outward) and pixel counts are
@@ -58,7 +72,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple, Sequence
 
 import cv2
@@ -68,14 +82,17 @@ from scipy import ndimage
 
 from vsalib.regions.boxes import boxes_to_input
 from vsalib.regions.proposals import _downscale, to_rgb_array
+from vsalib.regions import cnn as C
 from vsalib.regions.cnn import SentimentFns, model_sentiment_fns
-from vsalib.regions.scoring import score_masks_crop, score_regions_crop, score_regions_roialign
+from vsalib.regions.scoring import mask_outputs, region_outputs
 
 COLOUR_SPACES = ("hsv", "rgb", "lab")
 FILTER_STAGES = ("after", "before")
 REGION_AS = ("box", "mask")
 SCORE_METHODS = {"box": ("crop", "roialign"), "mask": ("crop", "pooled")}
 SIMILARITIES = ("colour", "texture", "size", "fill", "sentiment")
+#: Flags added after the first published runs, left out of :meth:`GroupingConfig.record_params` when False.
+LATER_FLAGS = ("drop_duplicates", "drop_root")
 #: Uijlings et al.: 25 colour bins per channel; 8 orientations x 10 bins per channel for texture.
 COLOUR_BINS = 25
 TEXTURE_ORIENTATIONS = 8
@@ -100,10 +117,19 @@ class GroupingConfig:
     that many pixels of the region's mask), ``max_area_frac`` (keep ``area / image area <=`` it; the
     area is the one Eq. 3 uses, see ``region_as``); ``None`` switches a filter off.
     ``filter_stage``: ``"after"`` or ``"before"`` merging (see the module docstring).
+    ``drop_duplicates``: of regions identical *as scored* keep only the first (lowest id): the same
+    box for ``region_as="box"``, the same mask (set of initial segments) for ``"mask"`` (in one
+    hierarchy every merge joins two disjoint sets, so masks never repeat and this only matters for
+    boxes). ``drop_root``: drop the hierarchy's root, the region made of every initial segment that
+    took part in merging (with ``filter_stage="before"``: the last region, if it holds every segment
+    the filters kept; a forest has no root). For box scoring a merged region whose box spans the
+    image is *not* the root unless it is that region: ``drop_root`` alone keeps such boxes, both
+    flags together keep the first of them. Both default to False (today's Eq. 3 inputs: every
+    filtered region, duplicates and root included).
     ``region_as``/``score_method``: how a final region is scored (``box``: ``crop``/``roialign``;
     ``mask``: ``crop``/``pooled``). ``cnn_size``: the CNN's input size (None: the backbone's).
     ``max_side``: group at most at this longer side (None: the input size). ``batch_size``: crops
-    per forward pass when scoring.
+    per forward pass when scoring. :meth:`distinct_masks`: the distinct-mask reading of Eq. 3's regions.
     """
 
     scale: float = 100.0
@@ -119,6 +145,8 @@ class GroupingConfig:
     min_pixels: float | None = 200
     max_area_frac: float | None = None
     filter_stage: str = "after"
+    drop_duplicates: bool = False
+    drop_root: bool = False
     region_as: str = "box"
     score_method: str = "crop"
     cnn_size: int | None = None
@@ -158,6 +186,10 @@ class GroupingConfig:
             raise bad("max_area_frac", "must be > 0 (a fraction of the image area) or None")
         if self.filter_stage not in FILTER_STAGES:
             raise bad("filter_stage", f"must be one of {', '.join(FILTER_STAGES)}")
+        for name in LATER_FLAGS:
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise bad(name, "must be True or False")
+            object.__setattr__(self, name, bool(getattr(self, name)))  # a numpy bool as a plain one (JSON)
         if self.region_as not in REGION_AS:
             raise bad("region_as", f"must be one of {', '.join(REGION_AS)}")
         if self.score_method not in SCORE_METHODS[self.region_as]:
@@ -174,6 +206,20 @@ class GroupingConfig:
     def weights(self) -> dict[str, float]:
         """The similarity weights by name (``colour``, ``texture``, ``size``, ``fill``, ``sentiment``)."""
         return {n: float(getattr(self, n)) for n in SIMILARITIES}
+
+    def distinct_masks(self) -> GroupingConfig:
+        """This grouping with Eq. 3's regions read as the hierarchy's *distinct* regions: each scored as its
+        own mask (``region_as="mask"``, ``score_method="crop"``; its area is then its pixel count), without
+        duplicates and without the root (``drop_duplicates``, ``drop_root``). The paper does not say whether
+        a region is scored as its box or its mask; the default (boxes, duplicates kept) is what R-CNN region
+        scoring does, this is what "regions of a hierarchy" most plausibly means: both are offered."""
+        return replace(self, region_as="mask", score_method="crop", drop_duplicates=True, drop_root=True)
+
+    def record_params(self) -> dict:
+        """``asdict(self)`` without the flags added after the first published runs (:data:`LATER_FLAGS`) where
+        they are False: records' ``grouping.*`` params and region caches made before those flags existed
+        meant False, so leaving them out at False keeps those records' identities and caches valid."""
+        return {k: v for k, v in asdict(self).items() if not (k in LATER_FLAGS and not v)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,6 +460,16 @@ class GroupingResult:
         return np.flatnonzero((self.parent < 0) & ~self.excluded)
 
     @property
+    def root(self) -> int | None:
+        """The hierarchy's root: the region made of every initial segment that took part in the grouping
+        (the last region when it holds all of them), or None (a forest, with ``filter_stage="before"``)."""
+        if not len(self):
+            return None
+        last = len(self) - 1
+        took_part = int(np.count_nonzero(~self.excluded[:self.n_initial]))
+        return last if not self.excluded[last] and len(self.leaves(last)) == took_part else None
+
+    @property
     def pixel_area(self) -> np.ndarray:
         """Pixel counts in input-image pixels (``pixels / scale**2``), float64."""
         return self.pixels.astype(np.float64) / (self.scale ** 2)
@@ -474,12 +530,35 @@ def filter_regions(result: GroupingResult, cfg: GroupingConfig) -> np.ndarray:
     ``area / image area <= max_area_frac`` (area as :func:`region_areas`).
     ``filter_stage="before"``: the filters were applied to the initial segments by
     :func:`hierarchical_grouping`; every region that took part in the grouping is kept.
+    Then ``drop_root`` drops :attr:`GroupingResult.root` and ``drop_duplicates`` keeps the first of
+    regions identical as scored (:func:`distinct_regions`), so that Eq. 3 sees each region once.
     """
     if cfg.filter_stage == "before":
-        return np.flatnonzero(~result.excluded).astype(np.int64)
-    w, h = result.image_size
-    keep = _passes(result.boxes, result.pixel_area, region_areas(result, cfg), w * h, cfg)
-    return np.flatnonzero(keep).astype(np.int64)
+        idx = np.flatnonzero(~result.excluded).astype(np.int64)
+    else:
+        w, h = result.image_size
+        keep = _passes(result.boxes, result.pixel_area, region_areas(result, cfg), w * h, cfg)
+        idx = np.flatnonzero(keep).astype(np.int64)
+    if cfg.drop_root and result.root is not None:
+        idx = idx[idx != result.root]
+    if cfg.drop_duplicates:
+        idx = distinct_regions(result, idx, cfg.region_as)
+    return idx
+
+
+def distinct_regions(result: GroupingResult, idx: np.ndarray, region_as: str = "box") -> np.ndarray:
+    """``idx`` (ascending) without the regions identical as scored to an earlier one of ``idx``: the same
+    input-image box for ``region_as="box"``, the same set of initial segments (the same mask) for ``"mask"``."""
+    if region_as not in REGION_AS:
+        raise ValueError(f"unknown region_as {region_as!r}; valid: {', '.join(REGION_AS)}")
+    seen: set[tuple] = set()
+    keep = []
+    for r in np.asarray(idx, dtype=np.int64).tolist():
+        key = tuple(result.boxes[r].tolist()) if region_as == "box" else tuple(result.leaves(r).tolist())
+        if key not in seen:
+            seen.add(key)
+            keep.append(r)
+    return np.asarray(keep, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -687,26 +766,43 @@ def _box_fullres(boxes: np.ndarray, s: float, W: int, H: int) -> np.ndarray:
 # sentiment regions for Eq. 3
 # ---------------------------------------------------------------------------------------------
 class SentimentRegions(NamedTuple):
-    """What :func:`vsalib.regions.fusion.area_weighted_fusion` needs besides ``f(x)`` and W · H.
+    """What :func:`vsalib.regions.fusion.area_weighted_fusion` needs besides ``f(x)`` and W · H (Eq. 3).
 
     ``boxes``: ``(R, 4)`` float32 input-image pixels; ``areas``: ``(R,)`` float32 ``area(x_r)``
-    (:func:`region_areas`); ``probs``: ``(R, M)`` softmax predictions ``f(x_r)``, or None without a model.
+    (:func:`region_areas`); ``probs``: ``(R, M)`` softmax predictions ``f(x_r)``, or None without a model;
+    ``logits``: ``(R, M)`` the classifier's logits (Eq. 3's "last layer's activations") whose softmax is
+    ``probs``, or None (no model; ``"pooled"`` scoring with ``sentiment_fns`` other than the model's, whose
+    head gives probabilities only). All rows are the same regions in the same order.
     """
 
     boxes: torch.Tensor
     areas: torch.Tensor
     probs: torch.Tensor | None
+    logits: torch.Tensor | None = None
+
+
+def _pooled_logits(model, features: np.ndarray) -> torch.Tensor:
+    """The model's head on pooled region features read as constant maps (the logits whose softmax the
+    grouping pass kept as ``probs``; :func:`vsalib.regions.cnn.constant_map_head`), float32 on the CPU."""
+    dev = C.model_device(model, None)
+    dtype = next(model.parameters()).dtype
+    with C.eval_mode(model):
+        lg = C.constant_map_head(model)(torch.from_numpy(np.ascontiguousarray(features)).to(dev, dtype))
+    return lg.float().cpu()
 
 
 def sentiment_regions(image, cfg: GroupingConfig | None = None, model=None, *,
                       sentiment_fns: SentimentFns | None = None,
                       result: GroupingResult | None = None) -> SentimentRegions:
-    """R-CNNGSR's sentiment regions of one image: the filtered regions of the hierarchy, scored.
+    """R-CNNGSR's sentiment regions of one image: the filtered regions of the hierarchy, scored (Eq. 3's inputs).
 
-    Runs :func:`hierarchical_grouping` (or uses ``result``), keeps :func:`filter_regions` and scores
-    them with ``model`` as ``cfg.region_as``/``cfg.score_method`` say. Fuse with
-    ``area_weighted_fusion(whole_image_probs(model, image), out.probs, out.areas, W * H)`` (Eq. 3,
-    all regions, no top-K). ``model=None``: ``probs`` is None (and ``cfg.sentiment`` must be 0).
+    Runs :func:`hierarchical_grouping` (or uses ``result``), keeps :func:`filter_regions` (with
+    ``drop_root``/``drop_duplicates``) and scores them with ``model`` as ``cfg.region_as``/``cfg.score_method``
+    say. Fuse with ``area_weighted_fusion(whole_image_probs(model, image), out.probs, out.areas, W * H)``
+    (Eq. 3, all regions, no top-K), or on ``out.logits`` with ``on="logits"``. ``model=None``: ``probs`` and
+    ``logits`` are None (and ``cfg.sentiment`` must be 0). ``"pooled"`` scoring: the grouping pass's
+    predictions, with logits from the model's head on the regions' pooled features where the pass used
+    the model (not other ``sentiment_fns``; a given ``result`` must come from ``model``).
     """
     cfg = cfg or GroupingConfig()
     pooled = cfg.region_as == "mask" and cfg.score_method == "pooled"
@@ -717,34 +813,35 @@ def sentiment_regions(image, cfg: GroupingConfig | None = None, model=None, *,
     boxes = torch.from_numpy(result.boxes[idx].astype(np.float32))
     areas = torch.from_numpy(region_areas(result, cfg)[idx].astype(np.float32))
     if model is None:
-        return SentimentRegions(boxes, areas, None)
+        return SentimentRegions(boxes, areas, None, None)
     m = model.classifier.out_features
     if len(idx) == 0:
-        return SentimentRegions(boxes, areas, torch.zeros(0, m))
+        return SentimentRegions(boxes, areas, torch.zeros(0, m), torch.zeros(0, m))
     if pooled:
         if result.probs is None:
             raise ValueError("score_method='pooled' needs a result computed with the model (keep_predictions=True)")
         probs = torch.from_numpy(result.probs[idx])
+        logits = None if sentiment_fns is not None or result.features is None else \
+            _pooled_logits(model, result.features[idx])
     elif cfg.region_as == "box":
         img = _rgb_tensor(_as_rgb(image))
-        if cfg.score_method == "crop":
-            probs = score_regions_crop(model, img, boxes, size=cfg.cnn_size, batch_size=cfg.batch_size)
-        else:
-            probs = score_regions_roialign(model, img, boxes, size=cfg.cnn_size)
+        kw = dict(batch_size=cfg.batch_size) if cfg.score_method == "crop" else {}
+        out = region_outputs(model, img, boxes, cfg.score_method, size=cfg.cnn_size, **kw)
+        probs, logits = out.probs, out.logits
     else:
-        probs = score_masks_crop(model, _rgb_tensor(_as_rgb(image)), result.labels, result.boxes[idx],
-                                 [result.leaves(r) for r in idx.tolist()], size=cfg.cnn_size,
-                                 batch_size=cfg.batch_size)
-    return SentimentRegions(boxes, areas, probs)
+        out = mask_outputs(model, _rgb_tensor(_as_rgb(image)), result.labels, result.boxes[idx],
+                           [result.leaves(r) for r in idx.tolist()], size=cfg.cnn_size, batch_size=cfg.batch_size)
+        probs, logits = out.probs, out.logits
+    return SentimentRegions(boxes, areas, probs, logits)
 
 
 __all__: Sequence[str] = (
-    "COLOUR_SPACES", "FILTER_STAGES", "REGION_AS", "SCORE_METHODS", "SIMILARITIES", "GroupingConfig",
+    "COLOUR_SPACES", "FILTER_STAGES", "LATER_FLAGS", "REGION_AS", "SCORE_METHODS", "SIMILARITIES", "GroupingConfig",
     "GroupingResult", "SentimentFns", "SentimentRegions", "cell_index", "colour_histograms",
-    "convert_colour", "cosine_similarity", "fill_similarity", "filter_regions", "hierarchical_grouping",
-    "histogram_intersection", "merge_histograms", "model_sentiment_fns", "partition_at", "pool_segment_features",
-    "region_adjacency", "region_areas", "region_mask", "segment_boxes", "sentiment_regions",
-    "size_similarity", "texture_bins", "texture_histograms", "union_box",
+    "convert_colour", "cosine_similarity", "distinct_regions", "fill_similarity", "filter_regions",
+    "hierarchical_grouping", "histogram_intersection", "merge_histograms", "model_sentiment_fns",
+    "partition_at", "pool_segment_features", "region_adjacency", "region_areas", "region_mask", "segment_boxes",
+    "sentiment_regions", "size_similarity", "texture_bins", "texture_histograms", "union_box",
 )
 
 
