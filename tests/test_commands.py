@@ -147,7 +147,7 @@ def test_printed_make_command_exists(page, command):
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard", "own_data")],
+@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard", "regions_help", "own_data")],
                          ids=lambda p: p.stem)
 def test_every_chapter_reaches_every_dataset(notebook, profile, fixture_root, monkeypatch, tmp_path):
     monkeypatch.setenv("VSALIB_RESULTS", str(tmp_path / "results"))
@@ -159,7 +159,7 @@ def test_every_chapter_reaches_every_dataset(notebook, profile, fixture_root, mo
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard", "own_data")],
+@pytest.mark.parametrize("notebook", [c for c in CHAPTERS if c.stem not in ("datasets", "scoreboard", "regions_help", "own_data")],
                          ids=lambda p: p.stem)
 def test_every_chapter_reaches_an_own_dataset(notebook, profile, fixture_root, monkeypatch, tmp_path):
     """``-p dataset my_scenes -p data_root <folder>``: a folder with vsalib_labels.csv, found by name."""

@@ -112,7 +112,7 @@ def test_book_builds_with_its_figures(tmp_path):
                  "notebooks/global_baseline.html", "notebooks/sun2016_affective_regions.html",
                  "notebooks/rcnngsr.html", "notebooks/wsidnet.html", "notebooks/multilevel_rcnn.html",
                  "notebooks/attr_attention.html",
-                 "notebooks/scoreboard.html",
+                 "notebooks/scoreboard.html", "notebooks/regions_help.html",
                  "notebooks/own_data.html"):
         assert (html / page).is_file(), page
     check_pages(html)

@@ -143,16 +143,19 @@ def test_sun2016_table1_from_the_snapshot_shows_the_stored_numbers(subset):
         pytest.skip(f"the snapshot holds no Sun2016 run of Twitter I {subset} yet")
     t1 = sun2016.table1(published.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
                         ks=range(1, 21)).set_index("row")
-    # the same rows computed by hand from the files: latest fine-tuned model per fold, records built on it
+    # the same rows computed by hand from the files: latest fine-tuned model per fold (the cpu profile's backbone
+    # and scope: ladder rungs of other backbones or whole-network fine-tuning are not Table 1's), the RoIAlign
+    # records built on it (crop-scored runs are When do regions help?'s)
     ft = {}
     for d in raw:
-        if d["method"] == "global-finetune":
+        if d["method"] == "global-finetune" and d["params"]["backbone"] == "efficientnet_lite0" \
+                and d["params"].get("finetune_from") == 12:
             k = (d["seed"], d["fold"])
             if k not in ft or d["created"] > ft[k]["created"]:
                 ft[k] = d
     keys = {d["key"] for d in ft.values()}
     lf1 = [d["metrics"]["accuracy"] for d in raw if d["method"] == "sun2016-lf" and d["params"]["global"] in keys
-           and d["params"]["ranking"] == "obj+senti" and d["params"]["k"] == 1]
+           and d["params"]["ranking"] == "obj+senti" and d["params"]["k"] == 1 and d["params"]["scoring"] == "roialign"]
     assert len(lf1) == len(ft) == 5
     assert t1.loc["ft+obj+senti+lf K=1", "ours"] == pytest.approx(100 * np.mean(lf1))
     assert t1.loc["VGG16+ft", "ours"] == pytest.approx(100 * np.mean([d["metrics"]["accuracy"] for d in ft.values()]))
@@ -188,3 +191,19 @@ def test_rows_made_by_an_older_method_version_are_marked(tmp_path, monkeypatch):
     t = real_benchmarks.sun2016_table1(runs, "twitter1", "five").set_index("paper's row")
     assert t.loc["VGG16+ft", "ours %"] == "80.00 ± 0.00 †"
     assert "†" not in t.loc["VGG16", "ours %"]  # no frozen runs here: nothing to mark
+
+
+def test_a_chapter_shows_the_profiles_fine_tuning_scope_only():
+    """-p full_finetune True on the cpu profile writes global-finetune records with finetune_from None beside the
+    profile's (from stage 12): a chapter's snapshot view keeps the profile's, one global model per fold."""
+    import pandas as pd
+
+    df = pd.DataFrame({"method": ["global-finetune", "global-finetune", "global-frozen", "sun2016-lf",
+                                  "global-finetune"],
+                       "params.finetune_from": [12.0, None, None, None, 12.0],
+                       "params.backbone": ["efficientnet_lite0"] * 4 + ["efficientnet_lite2"]})
+    kept = published.profile_runs(df, "cpu")
+    assert kept.index.tolist() == [0, 2, 3]  # nor another backbone (a ladder rung)
+    paper = df.assign(**{"params.backbone": "vgg16"})
+    assert published.profile_runs(paper, "paper").index.tolist() == [1, 2, 3]  # the paper profile: every layer
+    assert published.profile_runs(df, None).index.tolist() == [0, 1, 2, 3, 4]

@@ -45,7 +45,7 @@ def test_detectable_gain_by_hand():
 
 def _decide(d, ratio=0.25, paper=math.nan, **kw):
     t = V.test_claim(d, ratio, paper_gain=paper, **kw)
-    return V.decide([t], [d], [paper])[0]
+    return V.decide([t], [paper])[0]
 
 
 def test_verdicts():
@@ -72,7 +72,7 @@ def test_holm_can_undo_a_single_claims_significance():
     d = [2.0, 4.0, 0.5, 3.0, 0.5]  # t = 2.9, p = 0.044 on its own
     t = V.test_claim(d, 0.0)
     assert t.p_t < 0.05
-    out = V.decide([t] * 4, [d] * 4, [math.nan] * 4)  # four such claims: Holm multiplies the smallest by 4
+    out = V.decide([t] * 4)  # four such claims: Holm multiplies the smallest by 4
     assert {o.verdict for o in out} == {"not resolved"} and out[0].p_holm == pytest.approx(min(1, 4 * t.p_t))
 
 
@@ -92,8 +92,6 @@ def test_design_of_the_records():
 def test_card_claims_read_the_design_and_the_rows_predictions(tmp_path):
     """card_claims on stored records: the correction's n_test / n_train from the records' sizes, and McNemar on
     the pooled predictions of the two rows (the same test images, one record per fold, accuracies that match)."""
-    import pandas as pd
-
     from vsalib import report
     from vsalib.methods.base import Claim, PaperCard, PaperRow
     from vsalib.results import Record, ResultStore

@@ -87,7 +87,60 @@ def rcnngsr_fig5(ab: pd.DataFrame, title: str):
     return fig
 
 
-__all__ = ["MIN_FONT", "adjacency_heatmap", "attention_panels", "k_curves", "lam_curve", "multilevel_regions", "pyramid_levels", "rcnngsr_fig5",
+def region_gain_ladder(points: pd.DataFrame, title: str, names: dict[str, str] | None = None):
+    """When do regions help? Each paper × dataset's region gain against the accuracy of the whole-image model
+    it was added to: the paper's point hollow, ours filled with its 95 % CI, a thin line from one to the other
+    (:func:`vsalib.region_gains.ladder`). Points with no baseline (the paper prints none) are left out."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    names = names or {}
+    colours = dict(zip(sorted(points["paper"].unique()), plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for (paper, dataset), g in points.groupby(["paper", "dataset"], sort=False):
+        p, o = g[g["who"] == "paper"], g[g["who"] == "ours"]
+        c = colours[paper]
+        if len(p) and len(o) and np.isfinite(p[["baseline %", "gain"]].to_numpy()).all() \
+                and np.isfinite(o[["baseline %", "gain"]].to_numpy()).all():
+            ax.plot([p["baseline %"].iloc[0], o["baseline %"].iloc[0]], [p["gain"].iloc[0], o["gain"].iloc[0]],
+                    color=c, lw=0.7, alpha=0.6)
+        if len(p) and np.isfinite(p[["baseline %", "gain"]].to_numpy()).all():
+            ax.plot(p["baseline %"], p["gain"], "o", mfc="none", mec=c, ms=8)
+        if len(o) and np.isfinite(o[["baseline %", "gain"]].to_numpy()).all():
+            ax.errorbar(o["baseline %"], o["gain"], yerr=o["ci"].fillna(0), fmt="o", color=c, capsize=3, ms=6)
+            ax.annotate(dataset, (o["baseline %"].iloc[0], o["gain"].iloc[0]), xytext=(5, 4),
+                        textcoords="offset points", fontsize=MIN_FONT, color=c)
+    for paper, c in colours.items():
+        ax.plot([], [], "o", color=c, label=names.get(paper, paper))
+    ax.plot([], [], "o", mfc="none", mec="gray", label="the paper's gain (hollow)")
+    ax.errorbar([], [], yerr=[], fmt="o", color="gray", capsize=3, label="ours, 95 % CI (filled)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("accuracy of the whole-image model the regions are added to (%)")
+    ax.set_ylabel("gain of the regions over it (points)")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=MIN_FONT)
+    fig.tight_layout()
+    return fig
+
+
+def method_ladder(ladder: pd.DataFrame, title: str):
+    """One region method on ever stronger global models (:func:`vsalib.region_gains.sun2016_ladder`): the gain
+    of its regions (95 % CI) against the accuracy of the global model alone, one point per global model."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(ladder["global %"], ladder["gain"], yerr=ladder["ci95"].fillna(0), fmt="o", capsize=3)
+    short = {"frozen ImageNet features, linear classifier": "frozen"}
+    for i, (_, r) in enumerate(ladder.iterrows()):  # labels alternately above and below: close rungs stay legible
+        ax.annotate(f"{short.get(r['global model'], r['global model'])}, {r['backbone'].replace('EfficientNet-', '')}",
+                    (r["global %"], r["gain"]), xytext=(6, 10 if i % 2 == 0 else -16), textcoords="offset points",
+                    fontsize=MIN_FONT)
+    ax.axhline(0, color="k", lw=0.8)
+    lo, hi = ladder["global %"].min(), ladder["global %"].max()
+    ax.set_xlim(lo - 2, hi + 6)
+    ax.set_xlabel("accuracy of the global model alone (%)")
+    ax.set_ylabel("gain of K = 1 region (points)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["MIN_FONT", "adjacency_heatmap", "method_ladder", "region_gain_ladder", "attention_panels", "k_curves", "lam_curve", "multilevel_regions", "pyramid_levels", "rcnngsr_fig5",
            "sun2016_fig4", "wheel_distribution", "wsidnet_maps"]
 
 

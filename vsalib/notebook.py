@@ -243,6 +243,7 @@ PROFILE_KNOBS: dict[str, Any] = {
     "folds": optional(lambda v: isinstance(v, int) and v >= 2, "an int >= 2"),
     "image_size": optional(lambda v: isinstance(v, int) and v >= 32, "an int >= 32"),
     "n_images": optional(lambda v: isinstance(v, int) and v >= 16, "an int >= 16"),
+    "full_finetune": optional(lambda v: isinstance(v, bool), "True or False"),
 }
 
 

@@ -15,6 +15,7 @@ This module selects one chapter's runs from it (:func:`chapter_runs`), says wher
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -44,7 +45,8 @@ MAX_LIST = 25_000
 PER_IMAGE_FIELDS = ("y_pred", "y_true", "test_index", "test_ids")
 
 #: Display names of the backbones, for rows named by what ran.
-BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "vgg16": "VGG16", "resnet101": "ResNet-101",
+BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "efficientnet_lite1": "EfficientNet-Lite1",
+                  "efficientnet_lite2": "EfficientNet-Lite2", "vgg16": "VGG16", "resnet101": "ResNet-101",
                   "tiny": "tiny CNN"}
 
 #: The chapters' datasets on the real benchmarks: (dataset, subset) in the order they are shown.
@@ -103,6 +105,26 @@ def base_keys(df: pd.DataFrame, methods: Iterable[str], by: Iterable[str] = ()) 
     return latest_runs(sel, cols)["key"].tolist()
 
 
+def profile_runs(df: pd.DataFrame, profile: str | None) -> pd.DataFrame:
+    """Without the runs of another backbone than the profile's and the fine-tuning runs made with another scope
+    (``-p full_finetune True`` on the cpu profile: every layer instead of stage 12 on), so that a chapter's table
+    shows one global model per fold; *When do regions help?* reads those runs itself (its ladder's rungs)."""
+    from vsalib.profiles import PROFILES
+
+    if profile not in PROFILES:
+        return df
+    if "params.backbone" in df:
+        bb = df["params.backbone"]
+        df = df[bb.isna() | (bb == PROFILES[profile]["backbone"])]
+    if "params.finetune_from" not in df:
+        return df
+    want = PROFILES[profile]["finetune_from"]
+    ft = df["method"] == "global-finetune"
+    scope = df["params.finetune_from"].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
+                                           else int(v))
+    return df[~ft | (scope == want) if want is not None else ~ft | scope.isna()]
+
+
 def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profile: str | None = "cpu",
                  runs: pd.DataFrame | None = None, path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The snapshot's rows of one chapter's run on one dataset (empty if it holds none).
@@ -113,6 +135,7 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
     df = _of(load(path) if runs is None else runs, dataset, subset, profile)
     if not len(df):
         return df
+    df = profile_runs(df, profile)
     if chapter == "global_baseline":
         return df[df["key"].isin(base_keys(df, ["global-frozen", "global-finetune"]))]
     if chapter == "sun2016":
@@ -312,5 +335,5 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
 
 
 __all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
-           "chapter_runs", "check", "check_record", "fill_command", "load", "provenance_line", "publish",
+           "chapter_runs", "check", "check_record", "profile_runs", "fill_command", "load", "provenance_line", "publish",
            "published_dir", "published_store", "stale_methods", "stale_note"]

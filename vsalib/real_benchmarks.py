@@ -334,8 +334,8 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
     import matplotlib.pyplot as plt
 
     shown: dict[tuple[str, str | None], pd.DataFrame] = {}
-    if chapter == "global_baseline":
-        runs = published.load(path)
+    if chapter == "global_baseline":  # the profile's backbone and scope (not the ladder's rungs)
+        runs = published.profile_runs(published.load(path), "cpu")
         cmp = global_cnn.paper_comparison(runs[runs["key"].isin(published.base_keys(
             runs, ["global-frozen", "global-finetune"]))] if len(runs) else runs)
         have = cmp[cmp["runs"] > 0]

@@ -282,19 +282,18 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataF
     none = (row_accuracy(None, pd.DataFrame()), math.nan)
     runs = runs if runs is not None else pd.DataFrame()
     ratio = V.design_of(runs).test_train_ratio if len(runs) else 0.0
-    tests, diffs, papers = [], [], []
+    tests, papers = [], []
     for claim in card.claims:
         (a, pa), (b, pb) = values.get(claim.better, none), values.get(claim.worse, none)
         d = (a - b).dropna()
         pooled = _paired_predictions(card, claim.better, claim.worse, a, b, d.index, runs)
         tests.append(V.test_claim(d.to_numpy(), ratio, paper_gain=pa - pb,
                                   **(dict(zip(("y_true", "pred_better", "pred_worse"), pooled)) if pooled else {})))
-        diffs.append(d.to_numpy())
         papers.append(pa - pb)
     out = [{what: claim.text, "paper gain": paper, "our gain": t.gain, "ci95": t.ci95, n: t.n,
             "detectable": t.detectable, "p (Holm)": t.p_holm, "verdict": t.verdict,
             "excludes the paper's gain": bool(_finite(paper) and _finite(t.ci95) and abs(paper - t.gain) > t.ci95)}
-           for claim, paper, t in zip(card.claims, papers, V.decide(tests, diffs, papers))]
+           for claim, paper, t in zip(card.claims, papers, V.decide(tests, papers))]
     return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "p (Holm)", "verdict",
                                       "excludes the paper's gain"])
 

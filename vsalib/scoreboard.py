@@ -1,7 +1,8 @@
 """The scoreboard: every claim of every paper on every dataset we ran, and our verdict, in one table.
 
 Built from the published snapshot only (:mod:`vsalib.published`). One row per (paper, dataset, claim):
-the paper's figure for the row that makes the claim and its gain over the row it is compared with, ours
+the paper's figure for the row that makes the claim and its gain over the row it is compared with (and the
+figures of that row, the *baseline*, for the region claims' plot of :mod:`vsalib.region_gains`), ours
 (mean ± 95 % CI over folds or splits, n), our paired gain with its corrected CI, the gain the design detects
 with 80 % power and the verdict of :mod:`vsalib.verdicts`, the measured cost per image of the method's region step, and the
 majority-class rate of the test images (what always guessing the larger class would score).
@@ -45,8 +46,11 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
     out = []
     for claim, (_, v) in zip(method.card.claims, verdicts.iterrows()):
         per_fold, paper = values.get(claim.better, (pd.Series(dtype=float), np.nan))
+        base_fold, paper_base = values.get(claim.worse, (pd.Series(dtype=float), np.nan))
         m, c, _ = report.mean_ci_pct(per_fold)
-        out.append({"paper": method.card.key, "claim": claim.text, "paper %": paper, "paper gain": v["paper gain"],
+        out.append({"paper": method.card.key, "claim": claim.text, "regions": claim.regions,
+                    "paper baseline %": paper_base, "ours baseline": report.mean_ci_pct(base_fold)[0],
+                    "paper %": paper, "paper gain": v["paper gain"],
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
                     "n": v["folds"], "detectable": v["detectable"], "verdict": v["verdict"],
                     "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
@@ -73,8 +77,8 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
             for row in new:
                 row.update(dataset=report.dataset_name(ds, sub), majority=maj)
             rows += new
-    cols = ["paper", "dataset", "claim", "paper %", "paper gain", "ours mean", "ours ci", "n", "our gain", "gain ci",
-            "detectable", "verdict", "region step s/image", "majority"]
+    cols = ["paper", "dataset", "claim", "regions", "paper baseline %", "ours baseline", "paper %", "paper gain",
+            "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "verdict", "region step s/image", "majority"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -61,6 +61,7 @@ class Test:
     verdict: str = "–"
     p_holm: float = math.nan
     se: float = math.nan  # the corrected standard error of the gain (points)
+    all_zero: bool = False  # every paired difference is 0 (the two rows predicted alike wherever it matters)
 
 
 def corrected_t(d: Sequence[float], ratio: float) -> tuple[float, float, int, float]:
@@ -121,7 +122,7 @@ def test_claim(d: Sequence[float], ratio: float, *, paper_gain: float = math.nan
     p_mc = mcnemar(y_true, pred_better, pred_worse) if y_true is not None else math.nan
     ci = float(stats.t.ppf(1 - alpha / 2, df) * se) if df >= 1 and math.isfinite(se) else math.nan
     return Test(float(mean) if v.size else math.nan, ci, int(v.size), p_t, p_mc, detectable_gain(se, df, alpha),
-                se=se)
+                se=se, all_zero=bool(v.size and (v == 0).all()))
 
 
 def _p(t: Test) -> float:
@@ -134,22 +135,21 @@ def _p(t: Test) -> float:
     return t.p_t if math.isnan(t.p_mcnemar) else max(t.p_t, t.p_mcnemar)
 
 
-def decide(tests: Sequence[Test], d: Sequence[Sequence[float]], paper_gains: Sequence[float], *,
-           margin: float = MARGIN, alpha: float = ALPHA) -> list[Test]:
+def decide(tests: Sequence[Test], paper_gains: Sequence[float] | None = None, *, margin: float = MARGIN,
+           alpha: float = ALPHA) -> list[Test]:
     """The family's verdicts: Holm over the claims' p-values, then held / reversed / no practical difference /
     not testable here / not resolved (module docstring)."""
     from dataclasses import replace
 
     adjusted = holm([_p(t) for t in tests])
+    papers = [math.nan] * len(tests) if paper_gains is None else list(paper_gains)
     out = []
-    for t, diffs, paper, p in zip(tests, d, paper_gains, adjusted):
-        v = np.asarray(list(diffs), dtype=float)
-        v = v[~np.isnan(v)]
+    for t, paper, p in zip(tests, papers, adjusted):
         if t.n == 0:
             verdict = "–"
         elif t.n == 1:
             verdict = "one run only"
-        elif bool((v == 0).all()):
+        elif t.all_zero:
             verdict = "no difference"
         elif not math.isnan(p) and p < alpha:
             verdict = "held" if t.gain > 0 else "reversed"

@@ -72,7 +72,8 @@ def _run_sun(tmp_path, monkeypatch, train, val, test, cfg=sun2016.Sun2016Config(
     monkeypatch.setattr(global_cnn, "load_finetuned", lambda rec, n_classes, device=None: object())
     monkeypatch.setattr(sun2016, "dataset_proposals", lambda paths, cfg, **k: [None] * len(paths))
     monkeypatch.setattr(sun2016, "analyse_images",
-                        lambda model, paths, props, cfg, size=None, progress=True: [regions[p] for p in paths])
+                        lambda model, paths, props, cfg, size=None, progress=True, cache_file=None:
+                        [regions[p] for p in paths])
     args = dict(subset="binary", ks=(1, 2), betas=(0.5,), alphas=(1.0,), early_fusion=False,
                 store=ResultStore(tmp_path / "r"), progress=False)
     return sun2016.run_sun2016(ds, [sun2016.FoldInputs(split, _model_record())], cfg, **{**args, **kw})

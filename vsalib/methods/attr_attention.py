@@ -319,7 +319,7 @@ CARD = PaperCard(
     ),
     claims=(
         Claim("the true attribute's attention against the image alone (Table 1: 99 against 70)", "AttrAttention",
-              "Sentiment detector"),
+              "Sentiment detector", regions=True),
         Claim("a predicted attribute's attention against the image alone", "AttrAttention, predicted attribute",
               "Sentiment detector"),
         Claim("the image adds to the true attribute alone", "AttrAttention", "the attribute alone"),

@@ -252,11 +252,14 @@ class PaperRow:
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of a paper: the row ``better`` beats the row ``worse``."""
+    """A claim of a paper: the row ``better`` beats the row ``worse``. ``regions``: the claim that the method's
+    regions (maps, proposals, attention) add to its own whole-image model, the one *When do regions help?*
+    plots (:mod:`vsalib.region_gains`)."""
 
     text: str
     better: str
     worse: str
+    regions: bool = False
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,7 @@ CARD = PaperCard(
     claims=(
         Claim("emotional regions against object regions (Table 1)", "global+emotional regions", "global+object regions"),
         Claim("global+emotional regions against the global feature alone (Table 1, same loss)",
-              "global+emotional regions", "ResNet101+Lmulti"),
+              "global+emotional regions", "ResNet101+Lmulti", regions=True),
         Claim("emotional regions against ten random boxes", "global+emotional regions", "global+random boxes"),
         Claim("emotional regions against a 3x3 grid", "global+emotional regions", "global+3x3 grid"),
         Claim("L_multi against L_cls (Table 2)", "MultiLevelRCNN+Lmulti", "MultiLevelRCNN+Lcls"),

@@ -259,7 +259,7 @@ CARD = PaperCard(
     ),
     derived=(PaperRow("WSIDNet, k chosen on validation", "wsidnet", _MAIN),),
     claims=(
-        Claim("WSIDNet against its Backbone (Table 2)", "WSIDNet", "Backbone"),
+        Claim("WSIDNet against its Backbone (Table 2)", "WSIDNet", "Backbone", regions=True),
         Claim("the emotion graph against no edges (identity graph)", "WSIDNet", "WSIDNet, identity graph"),
         Claim("the emotion graph against its weights shuffled", "WSIDNet", "WSIDNet, shuffled graph"),
         Claim("the emotion graph against a uniform graph", "WSIDNet", "WSIDNet, uniform graph"),

@@ -1,0 +1,143 @@
+"""When do regions help? (vsalib.region_gains): the region claims, the ladder's points, the power table, the
+crop-vs-RoIAlign comparison on a real (synthetic) store, and the conclusion's numbers."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vsalib import region_gains as G
+from vsalib import scoreboard
+
+
+def _board() -> pd.DataFrame:
+    rows = [  # two region claims and one other claim
+        {"paper": "sun2016", "dataset": "Twitter I five-agree", "claim": "one region", "regions": True,
+         "paper baseline %": 80.0, "ours baseline": 82.0, "paper %": 82.0, "paper gain": 2.0, "ours mean": 82.5,
+         "ours ci": 1.0, "n": 5, "our gain": 0.5, "gain ci": 1.5, "detectable": 3.0, "verdict": "not testable here"},
+        {"paper": "wsidnet", "dataset": "EmotionROI", "claim": "maps", "regions": True,
+         "paper baseline %": 70.0, "ours baseline": 76.0, "paper %": 76.0, "paper gain": 6.0, "ours mean": 75.0,
+         "ours ci": 2.0, "n": 3, "our gain": -1.0, "gain ci": 4.0, "detectable": 5.0, "verdict": "not resolved"},
+        {"paper": "sun2016", "dataset": "Twitter I five-agree", "claim": "fine-tuning", "regions": False,
+         "paper baseline %": 78.0, "ours baseline": 81.0, "paper %": 80.0, "paper gain": 2.0, "ours mean": 82.0,
+         "ours ci": 1.0, "n": 5, "our gain": 1.0, "gain ci": 0.5, "detectable": 1.5, "verdict": "held"},
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_every_card_marks_one_region_claim():
+    for method in scoreboard.papers():
+        assert sum(c.regions for c in method.card.claims) == 1, method.card.key
+
+
+def test_region_claims_ladder_and_power_table():
+    board = _board()
+    gains = G.region_claims(board)
+    assert gains["claim"].tolist() == ["one region", "maps"]
+    pts = G.ladder(gains)
+    assert len(pts) == 4 and pts["who"].tolist() == ["paper", "ours", "paper", "ours"]
+    assert pts.loc[1, ["baseline %", "gain", "ci"]].tolist() == [82.0, 0.5, 1.5]
+    assert math.isnan(pts.loc[0, "ci"])
+    power = G.power_table(board)
+    # |paper gain| against the detectable gain: 2 < 3 (no), 6 >= 5 (yes), 2 >= 1.5 (yes)
+    assert power["paper's gain detectable here"].tolist() == ["no", "yes", "yes"]
+    assert power.loc[0, "our gain"] == "+0.50 ± 1.50"
+    assert G.region_claims(pd.DataFrame()).empty and G.power_table(pd.DataFrame()).empty
+
+
+def test_conclusion_and_ladder_sentence_say_the_numbers():
+    board = _board()
+    gains = G.region_claims(board)
+    text = G.conclusion(gains, board)
+    assert "on 2 paper × dataset pairs" in text and "positive on 1 of them, held" in text
+    assert "held (significant after correction) on 0" in text
+    assert "below the paper's gain on 2 of the 2" in text
+    # baselines 2 and 6 points above the papers': median 4.0 (>= 3: a stronger baseline may explain part)
+    assert "4.0 points from the papers'" in text and "+4.0 points on average" in text and "may explain part" in text
+    # claims with a published gain below the detectable gain: 2 < 3 only
+    assert "For 1 of the 3 claims" in text
+    line = G.ladder_sentence(gains, {"wsidnet": "WSIDNet"})
+    assert "4.0 points from the paper's (median; at most 6.0, WSIDNet on EmotionROI)" in line
+    assert "4.2 points below the paper's (median)" in line  # gains fell by 1.5 and 7.0: median 4.25
+    assert "no region claim" in G.conclusion(G.region_claims(pd.DataFrame()), pd.DataFrame())
+
+
+@pytest.fixture(scope="module")
+def two_scorings(tmp_path_factory):
+    """Sun2016 on the two folds of a 24-image synthetic set, scored by RoIAlign and by crop, same models."""
+    from vsalib.data import Protocol, load_dataset, make_splits
+    from vsalib.methods import global_cnn, sun2016
+    from vsalib.results import ResultStore
+
+    tmp = tmp_path_factory.mktemp("scorings")
+    ds = load_dataset("synthetic", n_images=24, size=64, cache_dir=str(tmp / "c"))
+    splits = make_splits(ds, Protocol("kfold", k=2), seed=0)
+    store = ResultStore(tmp / "r")
+    ft = global_cnn.run_finetune(ds, splits, subset="binary", image_size=64, epochs=1, finetune_from=16, store=store,
+                                 cache_dir=tmp / "c", progress=False)
+    folds = [sun2016.FoldInputs(s, f) for s, f in zip(splits, ft)]
+    for scoring in ("roialign", "crop"):
+        sun2016.run_sun2016(ds, folds, sun2016.Sun2016Config(scoring=scoring), subset="binary", ks=(1, 2), betas=(),
+                            alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp / "c",
+                            progress=False)
+    frozen = global_cnn.run_frozen(ds, splits, subset="binary", image_size=64, store=store, cache_dir=tmp / "c",
+                                   progress=False)  # the ladder's lowest rung
+    sun2016.run_sun2016(ds, [sun2016.FoldInputs(s, f) for s, f in zip(splits, frozen)], subset="binary", ks=(1,),
+                        betas=(), alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp / "c",
+                        progress=False)
+    return store.load()
+
+
+def test_crop_against_roialign_on_the_same_folds(two_scorings):
+    runs = two_scorings
+    by = G.scoring_runs(runs, "synthetic", "binary", None)  # the fixture fine-tunes from stage 16, not the profile's 12
+    assert set(by) == {"roialign", "crop"}
+    comp = G.scoring_comparison(runs, "synthetic", "binary", None)
+    assert comp["row"].tolist()[:3] == ["ft+obj+senti+lf K=1", "ft+obj+lf K=1", "ft+senti+lf K=1"]
+    # the K = 1 gain is the mean of the per-fold differences of the two runs' accuracies
+    acc = {s: r[(r["method"] == "sun2016-lf") & (r["params.k"] == 1) & (r["params.ranking"] == "obj+senti")]
+           .sort_values("fold")["metrics.accuracy"].to_numpy() for s, r in by.items()}
+    assert comp.loc[0, "crop − RoIAlign"] == pytest.approx(100 * float(np.mean(acc["crop"] - acc["roialign"])))
+    assert (comp["folds"] == 2).all() and comp["verdict"].isin(
+        ["held", "reversed", "no practical difference", "not resolved", "no difference"]).all()
+    agree = G.scoring_agreement(runs, "synthetic", "binary", None)
+    assert len(agree) == 2 and (agree["folds"] == 2).all()
+    assert agree["same top-1 (Senti)"].between(0, 1).all() and (agree["crop s/image"] > 0).all()
+    assert G.agreement_sentence(agree).startswith("With RoIAlign at 224 px")
+    curves = G.k_curves_by_scoring(runs, "synthetic", "binary", None)
+    assert sorted(curves["subset"].unique()) == sorted(G.SCORING_NAMES.values())
+    assert set(curves["k"]) == {1, 2} and (curves["runs"] == 2).all()
+    # one scoring only: no comparison
+    assert G.scoring_comparison(runs[runs["params.scoring"] != "crop"], "synthetic", "binary", None).empty
+    # a ladder rung of another backbone (a later global model of the same folds) stays out of the comparison
+    rung = runs[(runs["method"] == "global-finetune") | (runs["params.scoring"] == "roialign")].copy()
+    rung["key"] = rung["key"] + "-lite2"
+    rung.loc[rung["params.global"].notna(), "params.global"] += "-lite2"
+    rung["params.backbone"] = "efficientnet_lite2"
+    rung["created"] = "2099-01-01T00:00:00+00:00"
+    rung["metrics.accuracy"] = 1.0
+    both = pd.concat([runs, rung], ignore_index=True)
+    assert G.scoring_runs(both, "synthetic", "binary", "quick").keys() == set()  # finetune_from 16 is not quick's 12
+    mixed = both.assign(**{"params.finetune_from": both["params.finetune_from"].where(
+        both["params.finetune_from"].isna(), 12.0)})
+    kept = G.scoring_comparison(mixed, "synthetic", "binary", "quick")
+    pd.testing.assert_frame_equal(kept, G.scoring_comparison(runs, "synthetic", "binary", None))
+
+
+def test_sun2016_ladder_pairs_each_rung_with_its_own_global_model(two_scorings):
+    runs = two_scorings
+    lad = G.sun2016_ladder(runs, "synthetic", "binary")
+    assert set(lad["global model"]) == {"frozen ImageNet features, linear classifier", "fine-tuned from stage 16"}
+    assert (lad["folds"] == 2).all() and lad["global %"].is_monotonic_increasing
+    assert G.method_ladder_sentence(lad).startswith("On the weakest global model (frozen")
+    for _, r in lad.iterrows():  # the gain is K = 1's accuracy minus the model alone's, fold by fold (RoIAlign runs)
+        method = "global-frozen" if r["global model"].startswith("frozen") else "global-finetune"
+        keys = set(runs.loc[runs["method"] == method, "key"])
+        sel = runs[runs["params.global"].isin(keys) & (runs["params.scoring"] == "roialign")]
+        alone = sel[sel["method"] == "sun2016-global"].sort_values("fold")["metrics.accuracy"].to_numpy()
+        k1 = sel[(sel["method"] == "sun2016-lf") & (sel["params.k"] == 1) & (sel["params.ranking"] == "obj+senti")
+                 ].sort_values("fold")["metrics.accuracy"].to_numpy()
+        assert r["gain"] == pytest.approx(100 * float(np.mean(k1 - alone)))
+        assert r["global %"] == pytest.approx(100 * float(alone.mean()))
+    assert G.sun2016_ladder(runs, "twitter1", "five").empty
