@@ -117,8 +117,9 @@ def test_chapter_runs_keep_the_latest_global_model_of_each_fold(tmp_path):
                             params={"backbone": "efficientnet_lite0", "epochs": 12}))
     # make "new" the later one whatever the clock's resolution
     d = json.loads(new.read_text()); d["created"] = "2999-01-01T00:00:00+00:00"; new.write_text(json.dumps(d))
+    assert old.exists() and len(store.load()) == 2  # both folds' records are in the store ...
     runs = published.chapter_runs("global_baseline", "twitter1", "five", runs=store.load())
-    assert runs["metrics.accuracy"].tolist() == [0.9]
+    assert runs["metrics.accuracy"].tolist() == [0.9]  # ... the chapter keeps the later one
     assert not len(published.chapter_runs("global_baseline", "twitter1", "five", profile="paper", runs=store.load()))
     with pytest.raises(ValueError, match="unknown chapter"):
         published.chapter_runs("nope", "twitter1", runs=store.load())

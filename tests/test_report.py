@@ -131,3 +131,26 @@ def test_pipeline_figure_draws_every_step_legibly():
     assert sum(isinstance(p, FancyArrowPatch) for p in ax.patches) == 4  # one per link, the wrap included
     assert min(t.get_fontsize() for t in ax.texts) >= plots.MIN_FONT
     assert fig.get_size_inches()[0] <= 10.0  # the book's column width
+
+
+def test_scoreboard_keeps_protocols_apart():
+    """A dataset run under two protocols (EmotionROI's fixed split and Rao's per-category 5-fold) gets one set
+    of rows per protocol, named by it, never pooled: here the fixed-split records again under a second protocol
+    give the same gains and n, not twice the n."""
+    assert scoreboard.protocol_label("kfold5-per-emotion") == "per-emotion 5-fold CV"
+    assert scoreboard.protocol_label("kfold5-grouped") == "5-fold CV"
+    assert scoreboard.protocol_label("fixed") == "fixed split"
+    runs = published.load()
+    mlr = runs[(runs["dataset"] == "emotionroi") & runs["method"].str.startswith("multilevel-rcnn")]
+    if not len(mlr):
+        pytest.skip("no MultiLevelRCNN EmotionROI records in the snapshot")
+    twin = mlr.assign(protocol="kfold5-per-emotion", key=mlr["key"] + "-per-emotion")
+    a = scoreboard.scoreboard(mlr)
+    b = scoreboard.scoreboard(pd.concat([mlr, twin], ignore_index=True))
+    assert len(a) and (a["paper"] == "rao").all() and (a["protocol"] == "fixed").all()
+    assert len(b) == 2 * len(a) and set(b["protocol"]) == {"fixed", "kfold5-per-emotion"}
+    assert b["dataset"].str.endswith("(fixed split)").sum() == len(a)
+    per = b[b["protocol"] == "kfold5-per-emotion"]
+    assert per["dataset"].str.endswith("(per-emotion 5-fold CV)").all()
+    assert np.allclose(per["our gain"].to_numpy(float), a["our gain"].to_numpy(float), equal_nan=True)
+    assert (per["n"].to_numpy() == a["n"].to_numpy()).all()

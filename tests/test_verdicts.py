@@ -123,3 +123,35 @@ def test_card_claims_read_the_design_and_the_rows_predictions(tmp_path):
     # without the predictions the same gains cannot be called
     bare = runs.drop(columns=["extra.y_pred"])
     assert report.card_claims(card, values, bare).iloc[0]["verdict"] == "not resolved"
+
+
+def test_mcnemar_pools_one_repetition(tmp_path):
+    """Repeated CV (or a fixed split run with several seeds) puts the same image in several test parts: McNemar
+    pools the first seed's folds only, so each test image counts once, while the corrected t uses every split."""
+    from vsalib import report
+    from vsalib.methods.base import Claim, PaperCard, PaperRow
+    from vsalib.results import Record, ResultStore
+
+    card = PaperCard(key="toy", short="toy", title="", venue="", table=1,
+                     rows=(PaperRow("whole", "toy", {"v": "whole"}), PaperRow("regions", "toy", {"v": "regions"})),
+                     claims=(Claim("regions help", "regions", "whole"),))
+    store = ResultStore(tmp_path)
+    y = np.array([0, 1] * 20)
+    whole = y.copy()
+    whole[:6] = 1 - y[:6]  # six wrong
+    for seed in (0, 1, 2):
+        regions = y.copy()
+        regions[:2 + seed] = 1 - y[:2 + seed]  # 2, 3, 4 wrong: only the regions row right on 4, 3, 2 images
+        for v, pred in (("whole", whole), ("regions", regions)):
+            store.add(Record(dataset="toy", subset=None, protocol="fixed", method="toy", params={"v": v},
+                             seed=seed, fold=0, metrics={"accuracy": float((pred == y).mean())},
+                             extra={"y_true": y.tolist(), "y_pred": pred.tolist(),
+                                    "sizes": {"train": 160, "val": 20, "test": 40}}))
+    runs = store.load()
+    values = {r.name: (report.row_accuracy(r, runs), float("nan")) for r in card.rows}
+    c = report.card_claims(card, values, runs).iloc[0]
+    assert c["folds"] == 3 and c["our gain"] == pytest.approx(100 * 3 / 40)  # the t over all three seeds
+    y_true, better, worse = report._paired_predictions(card, "regions", "whole", values["regions"][0],
+                                                       values["whole"][0], values["regions"][0].index, runs)
+    assert len(y_true) == 40  # seed 0 only: not 120 images, 40 of them three times
+    assert V.mcnemar(y_true, better, worse) == pytest.approx(2 * 0.5 ** 4)

@@ -84,7 +84,8 @@ def fill_command(chapter: str, dataset: str, subset: str | None = None) -> str:
 
 
 # -- selecting one chapter's runs ---------------------------------------------------------------------
-def _of(df: pd.DataFrame, dataset: str, subset: str | None, profile: str | None) -> pd.DataFrame:
+def runs_of(df: pd.DataFrame, dataset: str, subset: str | None, profile: str | None = None) -> pd.DataFrame:
+    """The rows of one dataset (and subset, where given) run with ``profile`` (where given and recorded)."""
     if not len(df):
         return df
     sel = df[df["dataset"] == dataset]
@@ -100,7 +101,7 @@ def base_keys(df: pd.DataFrame, methods: Iterable[str], by: Iterable[str] = ()) 
     sel = df[df["method"].isin(list(methods))] if len(df) else df
     if not len(sel):
         return []
-    cols = ["dataset", "subset", "method", "seed", "fold", "params.backbone", *[c for c in by if c in sel]]
+    cols = ["dataset", "subset", "protocol", "method", "seed", "fold", "params.backbone", *[c for c in by if c in sel]]
     sel = sel.assign(**{c: sel[c].astype(str) for c in cols})
     return latest_runs(sel, cols)["key"].tolist()
 
@@ -132,7 +133,7 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
     The global models are the latest run of each fold; the chapter's method records are those built
     on them (Sun2016 with its default preset's settings; R-CNNGSR with subgradient training).
     """
-    df = _of(load(path) if runs is None else runs, dataset, subset, profile)
+    df = runs_of(load(path) if runs is None else runs, dataset, subset, profile)
     if not len(df):
         return df
     df = profile_runs(df, profile)
@@ -336,4 +337,4 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
 
 __all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
            "chapter_runs", "check", "check_record", "profile_runs", "fill_command", "load", "provenance_line", "publish",
-           "published_dir", "published_store", "stale_methods", "stale_note"]
+           "published_dir", "published_store", "runs_of", "stale_methods", "stale_note"]

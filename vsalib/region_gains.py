@@ -91,46 +91,41 @@ def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
     global model (frozen features, fine-tuned from stage 12, every layer; by backbone), the accuracy of the model
     alone on the test images (``sun2016-global``), late fusion at K = 1 (obj+senti), and the paired gain with its
     corrected 95 % CI, the gain detectable with 80 % power and the verdict (the rungs one family). Sorted by the
-    global model's accuracy."""
+    global model's accuracy. Two more columns are for :func:`method_ladder_sentence`, which compares rungs on
+    their common folds: ``per fold`` (the gains, indexed by seed and fold) and ``ratio`` (the design's
+    n_test / n_train)."""
     from vsalib.methods import sun2016
 
     cols = ["global model", "backbone", "global %", "K = 1 %", "gain", "ci95", "folds", "detectable", "verdict"]
-    df = published._of(runs, dataset, subset, None)
+    df = published.runs_of(runs, dataset, subset)
     if not len(df) or "params.global" not in df:
         return pd.DataFrame(columns=cols)
     cfg = sun2016.Sun2016Config()
     sun = df[df["method"].isin(["sun2016-global", "sun2016-lf"]) & sun2016.matches_config(df, cfg)]
     globals_ = df[df["method"].isin(["global-frozen", "global-finetune"])].set_index("key")
-    groups: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    folds: dict[tuple[str, str], list] = {}
+    rungs: dict[tuple[str, str], list[dict]] = {}  # (global model, backbone) -> one entry per fold
     for key, g in sun.groupby("params.global"):
         if key not in globals_.index:
             continue
-        rec = globals_.loc[key]
         alone = g[g["method"] == "sun2016-global"]["metrics.accuracy"]
         lf = g[(g["method"] == "sun2016-lf") & (g["params.k"] == 1) & (g["params.ranking"] == "obj+senti")
                & (g["params.alpha"] == cfg.alpha) & (g["params.beta"] == cfg.beta)]["metrics.accuracy"]
         if not len(alone) or not len(lf):
             continue
-        kind = (_global_kind(rec), published.backbone_name(rec["params.backbone"]))
-        groups.setdefault(kind, []).append((100 * float(alone.iloc[-1]), 100 * float(lf.iloc[-1]),
-                                            (int(g["seed"].iloc[0]), int(g["fold"].iloc[0]))))
-        folds.setdefault(kind, []).append(g)
-    if not groups:
+        rec = globals_.loc[key]
+        rungs.setdefault((_global_kind(rec), published.backbone_name(rec["params.backbone"])), []).append(
+            {"fold": (int(g["seed"].iloc[0]), int(g["fold"].iloc[0])), "alone": 100 * float(alone.iloc[-1]),
+             "lf": 100 * float(lf.iloc[-1]), "records": g})
+    if not rungs:
         return pd.DataFrame(columns=cols)
-    kinds = list(groups)
-    d = [np.array([b - a for a, b, _ in groups[k]]) for k in kinds]
-    ratio = V.design_of(pd.concat([g for k in kinds for g in folds[k]])).test_train_ratio
-    tests = [V.test_claim(x, ratio) for x in d]
-    out = []
-    for k, t in zip(kinds, V.decide(tests)):
-        a = pd.Series([v[0] for v in groups[k]])
-        b = pd.Series([v[1] for v in groups[k]])
-        per_fold = pd.Series([v[1] - v[0] for v in groups[k]], index=pd.MultiIndex.from_tuples(
-            [v[2] for v in groups[k]], names=["seed", "fold"]))
-        out.append({"global model": k[0], "backbone": k[1], "global %": a.mean(), "K = 1 %": b.mean(), "gain": t.gain,
-                    "ci95": t.ci95, "folds": t.n, "detectable": t.detectable, "verdict": t.verdict,
-                    "per fold": per_fold, "ratio": ratio})
+    ratio = V.design_of(pd.concat([f["records"] for folds in rungs.values() for f in folds])).test_train_ratio
+    per_fold = {kind: pd.Series([f["lf"] - f["alone"] for f in folds], index=pd.MultiIndex.from_tuples(
+        [f["fold"] for f in folds], names=["seed", "fold"])) for kind, folds in rungs.items()}
+    tests = V.decide([V.test_claim(per_fold[kind].to_numpy(), ratio) for kind in rungs])
+    out = [{"global model": kind[0], "backbone": kind[1], "global %": np.mean([f["alone"] for f in folds]),
+            "K = 1 %": np.mean([f["lf"] for f in folds]), "gain": t.gain, "ci95": t.ci95, "folds": t.n,
+            "detectable": t.detectable, "verdict": t.verdict, "per fold": per_fold[kind], "ratio": ratio}
+           for (kind, folds), t in zip(rungs.items(), tests)]
     return pd.DataFrame(out, columns=cols + ["per fold", "ratio"]).sort_values("global %").reset_index(drop=True)
 
 
@@ -143,7 +138,7 @@ def scoring_runs(runs: pd.DataFrame, dataset: str, subset: str | None,
     left out."""
     from vsalib.methods import sun2016
 
-    df = published.profile_runs(published._of(runs, dataset, subset, None), profile)
+    df = published.profile_runs(published.runs_of(runs, dataset, subset), profile)
     if not len(df):
         return {}
     keys = published.base_keys(df, ["global-frozen", "global-finetune"])

@@ -1,6 +1,8 @@
 """The scoreboard: every claim of every paper on every dataset we ran, and our verdict, in one table.
 
-Built from the published snapshot only (:mod:`vsalib.published`). One row per (paper, dataset, claim):
+Built from the published snapshot only (:mod:`vsalib.published`). One row per (paper, dataset, protocol,
+claim): where a dataset ran under two protocols (EmotionROI's fixed split and Rao's per-category 5-fold split),
+each has its rows, never pooled.
 the paper's figure for the row that makes the claim and its gain over the row it is compared with (and the
 figures of that row, the *baseline*, for the region claims' plot of :mod:`vsalib.region_gains`), ours
 (mean ± 95 % CI over folds or splits, n), our paired gain with its corrected CI, the gain the design detects
@@ -62,6 +64,17 @@ def papers() -> list[type[base.Method]]:
     return [base.method_class(n) for n in base.list_methods() if base.method_class(n).card is not None]
 
 
+def protocol_label(protocol: str) -> str:
+    """How the scoreboard names a record's protocol: ``kfold5-grouped`` → "5-fold CV", ``kfold5-per-emotion`` →
+    "per-emotion 5-fold CV", ``fixed`` → "fixed split", ``ratio`` → "random split"."""
+    import re
+
+    m = re.fullmatch(r"kfold(\d+)(?:-per-(\w+))?(-grouped)?", protocol)
+    if m:
+        return (f"per-{m.group(2)} " if m.group(2) else "") + f"{m.group(1)}-fold CV"
+    return {"fixed": "fixed split", "ratio": "random split"}.get(protocol, protocol)
+
+
 def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.DataFrame:
     """The numeric scoreboard (one row per paper × dataset × claim); empty when the snapshot is."""
     all_runs = published.load() if runs is None else runs
@@ -69,15 +82,18 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
     for method in sorted(papers(), key=lambda m: list(published.CHAPTER_DATASETS).index(m.name)
                          if m.name in published.CHAPTER_DATASETS else 99):
         for ds, sub in published.CHAPTER_DATASETS.get(method.name, list(method.card.datasets)):
-            r = published.chapter_runs(method.name, ds, sub, profile=profile, runs=all_runs)
-            if not len(r):
+            runs = published.chapter_runs(method.name, ds, sub, profile=profile, runs=all_runs)
+            if not len(runs):
                 continue
-            new = [row for row in claim_rows(method, r, ds, sub) if row["verdict"] != "–"]  # "–": not run there
-            maj = majority_rate(r)
-            for row in new:
-                row.update(dataset=report.dataset_name(ds, sub), majority=maj)
-            rows += new
-    cols = ["paper", "dataset", "claim", "regions", "paper baseline %", "ours baseline", "paper %", "paper gain",
+            several = runs["protocol"].nunique() > 1  # e.g. EmotionROI's fixed split and Rao's per-category 5-fold
+            for proto, r in runs.groupby("protocol", sort=True):  # one row per protocol: never pooled
+                new = [row for row in claim_rows(method, r, ds, sub) if row["verdict"] != "–"]  # "–": not run there
+                maj = majority_rate(r)
+                name = report.dataset_name(ds, sub) + (f" ({protocol_label(proto)})" if several else "")
+                for row in new:
+                    row.update(dataset=name, protocol=proto, majority=maj)
+                rows += new
+    cols = ["paper", "dataset", "protocol", "claim", "regions", "paper baseline %", "ours baseline", "paper %", "paper gain",
             "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "verdict", "region step s/image", "majority"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -110,4 +126,5 @@ def short_name(key: str) -> str:
     return next((m.card.short for m in papers() if key in (m.card.key, m.name)), key)
 
 
-__all__ = ["claim_rows", "formatted", "short_name", "majority_rate", "papers", "scoreboard", "verdict_counts"]
+__all__ = ["claim_rows", "formatted", "short_name", "majority_rate", "papers", "protocol_label", "scoreboard",
+           "verdict_counts"]

@@ -7,8 +7,9 @@ gives a paired difference ``d_j`` (points of accuracy, j = 1..J over folds and r
    splits' training sets overlap, so the differences are correlated and ``s² / J`` understates the variance of
    their mean. The corrected variance is ``(1/J + n_test/n_train) s²``; t has J − 1 degrees of freedom. The 95 %
    interval we print is this corrected one.
-2. **McNemar's test** on the pooled test predictions (exact binomial on the images where exactly one of the two
-   rows is right), where the records hold them. A claim is significant only where both tests are (the larger of
+2. **McNemar's test** on the pooled test predictions of one repetition, the first seed's folds, so that each
+   test image counts once (exact binomial on the images where exactly one of the two rows is right), where the
+   records hold them. A claim is significant only where both tests are (the larger of
    the two p-values), so neither the spread over splits nor the count of test images alone decides it.
 3. **Holm's correction** over the claims of one chapter on one dataset (the family), at α = 0.05.
 4. **Verdicts**: *held* / *reversed*: significant after the correction, our gain above / below 0; *no practical

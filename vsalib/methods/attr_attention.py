@@ -349,6 +349,7 @@ class AttrAttention(Method):
         super().__init__(config, **settings)
         self.cache_dir, self.progress = cache_dir, progress
         self._grids: dict = {}
+        self._vocabularies: dict = {}  # per fold: read from its tables once
 
     def source(self, fold: Fold) -> str:
         c = self.config.attribute
@@ -396,9 +397,12 @@ class AttrAttention(Method):
     def vocabulary(self, fold: Fold) -> list[str]:
         """The attributes the model knows: the vote names (``dominant``), or those of the training and validation
         images and ``<unseen>`` for any other (a test image's adjective that training never met)."""
-        if self.source(fold) == "dominant":
-            return [c[2:] for c in VOTE_COLUMNS if fold.has_column(c)]
-        return sorted(set(self.attribute_names(fold, "train")) | set(self.attribute_names(fold, "val"))) + [UNSEEN]
+        key = (str(fold.id), self.source(fold))
+        if key not in self._vocabularies:
+            self._vocabularies[key] = [c[2:] for c in VOTE_COLUMNS if fold.has_column(c)] \
+                if self.source(fold) == "dominant" else \
+                sorted(set(self.attribute_names(fold, "train")) | set(self.attribute_names(fold, "val"))) + [UNSEEN]
+        return self._vocabularies[key]
 
     def attributes(self, fold: Fold, part: str, *, as_test_input: bool = False) -> torch.Tensor:
         """The attribute indices (into :meth:`vocabulary`) of ``part``'s images; the test part's only with

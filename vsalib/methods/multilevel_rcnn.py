@@ -283,15 +283,24 @@ def image_regions(detector, objects, image: torch.Tensor, cfg: MultiLevelConfig,
 
 
 @torch.no_grad()
-def roi_features(model, image: torch.Tensor, boxes: torch.Tensor, output_size: int = 7) -> torch.Tensor:
+def roi_features(model, image: torch.Tensor, boxes: torch.Tensor, output_size: int = 7,
+                 fmap: torch.Tensor | None = None) -> torch.Tensor:
     """X_local from the whole-image model: its last feature map RoI-aligned to each box and pooled as it pools
-    the whole image (K, pooled_dim), so a region's feature speaks the same language as X_global."""
+    the whole image (K, pooled_dim), so a region's feature speaks the same language as X_global. ``fmap``: that
+    map where the caller already has it (:func:`global_map`), else computed here."""
     from torchvision.ops import roi_align
 
-    fmap = model.backbone(model.backbone.normalize(image[None].float() / 255.0))
+    fmap = global_map(model, image) if fmap is None else fmap
     rois = roi_align(fmap, [boxes.float()], output_size=output_size, spatial_scale=fmap.shape[-1] / image.shape[-1],
                      sampling_ratio=2, aligned=True)
     return model.backbone.pool(rois)
+
+
+@torch.no_grad()
+def global_map(model, image: torch.Tensor) -> torch.Tensor:
+    """The whole-image model's last feature map of a uint8 ``(3, H, W)`` image, ``(1, C, h, w)``: pooled, it is
+    X_global; RoI-aligned, X_local (:func:`roi_features`)."""
+    return model.backbone(model.backbone.normalize(image[None].float() / 255.0))
 
 
 # -- step 4: the classifier and its losses ---------------------------------------------------------------------
@@ -608,10 +617,11 @@ class MultiLevelRCNN(OnTrainedModel):
         @torch.no_grad()
         def compute(path: str) -> dict:
             image = load_image(path, size, cfg.max_size)
-            local = (lambda b: roi_features(global_model, image, b)) if cfg.local_features == "global" else None
+            fmap = global_map(global_model, image)  # one pass of the whole-image model for X_global and X_local
+            local = (lambda b: roi_features(global_model, image, b, fmap=fmap)) if cfg.local_features == "global" \
+                else None
             out = image_regions(detector, objects, image, cfg, seed=fold.id.seed * 100003 + index[path], local=local)
-            x = global_model.backbone.normalize(image[None].float() / 255.0)
-            out["x_global"] = global_model.backbone.features(x)[0]
+            out["x_global"] = global_model.backbone.pool(fmap)[0]
             return out
 
         global_model.eval()

@@ -269,6 +269,7 @@ class ImageRegions:
     note: str = ""
     obj_raw: torch.Tensor | None = None  # (N,) the proposer's scores before normalisation
     rules: Sun2016Config = field(default_factory=Sun2016Config)
+    seconds: float = float("nan")  # what analyse_image took on this image (decoding, proposals if made here, scoring)
 
     def objectness(self, obj_norm: str | None = None) -> torch.Tensor:
         """Obj under another normalisation than the configured one (``None``: the configured one)."""
@@ -311,6 +312,7 @@ def analyse_image(model, image, cfg: Sun2016Config, proposals: Proposals | None 
                   size: int | None = None) -> ImageRegions:
     """Steps 1–2 for one image: proposals (given, or computed and post-processed by ``cfg``), region
     scores, Senti, whole-image prediction."""
+    t0 = time.perf_counter()
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
     if proposals is None:
@@ -325,7 +327,7 @@ def analyse_image(model, image, cfg: Sun2016Config, proposals: Proposals | None 
     note = getattr(proposals, "note", "") or ("" if len(boxes) else "no proposals")
     return ImageRegions(boxes, obj.float(), out.probs.float().cpu(), out.features.float().cpu(), senti.float().cpu(),
                         g.probs[0].float().cpu(), g.features[0].float().cpu(), note,
-                        proposals.objectness.float().clone(), cfg)
+                        proposals.objectness.float().clone(), cfg, time.perf_counter() - t0)
 
 
 def analyse_images(model, paths: Sequence[str], proposals: Sequence[Proposals], cfg: Sun2016Config,
@@ -486,6 +488,7 @@ class Sun2016(OnTrainedModel):
         every = fold.all_paths()
         paths = [every[i] for i in need]
         props = dataset_proposals(paths, cfg, cache_dir=self.cache_dir, progress=self.progress)
+        proposal_seconds = (time.perf_counter() - t0) / max(len(need), 1)  # near 0 where they came from the cache
         cache = regions_cache_file(cfg, ft.key, ft.params["image_size"], self.cache_dir) \
             if cfg.scoring == "crop" else None  # crop scoring takes seconds per image: a killed run resumes
         regs = dict(zip(need.tolist(), analyse_images(trained.model, paths, props, cfg, ft.params["image_size"],
@@ -504,11 +507,15 @@ class Sun2016(OnTrainedModel):
             return late_fusion_accuracy(val, y_val, k, beta, ranking, alpha)[0] if val else float("nan")
 
         n_props = [len(r.boxes) for r in test]
+        # what scoring took per image when it ran, read from the regions (so a run resumed from the regions
+        # cache reports the scoring's own time, not the cache's), plus this run's proposals per image
+        scored = [r.seconds for r in regs.values() if np.isfinite(getattr(r, "seconds", float("nan")))]
+        scoring_seconds = float(np.mean(scored)) if scored else wall / max(len(need), 1)
         add("sun2016-global", {}, {"accuracy": test_acc([int(r.global_probs.argmax()) for r in test]),
                                    "mean_proposals": float(np.mean(n_props)),
                                    "images_without_proposals": int(sum(n == 0 for n in n_props)),
-                                   # proposals + region scoring per image (proposals may come from the cache)
-                                   "seconds_per_image": wall / max(len(need), 1)})
+                                   "scoring_seconds_per_image": scoring_seconds,
+                                   "seconds_per_image": proposal_seconds + scoring_seconds})
         for ranking in RANKINGS:
             for k in self.ks:
                 preds, fb = late_fusion_predictions(test, k, cfg.beta, ranking, cfg.alpha)
@@ -536,10 +543,11 @@ class Sun2016(OnTrainedModel):
             add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
                 {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred)
         if cfg.scoring == "crop" and self.agreement:  # how far RoIAlign would have ranked these regions as crop did
-            for versus, kw in AGREEMENT_SCORINGS.items():
-                add("sun2016-scoring-agreement", {"versus": versus},
-                    scoring_agreement(trained.model, [every[i] for i in fold.index("test")], test, versus=kw,
-                                      size=ft.params["image_size"], log_base=cfg.log_base))
+            agreement = scoring_agreement(trained.model, [every[i] for i in fold.index("test")], test,
+                                          versus=AGREEMENT_SCORINGS, size=ft.params["image_size"],
+                                          log_base=cfg.log_base)
+            for versus, metrics in agreement.items():
+                add("sun2016-scoring-agreement", {"versus": versus}, metrics)
         # K chosen on this fold's validation part (nested selection), beside the oracle K of the paper;
         # the smallest of equally good Ks (ks ascend)
         k_val, v = choose_on_validation(self.ks, lambda k: val_acc(k, cfg.beta, "obj+senti", cfg.alpha)) \
@@ -555,19 +563,33 @@ class Sun2016(OnTrainedModel):
 AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"method": "roialign", "shorter_side": 600}}
 
 
-def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions], *, versus: dict,
-                      size: int | None = None, log_base: float = 2.0) -> dict[str, float]:
-    """Mean :func:`~vsalib.regions.scoring.ranking_agreement` of RoIAlign (``versus``: keyword arguments of
-    :func:`~vsalib.regions.scoring.region_outputs`) with the crop scores of ``crop`` on the same proposals,
-    over the images that have at least one, and the seconds per image each RoIAlign scoring took."""
-    rows, t0 = [], time.perf_counter()
+def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions], *, versus: dict[str, dict],
+                      size: int | None = None, log_base: float = 2.0) -> dict[str, dict[str, float]]:
+    """Per RoIAlign scoring of ``versus`` (name → keyword arguments of
+    :func:`~vsalib.regions.scoring.region_outputs`): the mean :func:`~vsalib.regions.scoring.ranking_agreement`
+    with the crop scores of ``crop`` on the same proposals, over the images that have at least one, and the
+    seconds per image that scoring alone takes (decoding the image, which either needs, and its forward pass).
+    Each image is decoded once for all the scorings."""
+    rows: dict[str, list[dict]] = {name: [] for name in versus}
+    seconds = dict.fromkeys(versus, 0.0)
+    n = 0
     for path, r in zip(paths, crop):
         if len(r.boxes) == 0:
             continue
-        other = S.region_outputs(model, open_image(path), r.boxes, size=size, **versus)
-        rows.append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base))
-    out = {k: float(np.nanmean([row[k] for row in rows])) for k in (rows[0] if rows else {})}
-    return {**out, "images": len(rows), "seconds_per_image": (time.perf_counter() - t0) / max(len(rows), 1)}
+        t0 = time.perf_counter()
+        image = open_image(path)
+        decode = time.perf_counter() - t0
+        n += 1
+        for name, kw in versus.items():
+            t0 = time.perf_counter()
+            other = S.region_outputs(model, image, r.boxes, size=size, **kw)
+            seconds[name] += decode + time.perf_counter() - t0
+            rows[name].append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base))
+    out = {}
+    for name, rs in rows.items():
+        mean = {k: float(np.nanmean([row[k] for row in rs])) for k in (rs[0] if rs else {})}
+        out[name] = {**mean, "images": n, "seconds_per_image": seconds[name] / max(n, 1)}
+    return out
 
 
 @dataclass

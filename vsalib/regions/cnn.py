@@ -86,12 +86,13 @@ def image_tensor(image, device) -> torch.Tensor:
     raise TypeError(f"image must be a PIL image, a path or a (3, H, W) tensor, got {type(image).__name__}")
 
 
-def warp(img: torch.Tensor, size: int) -> torch.Tensor:
-    """(3, h, w) → (3, size, size): bilinear with antialiasing, aspect ratio not kept."""
-    if img.shape[-2:] == (size, size):
+def warp(img: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """(3, h, w) → (3, size, size), or (3, H, W) for ``size=(H, W)``: bilinear with antialiasing, aspect ratio
+    not kept."""
+    hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if tuple(img.shape[-2:]) == hw:
         return img
-    return F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)[0]
+    return F.interpolate(img[None], size=hw, mode="bilinear", align_corners=False, antialias=True)[0]
 
 
 def normalize_input(model, x01: torch.Tensor) -> torch.Tensor:

@@ -88,6 +88,16 @@ def emotional_region_detector(backbone, *, min_size: int = 224, max_size: int = 
                       box_batch_size_per_image=rois_per_image)
 
 
+def _box_head(detector: FasterRCNN, feats, boxes: list[torch.Tensor], image_sizes, batch_sizes
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box head's features of ``boxes`` (each image's, in its own pixels: ``image_sizes`` (H, W)), scaled to
+    the detector's resized batch (``batch_sizes``), and their p_emo (the probability of *emotional region*)."""
+    scaled = [b.float() * torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
+              for b, (h0, w0), (h1, w1) in zip(boxes, image_sizes, batch_sizes)]
+    x = detector.roi_heads.box_head(detector.roi_heads.box_roi_pool(feats, scaled, batch_sizes))
+    return x, detector.roi_heads.box_predictor(x)[0].softmax(dim=1)[:, 1]
+
+
 @torch.no_grad()
 def region_features(detector: FasterRCNN, images: list[torch.Tensor], boxes: list[torch.Tensor]
                     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -99,11 +109,7 @@ def region_features(detector: FasterRCNN, images: list[torch.Tensor], boxes: lis
     try:
         batch, _ = detector.transform(images)
         feats = detector.backbone(batch.tensors)
-        scaled = []
-        for b, (h0, w0), (h1, w1) in zip(boxes, [im.shape[-2:] for im in images], batch.image_sizes):
-            scaled.append(b.float() * torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0]))
-        x = detector.roi_heads.box_head(detector.roi_heads.box_roi_pool(feats, scaled, batch.image_sizes))
-        p_emo = detector.roi_heads.box_predictor(x)[0].softmax(dim=1)[:, 1]
+        x, p_emo = _box_head(detector, feats, boxes, [tuple(im.shape[-2:]) for im in images], batch.image_sizes)
     finally:
         detector.train(was_training)
     sizes = [len(b) for b in boxes]
@@ -173,13 +179,9 @@ def detect(detector: FasterRCNN, image: torch.Tensor):
     proposals, _ = detector.rpn(batch, feats)
     found, _ = detector.roi_heads(feats, proposals, batch.image_sizes)
     found = detector.transform.postprocess(found, batch.image_sizes, [tuple(image.shape[-2:])])[0]
-    (h0, w0), (h1, w1) = image.shape[-2:], batch.image_sizes[0]
-    to_batch = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
 
     def describe(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = detector.roi_heads.box_head(detector.roi_heads.box_roi_pool(feats, [boxes.float() * to_batch],
-                                                                         batch.image_sizes))
-        return x, detector.roi_heads.box_predictor(x)[0].softmax(dim=1)[:, 1]
+        return _box_head(detector, feats, [boxes], [tuple(image.shape[-2:])], batch.image_sizes)
 
     return found["boxes"], found["scores"], describe
 

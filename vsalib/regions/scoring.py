@@ -317,8 +317,7 @@ def _roialign_outputs(model, image, boxes, *, size=None, output_size=None, conte
     rb = b * scale
     feats, logits = [], []
     with _eval_mode(model):
-        x = _warp(img, size) if shorter_side is None else torch.nn.functional.interpolate(
-            img[None], size=(hh, ww), mode="bilinear", align_corners=False, antialias=True)[0]
+        x = _warp(img, (hh, ww))
         fmap = model.feature_map(_normalize(model, x)[None])
         full = (size // model.backbone.stride,) * 2  # the map of a whole size x size image: what the head expects
         out = (tuple(fmap.shape[-2:]) if shorter_side is None else full) if output_size is None else (
