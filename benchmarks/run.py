@@ -296,7 +296,7 @@ def bench_multilevel() -> dict:
 
     from vsalib.backbones import create_backbone
     from vsalib.methods.global_cnn import GlobalCNN
-    from vsalib.methods.multilevel_rcnn import PROFILE_SETTINGS, MultiLevelConfig, image_regions, roi_features
+    from vsalib.methods.multilevel_rcnn import PROFILE_SETTINGS, MultiLevelConfig, image_features
     from vsalib.regions.fpn import emotional_region_detector
     from vsalib.regions.objects import ObjectClassifier
 
@@ -326,10 +326,8 @@ def bench_multilevel() -> dict:
     model = GlobalCNN(copy.deepcopy(base), 2).eval()
     image = (torch.rand(3, 224, 300) * 255).to(torch.uint8)
 
-    def regions():
-        with torch.no_grad():
-            image_regions(det, objects, image, cfg, seed=0, local=lambda b: roi_features(model, image, b))
-            model.backbone.features(model.backbone.normalize(image[None].float() / 255))
+    def regions():  # what the method computes per image (and caches)
+        image_features(model, det, objects, image, cfg, seed=0)
 
     def global_only():
         with torch.no_grad():

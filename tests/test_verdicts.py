@@ -155,3 +155,13 @@ def test_mcnemar_pools_one_repetition(tmp_path):
                                                        values["whole"][0], values["regions"][0].index, runs)
     assert len(y_true) == 40  # seed 0 only: not 120 images, 40 of them three times
     assert V.mcnemar(y_true, better, worse) == pytest.approx(2 * 0.5 ** 4)
+
+
+def test_identical_differences_show_no_equivalence():
+    """Two splits with the same +0.67-point difference estimate no variance: no interval, no detectable gain, and
+    no "no practical difference" (which needs an interval inside ±2); without predictions nothing can call it."""
+    t = V.decide([V.test_claim([0.67, 0.67], 0.43)])[0]
+    assert t.gain == pytest.approx(0.67) and math.isnan(t.ci95) and math.isnan(t.detectable)
+    assert t.verdict == "not resolved"
+    spread = V.decide([V.test_claim([0.2, -0.1, 0.1, 0.0, -0.2], 0.25)])[0]
+    assert spread.verdict == "no practical difference"  # with spread, a tight interval inside ±2 does show it

@@ -175,10 +175,15 @@ def provenance_line(runs: pd.DataFrame) -> str:
     folds = runs[["seed", "fold"]].drop_duplicates()
     seeds = sorted(int(s) for s in folds["seed"].dropna().unique())
     n_folds = int(folds["fold"].nunique()) if folds["fold"].notna().any() else 1
-    kfold = runs["protocol"].astype(str).str.startswith("kfold").any() if "protocol" in runs else n_folds > 1
-    split = (f"{n_folds} folds × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}" if kfold
-             else f"{len(seeds)} random split{'s' if len(seeds) > 1 else ''} (seed{'s' if len(seeds) > 1 else ''} "
-                  f"{', '.join(map(str, seeds))})")
+    protocols = set(runs["protocol"].dropna().astype(str)) if "protocol" in runs else set()
+    kfold = any(p.startswith("kfold") for p in protocols) if protocols else n_folds > 1
+    many, listed = len(seeds) > 1, ", ".join(map(str, seeds))
+    if kfold:
+        split = f"{n_folds} folds × {len(seeds)} seed{'s' if many else ''}"
+    elif protocols == {"fixed"}:  # one test part; the seeds draw the validation part and the initialisation
+        split = f"the dataset's fixed split × {len(seeds)} seed{'s' if many else ''} ({listed})"
+    else:
+        split = f"{len(seeds)} random split{'s' if many else ''} (seed{'s' if many else ''} {listed})"
     profile = ", ".join(_uniq(col("provenance.run.profile"))) or "?"
     bb = ", ".join(f"{backbone_name(b)}" for b in _uniq(col("provenance.run.backbone"))) or "?"
     weights = "; ".join(_uniq(col("provenance.run.weights")))

@@ -179,11 +179,13 @@ def graph_sentence(order, a) -> str:
 # -- displaying a section ---------------------------------------------------------------------------
 # -- MultiLevelRCNN ---------------------------------------------------------------------------------
 def multilevel_table(runs: pd.DataFrame, dataset: str, subset: str | None, rows, n_classes: int = 2,
-                     values: dict | None = None) -> pd.DataFrame:
-    """Tables 1 or 2 as printed: the paper's row, what ran, the paper's FI % and ours, mean per-class recall, and
-    the gain over the global feature alone (paper's on FI, ours paired per fold)."""
+                     values: dict | None = None, what_ran: bool = True) -> pd.DataFrame:
+    """Tables 1 or 2 as printed: the paper's row, what ran (``what_ran``: the walk-through explains the rows; the
+    real section, whose accuracies carry intervals, leaves the column out to fit the page), the paper's FI % and
+    ours, mean per-class recall, and the gain over the global feature alone (paper's on FI, ours paired per fold)."""
     t = multilevel_study.table(runs, dataset, subset, rows, values, n_classes)
-    return pd.DataFrame({"paper's row": t["row"], "what ran": t["what ran"], f"paper FI ({n_classes}) %": t["paper FI %"],
+    return pd.DataFrame({"paper's row": t["row"], **({"what ran": t["what ran"]} if what_ran else {}),
+                         f"paper FI ({n_classes}) %": t["paper FI %"],
                          "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
                          "mean recall %": t["mean recall"].map(report.fmt_num),
                          "paper gain": t["paper gain"].map(report.fmt_gain), "our gain": t["our gain"].map(report.fmt_gain)})
@@ -234,10 +236,10 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
     from vsalib.methods.multilevel_rcnn import MultiLevelRCNN
 
     values = MultiLevelRCNN.paper_values(runs, ds, sub)
-    _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE1_ROWS, values=values),
+    _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE1_ROWS, values=values, what_ran=False),
           report.caption("MultiLevelRCNN Table 1 (which regions) and the controls, paper (FI) beside ours", ds, sub, bb,
                          prof))
-    _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE2_ROWS, values=values),
+    _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE2_ROWS, values=values, what_ran=False),
           report.caption("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours", ds, sub, bb, prof))
     if ds == "emotionroi":
         t3 = multilevel_study.table3(runs, ds, sub, values)
@@ -253,6 +255,7 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
         plt.close(fig)
         _show(multilevel_sweep(runs), report.caption("The λ sweep: what validation picks, what test says", ds, sub,
                                                      bb, prof))
+        _md(multilevel_study.lam_sentence(sweep, multilevel_study.p_star_mean(runs)))
     prop = proposer_table(runs)
     if len(prop):
         _show(prop, report.caption("The emotional-region proposer per split", ds, sub, bb, prof))

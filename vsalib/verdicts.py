@@ -18,8 +18,8 @@ gives a paired difference ``d_j`` (points of accuracy, j = 1..J over folds and r
    power; *not resolved*: neither, where the design could have detected the paper's gain. *no difference*:
    every paired difference is 0; *one run only*: one split, no interval.
 
-Five identical non-zero differences have no spread: the t-test is undefined there, and only McNemar's test (or
-nothing, without predictions) can call them.
+Five identical non-zero differences have no spread: the t-test is undefined there, no interval is printed and
+no equivalence shown, and only McNemar's test (or nothing, without predictions) can call them.
 """
 
 from __future__ import annotations
@@ -121,9 +121,11 @@ def test_claim(d: Sequence[float], ratio: float, *, paper_gain: float = math.nan
     v = v[~np.isnan(v)]
     mean, se, df, p_t = corrected_t(v, ratio)
     p_mc = mcnemar(y_true, pred_better, pred_worse) if y_true is not None else math.nan
-    ci = float(stats.t.ppf(1 - alpha / 2, df) * se) if df >= 1 and math.isfinite(se) else math.nan
-    return Test(float(mean) if v.size else math.nan, ci, int(v.size), p_t, p_mc, detectable_gain(se, df, alpha),
-                se=se, all_zero=bool(v.size and (v == 0).all()))
+    spread = df >= 1 and math.isfinite(se) and se > 0  # identical differences estimate no variance at all
+    ci = float(stats.t.ppf(1 - alpha / 2, df) * se) if spread else math.nan
+    return Test(float(mean) if v.size else math.nan, ci, int(v.size), p_t, p_mc,
+                detectable_gain(se, df, alpha) if spread else math.nan, se=se,
+                all_zero=bool(v.size and (v == 0).all()))
 
 
 def _p(t: Test) -> float:
@@ -165,8 +167,9 @@ def decide(tests: Sequence[Test], paper_gains: Sequence[float] | None = None, *,
 
 
 def _equivalent(t: Test, margin: float, alpha: float) -> bool:
-    """Two one-sided tests at ``alpha``: the corrected (1 − 2α) interval within ±margin."""
-    if t.n < 2 or not math.isfinite(t.se):
+    """Two one-sided tests at ``alpha``: the corrected (1 − 2α) interval within ±margin. Identical differences
+    (no spread) give no interval: they cannot show equivalence, as they cannot show a gain by the t-test."""
+    if t.n < 2 or not math.isfinite(t.se) or t.se <= 0:
         return False
     half = stats.t.ppf(1 - alpha, t.n - 1) * t.se
     return -margin < t.gain - half and t.gain + half < margin

@@ -245,3 +245,22 @@ def test_the_chapters_tables_come_from_the_records(synthetic_run):
     assert "paper FI (2) %" in printed and not printed["ours %"].isna().any()
     pub = S.published_table(1).set_index("Table 1 row")
     assert pub.loc["object regions only", "FI (2)"] == pytest.approx(88.44)
+
+
+def test_lam_sentence_reads_the_sweep():
+    """Fig. 8's takeaway from the sweep's own numbers: the choices per split, the test accuracy beside the
+    paper's λ, and whether the span over λ exceeds the noise; flat by construction where p* = 1."""
+    import pandas as pd
+
+    from vsalib.methods import multilevel_study as study
+
+    sweep = pd.DataFrame({"λ": ["0", "0.4", "1", "chosen on validation"],
+                          "validation %": [80.0, 82.0, 70.0, float("nan")], "test %": [75.0, 78.0, 71.0, 77.0],
+                          "ci95": [2.0, 2.0, 2.0, 2.0], "runs": [3, 3, 3, 3], "chosen on (folds)": [1, 2, 0, 3]})
+    text = study.lam_sentence(sweep, 0.8)
+    assert text.startswith("Validation chose λ = 0.4 on 2, λ = 0 on 1 of the 3 splits")
+    assert "77.00 %, against 78.00 % at the paper's λ = 0.4" in text
+    assert "spans 7.00 points over λ." in text  # wider than the 2-point intervals: no noise clause
+    noisy = sweep.assign(ci95=10.0)
+    assert "cannot tell one λ from another" in study.lam_sentence(noisy, 0.8)
+    assert study.lam_sentence(sweep, 1.0).startswith("Every λ trains the same classifier here")

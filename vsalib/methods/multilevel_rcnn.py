@@ -303,6 +303,17 @@ def global_map(model, image: torch.Tensor) -> torch.Tensor:
     return model.backbone(model.backbone.normalize(image[None].float() / 255.0))
 
 
+@torch.no_grad()
+def image_features(global_model, detector, objects, image: torch.Tensor, cfg: MultiLevelConfig, seed: int) -> dict:
+    """One uint8 image's regions (:func:`image_regions`) and X_global, from one pass of the whole-image model
+    (its map pooled is X_global; RoI-aligned, X_local where ``cfg.local_features`` is ``global``)."""
+    fmap = global_map(global_model, image)
+    local = (lambda b: roi_features(global_model, image, b, fmap=fmap)) if cfg.local_features == "global" else None
+    out = image_regions(detector, objects, image, cfg, seed=seed, local=local)
+    out["x_global"] = global_model.backbone.pool(fmap)[0]
+    return out
+
+
 # -- step 4: the classifier and its losses ---------------------------------------------------------------------
 
 class MultiLevelHead(nn.Module):
@@ -614,14 +625,11 @@ class MultiLevelRCNN(OnTrainedModel):
         objects = ObjectClassifier(_pretrained(ft)) if cfg.p_obj == "imagenet" else None
         index = {p: i for i, p in enumerate(fold.all_paths())}
 
-        @torch.no_grad()
         def compute(path: str) -> dict:
-            image = load_image(path, size, cfg.max_size)
-            fmap = global_map(global_model, image)  # one pass of the whole-image model for X_global and X_local
-            local = (lambda b: roi_features(global_model, image, b, fmap=fmap)) if cfg.local_features == "global" \
-                else None
-            out = image_regions(detector, objects, image, cfg, seed=fold.id.seed * 100003 + index[path], local=local)
-            out["x_global"] = global_model.backbone.pool(fmap)[0]
+            t0 = time.perf_counter()
+            out = image_features(global_model, detector, objects, load_image(path, size, cfg.max_size), cfg,
+                                 seed=fold.id.seed * 100003 + index[path])
+            out["seconds"] = time.perf_counter() - t0  # kept in the cache: the cost survives a resumed run
             return out
 
         global_model.eval()
@@ -634,7 +642,10 @@ class MultiLevelRCNN(OnTrainedModel):
         det, info = self.proposer(fold, trained.record, trained.model)
         t1 = time.perf_counter()
         feats = self.features(fold, trained.record, trained.model, det)
-        info = {**info, "seconds_per_image": (time.perf_counter() - t1) / max(len(feats), 1),
+        # what each image's regions and features took when computed (read from the cache after a resume)
+        timed = [float(f["seconds"]) for f in feats if "seconds" in f]
+        info = {**info, "seconds_per_image": float(np.mean(timed)) if timed else
+                (time.perf_counter() - t1) / max(len(feats), 1),
                 "seconds_train": time.perf_counter() - t0}
         return Trained(fold.id, {"detector": det, "features": feats, "info": info}, trained.record)
 
@@ -730,4 +741,4 @@ def _val_recall(fold: Fold, val: Sequence[dict]) -> dict:
 
 __all__ = ["BOX_COLUMNS", "CARD", "LAMS", "LOCAL_FEATURES", "LOSSES", "MultiLevelConfig", "MultiLevelHead", "MultiLevelRCNN", "P_OBJ",
            "PAPER_LAM", "PROFILE_SETTINGS", "REGIONS", "Variant", "dataset_boxes", "fold_confidence", "head_inputs", "head_loss",
-           "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "swept_lams", "train_head", "variants"]
+           "global_map", "image_features", "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "swept_lams", "train_head", "variants"]

@@ -153,6 +153,34 @@ def proposer_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def lam_sentence(sweep: pd.DataFrame, p_star: float, paper_lam: float = PAPER_LAM) -> str:
+    """What Fig. 8's sweep (:func:`lam_sweep`) shows, in a sentence or two, its numbers read from it: where every
+    label is certain (``p_star`` 1) that the curve must be flat; else which λ validation chose most often, its
+    test accuracy beside the paper's λ, and whether the test curve's span exceeds the noise."""
+    per = sweep[sweep["λ"] != "chosen on validation"]
+    if not len(per):
+        return ""
+    chosen = sweep[sweep["λ"] == "chosen on validation"].iloc[0]
+    if p_star == 1:
+        return ("Every λ trains the same classifier here: with p* = 1 on every training image Eq. 4 puts all the "
+                "mass on the label, so L_ed = L_cls and the curve is flat; validation's choice (the smallest of "
+                "the tied λ) means nothing. The real section's runs, whose labels carry doubt, are where λ can "
+                "matter.")
+    picked = per[per["chosen on (folds)"] > 0].sort_values("chosen on (folds)", ascending=False, kind="stable")
+    paper = per[per["λ"] == f"{paper_lam:g}"]
+    span = float(per["test %"].max() - per["test %"].min())
+    noise = float(per["ci95"].mean())
+    out = ("Validation chose " + ", ".join(f"λ = {r['λ']} on {int(r['chosen on (folds)'])}" for _, r in picked.iterrows())
+           + f" of the {int(chosen['chosen on (folds)'])} splits; with λ chosen per split the test accuracy is "
+           f"{chosen['test %']:.2f} %")
+    if len(paper):
+        out += f", against {float(paper['test %'].iloc[0]):.2f} % at the paper's λ = {paper_lam:g}"
+    out += (f". Test accuracy spans {span:.2f} points over λ" + (
+        f", less than its mean 95 % interval ({noise:.2f} points): these splits cannot tell one λ from another."
+        if math.isfinite(noise) and noise > span else "."))
+    return out
+
+
 def p_star_mean(runs: pd.DataFrame) -> float:
     """The mean p* of the training images over the runs' folds (1: the three losses coincide)."""
     col = runs.get("metrics.p_star_mean")
@@ -178,5 +206,5 @@ def wheel_bars(label: str, p_star: float, order: Sequence[str], plus_one: bool =
                      index=list(order))
 
 
-__all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "lam_sweep", "load_fold", "p_star_mean",
+__all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "lam_sentence", "lam_sweep", "load_fold", "p_star_mean",
            "proposer_summary", "published_table", "table", "table3", "wheel_bars", "LAMS"]
