@@ -141,3 +141,23 @@ def test_sun2016_ladder_pairs_each_rung_with_its_own_global_model(two_scorings):
         assert r["gain"] == pytest.approx(100 * float(np.mean(k1 - alone)))
         assert r["global %"] == pytest.approx(100 * float(alone.mean()))
     assert G.sun2016_ladder(runs, "twitter1", "five").empty
+
+
+def test_open_measurements_read_the_snapshot(two_scorings):
+    """The page's "not measured yet" list comes from the snapshot: each item says how far it is, and an item
+    leaves the list once its runs are in (here: a five-fold ladder rung per planned model, three fold seeds)."""
+    runs = two_scorings
+    lad = G.sun2016_ladder(runs, "synthetic", "binary")
+    text = G.open_measurements(lad, runs, "synthetic", "binary", None)  # every global model
+    assert "**Whole-network fine-tuning**" in text and "(not run yet)" in text
+    assert "-p backbone efficientnet_lite2 -p image_size 260" in text
+    assert "(1 published: fold seed 0)" in text
+    done = pd.DataFrame([{"global model": kind, "backbone": bb, "folds": 5}
+                         for kind, bb in (("fine-tuned, every layer", "EfficientNet-Lite0"),
+                                          ("fine-tuned from stage 12", "EfficientNet-Lite1"),
+                                          ("fine-tuned from stage 12", "EfficientNet-Lite2"))])
+    part = G.open_measurements(done.assign(folds=[5, 5, 2]), runs, "synthetic", "binary", None)
+    assert "Whole-network" not in part and "Lite1" not in part and "(2 of 5 folds published)" in part
+    three = pd.concat([runs.assign(seed=s) for s in (0, 1, 2)], ignore_index=True)
+    assert G.open_measurements(done, three, "synthetic", "binary", None) == \
+        "Every measurement this page plans is in the snapshot."

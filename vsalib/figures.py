@@ -124,15 +124,18 @@ def method_ladder(ladder: pd.DataFrame, title: str):
     """One region method on ever stronger global models (:func:`vsalib.region_gains.sun2016_ladder`): the gain
     of its regions (95 % CI) against the accuracy of the global model alone, one point per global model."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.errorbar(ladder["global %"], ladder["gain"], yerr=ladder["ci95"].fillna(0), fmt="o", capsize=3)
-    short = {"frozen ImageNet features, linear classifier": "frozen"}
-    for i, (_, r) in enumerate(ladder.iterrows()):  # labels alternately above and below: close rungs stay legible
-        ax.annotate(f"{short.get(r['global model'], r['global model'])}, {r['backbone'].replace('EfficientNet-', '')}",
-                    (r["global %"], r["gain"]), xytext=(6, 10 if i % 2 == 0 else -16), textcoords="offset points",
-                    fontsize=MIN_FONT)
+    short = {"frozen ImageNet features, linear classifier": "frozen features"}
+    markers = "osD^vP"
+    for i, (_, r) in enumerate(ladder.iterrows()):  # one colour and marker per rung, named in the legend (rungs
+        # sit close together: labels beside the points would overlap)
+        ax.errorbar([r["global %"]], [r["gain"]], yerr=[0 if pd.isna(r["ci95"]) else r["ci95"]],
+                    fmt=markers[i % len(markers)], capsize=3, color=f"C{i}",
+                    label=f"{short.get(r['global model'], r['global model'])}, "
+                          f"{r['backbone'].replace('EfficientNet-', '')} ({int(r['folds'])} folds)")
     ax.axhline(0, color="k", lw=0.8)
     lo, hi = ladder["global %"].min(), ladder["global %"].max()
-    ax.set_xlim(lo - 2, hi + 6)
+    ax.set_xlim(lo - 1.5, hi + 1.5)
+    ax.legend(fontsize=MIN_FONT, loc="best")
     ax.set_xlabel("accuracy of the global model alone (%)")
     ax.set_ylabel("gain of K = 1 region (points)")
     ax.set_title(title)
