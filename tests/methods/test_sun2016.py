@@ -145,6 +145,15 @@ def test_crop_run_measures_its_agreement_with_roialign(tmp_path, monkeypatch):
     back = sun2016.analyse_images(None, test, props, crop, 64, progress=False, cache_file=cache)
     assert not calls and len(back) == len(test) and all(r.probs.shape[1] == 2 and r.rules == crop for r in back)
     monkeypatch.undo()
+    # the cost of proposals and scoring is kept with them, so a run resumed from the caches reports what they took
+    assert all(p.seconds > 0 for p in props) and all(r.seconds > 0 for r in back)
+    g = next(r for r in recs if r.method == "sun2016-global").metrics
+    assert 0 < g["scoring_seconds_per_image"] < g["seconds_per_image"]
+    again = sun2016.run_sun2016(ds, [sun2016.FoldInputs(splits[0], ft[0])], crop, subset="binary", ks=(1,), betas=(),
+                                alphas=(), obj_norms=(), early_fusion=False, store=ResultStore(tmp_path / "r2"),
+                                cache_dir=tmp_path / "c", progress=False)
+    g2 = next(r for r in again if r.method == "sun2016-global").metrics  # every image from the caches this time
+    assert g2["seconds_per_image"] == pytest.approx(g["seconds_per_image"], rel=0.05)
     # RoIAlign runs measure nothing against themselves
     roi = sun2016.run_sun2016(ds, [sun2016.FoldInputs(splits[0], ft[0])], subset="binary", ks=(1,), betas=(),
                               alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp_path / "c",

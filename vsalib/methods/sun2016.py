@@ -245,11 +245,19 @@ def dataset_proposals(paths: Sequence[str], cfg: Sun2016Config, *, cache_dir=Non
     The cache holds the raw proposals; the preset's filters and clustering (:meth:`Sun2016Config.postprocess`)
     are applied after loading, so presets that differ only in those share one cache."""
     def compute(path: str) -> Proposals:
+        t0 = time.perf_counter()
         im = open_image(path)
-        return propose(im, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(im.size))
+        out = propose(im, cfg.proposal_method, cfg.n_proposals, **cfg.proposal_kwargs(im.size))
+        out.seconds = time.perf_counter() - t0
+        return out
 
-    out = cached_per_image(paths, compute, _proposal_cache_file(cfg, cache_dir), desc="proposals", progress=progress)
-    return [cfg.postprocess(pr) for pr in out]
+    def post(raw: Proposals) -> Proposals:
+        out = cfg.postprocess(raw)
+        out.seconds = getattr(raw, "seconds", float("nan"))  # older caches: unknown
+        return out
+
+    return [post(pr) for pr in cached_per_image(paths, compute, _proposal_cache_file(cfg, cache_dir),
+                                                desc="proposals", progress=progress)]
 
 
 # -- steps 2-3: scores of one image -------------------------------------------------------------
@@ -488,7 +496,9 @@ class Sun2016(OnTrainedModel):
         every = fold.all_paths()
         paths = [every[i] for i in need]
         props = dataset_proposals(paths, cfg, cache_dir=self.cache_dir, progress=self.progress)
-        proposal_seconds = (time.perf_counter() - t0) / max(len(need), 1)  # near 0 where they came from the cache
+        timed = [p.seconds for p in props if np.isfinite(getattr(p, "seconds", float("nan")))]
+        # what the proposals took when they were made (read from the cache too), else this run's time for them
+        proposal_seconds = float(np.mean(timed)) if timed else (time.perf_counter() - t0) / max(len(need), 1)
         cache = regions_cache_file(cfg, ft.key, ft.params["image_size"], self.cache_dir) \
             if cfg.scoring == "crop" else None  # crop scoring takes seconds per image: a killed run resumes
         regs = dict(zip(need.tolist(), analyse_images(trained.model, paths, props, cfg, ft.params["image_size"],

@@ -84,6 +84,7 @@ class Proposals:
     image_size: tuple[int, int]
     note: str = ""
     params: dict = field(default_factory=dict)
+    seconds: float = float("nan")  # what making them took (kept in a proposals cache, so a cached run can say)
 
     def __post_init__(self) -> None:
         self.boxes = torch.as_tensor(self.boxes, dtype=torch.float32).reshape(-1, 4)
