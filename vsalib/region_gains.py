@@ -239,6 +239,10 @@ def ladder_sentence(gains: pd.DataFrame, names: dict[str, str] | None = None) ->
             f"{abs(d_gain.median()):.1f} points {'below' if d_gain.median() < 0 else 'above'} the paper's (median).")
 
 
+def _folds(n) -> str:
+    return f"{int(n)} fold{'s' if int(n) != 1 else ''}"
+
+
 def method_ladder_sentence(ladder: pd.DataFrame) -> str:
     """What one method's ladder shows: the gain on the weakest and on the strongest global model."""
     if len(ladder) < 2:
@@ -249,8 +253,8 @@ def method_ladder_sentence(ladder: pd.DataFrame) -> str:
     t = V.decide([V.test_claim(diff.to_numpy(), float(lo["ratio"]))])[0]
     return (f"On the weakest global model ({lo['global model']}, {lo['backbone']}, {lo['global %']:.1f} %) one region "
             f"changes the accuracy by {report.fmt_gain(lo['gain'], lo['ci95'])} points ({lo['verdict']}, "
-            f"{int(lo['folds'])} folds); on the strongest ({hi['global model']}, {hi['backbone']}, {hi['global %']:.1f} %) "
-            f"by {report.fmt_gain(hi['gain'], hi['ci95'])} points ({hi['verdict']}, {int(hi['folds'])} folds). "
+            f"{_folds(lo['folds'])}); on the strongest ({hi['global model']}, {hi['backbone']}, {hi['global %']:.1f} %) "
+            f"by {report.fmt_gain(hi['gain'], hi['ci95'])} points ({hi['verdict']}, {_folds(hi['folds'])}). "
             + f"The weak model's gain minus the strong one's, fold by fold: {report.fmt_gain(t.gain, t.ci95)} points "
             f"({t.verdict}). "
             + ("The regions help the weaker model more: they correct mistakes a stronger model no longer makes."
