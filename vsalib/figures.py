@@ -123,7 +123,7 @@ def region_gain_ladder(points: pd.DataFrame, title: str, names: dict[str, str] |
 def method_ladder(ladder: pd.DataFrame, title: str):
     """One region method on ever stronger global models (:func:`vsalib.region_gains.sun2016_ladder`): the gain
     of its regions (95 % CI) against the accuracy of the global model alone, one point per global model."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 5))
     short = {"frozen ImageNet features, linear classifier": "frozen features"}
     markers = "osD^vP"
     for i, (_, r) in enumerate(ladder.iterrows()):  # one colour and marker per rung, named in the legend (rungs
@@ -131,11 +131,12 @@ def method_ladder(ladder: pd.DataFrame, title: str):
         ax.errorbar([r["global %"]], [r["gain"]], yerr=[0 if pd.isna(r["ci95"]) else r["ci95"]],
                     fmt=markers[i % len(markers)], capsize=3, color=f"C{i}",
                     label=f"{short.get(r['global model'], r['global model'])}, "
-                          f"{r['backbone'].replace('EfficientNet-', '')} ({int(r['folds'])} folds)")
+                          f"{r['backbone'].replace('EfficientNet-', '')} ({int(r['folds'])} "
+                          f"fold{'s' if int(r['folds']) != 1 else ''})")
     ax.axhline(0, color="k", lw=0.8)
     lo, hi = ladder["global %"].min(), ladder["global %"].max()
     ax.set_xlim(lo - 1.5, hi + 1.5)
-    ax.legend(fontsize=MIN_FONT, loc="best")
+    ax.legend(fontsize=MIN_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: off the bars
     ax.set_xlabel("accuracy of the global model alone (%)")
     ax.set_ylabel("gain of K = 1 region (points)")
     ax.set_title(title)
