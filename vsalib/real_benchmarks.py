@@ -207,16 +207,13 @@ def proposer_table(runs: pd.DataFrame) -> pd.DataFrame:
                             for i, c in enumerate(cols)}})
 
 
-def multilevel_sweep(runs: pd.DataFrame) -> pd.DataFrame:
-    """Fig. 8 as printed: per λ, validation and test accuracy, and on how many folds validation chose it."""
-    t = multilevel_study.lam_sweep(runs)
+def multilevel_sweep(runs: pd.DataFrame, sweep: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fig. 8 as printed: per λ, validation and test accuracy, and on how many folds validation chose it
+    (``sweep``: :func:`~vsalib.methods.multilevel_study.lam_sweep` of ``runs`` where the caller has it)."""
+    t = multilevel_study.lam_sweep(runs) if sweep is None else sweep
     return pd.DataFrame({"λ": t["λ"], "validation %": t["validation %"].map(report.fmt_num),
                          "test %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["test %"], t["ci95"], t["runs"])],
                          "chosen on (folds)": t["chosen on (folds)"]})
-
-
-PROTOCOL_NAMES = {"fixed": "its fixed split", "kfold5-per-emotion": "Rao's per-category 5-fold split",
-                  "kfold5-grouped": "grouped 5-fold CV"}
 
 
 def multilevel_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
@@ -226,7 +223,7 @@ def multilevel_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | N
     if len(protocols) <= 1:
         return _multilevel_protocol(runs, ds, sub, bb, prof)
     for proto in protocols:
-        _md(f"#### {PROTOCOL_NAMES.get(proto, proto)}")
+        _md(f"#### {scoreboard.protocol_label(proto)}")  # named as the scoreboard names it
         _multilevel_protocol(runs[runs["protocol"] == proto], ds, sub, bb, prof)
 
 
@@ -253,7 +250,7 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
         fig = figures.lam_curve(sweep, report.caption("Fig. 8: accuracy against λ", ds, sub, bb, prof))
         plt.show()
         plt.close(fig)
-        _show(multilevel_sweep(runs), report.caption("The λ sweep: what validation picks, what test says", ds, sub,
+        _show(multilevel_sweep(runs, sweep), report.caption("The λ sweep: what validation picks, what test says", ds, sub,
                                                      bb, prof))
         _md(multilevel_study.lam_sentence(sweep, multilevel_study.p_star_mean(runs)))
     prop = proposer_table(runs)
@@ -450,4 +447,4 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
 
 
 __all__ = ["FIG5_VARIANTS", "SOURCE_NAMES", "attr_section", "XI", "claims_table", "verdict_sentence", "rcnngsr_grid", "rcnngsr_table2", "section",
-           "sun2016_table1", "graph_sentence", "PROTOCOL_NAMES", "multilevel_section", "multilevel_sweep", "proposer_table", "multilevel_table", "table1_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]
+           "sun2016_table1", "graph_sentence", "multilevel_section", "multilevel_sweep", "proposer_table", "multilevel_table", "table1_sentence", "wsidnet_graph", "wsidnet_sweep", "wsidnet_table"]
