@@ -84,7 +84,9 @@ def test_publish_copies_complete_records_of_the_profile_only(tmp_path, monkeypat
     counts = published.publish(src.path, dst, profile="cpu")
     assert counts == {"copied": 1, "unchanged": 0, "refused": 1, "other": 2}
     assert "refused" in capsys.readouterr().out
-    assert (dst / ok.name).read_bytes() == ok.read_bytes()
+    copied = (dst / ok.name).read_text()
+    assert json.loads(copied) == json.loads(ok.read_text())  # same record,
+    assert copied.count("\n") == 1 and len(copied) < len(ok.read_text())  # on one line, smaller
     assert published.publish(src.path, dst, profile="cpu")["unchanged"] == 1
     assert published.check(dst) == []
     (dst / "notes.txt").write_text("x")
@@ -208,3 +210,14 @@ def test_a_chapter_shows_the_profiles_fine_tuning_scope_only():
     paper = df.assign(**{"params.backbone": "vgg16"})
     assert published.profile_runs(paper, "paper").index.tolist() == [1, 2, 3]  # the paper profile: every layer
     assert published.profile_runs(df, None).index.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_compact_rewrites_indented_records_with_the_same_content(tmp_path):
+    provenance.set_run(profile="cpu")
+    src = ResultStore(tmp_path / "work")
+    path = src.add(_record(tmp_path, dataset="twitter1", subset="five"))
+    before = json.loads(path.read_text())
+    assert published.compact(src.path) == 1
+    assert json.loads(path.read_text()) == before and path.read_text().count("\n") == 1
+    assert published.compact(src.path) == 0  # already compact
+    assert published.check(src.path) == []

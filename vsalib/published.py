@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -329,17 +328,39 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
             counts["refused"] += 1
             continue
         target = dst.path / p.name
-        if target.exists() and target.read_bytes() == p.read_bytes():
+        text = compact_json(d)
+        if target.exists() and target.read_text(encoding="utf-8") == text:
             counts["unchanged"] += 1
             continue
         dst.path.mkdir(parents=True, exist_ok=True)
         tmp = dst.path / f".tmp-{p.name}"
-        shutil.copyfile(p, tmp)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
         counts["copied"] += 1
     return counts
 
 
+def compact_json(record: dict) -> str:
+    """A record as the snapshot holds it: the working store's JSON without indentation (about a fifth
+    smaller; the snapshot's thousands of per-K records are mostly their provenance), one line."""
+    return json.dumps(record, separators=(",", ":"), sort_keys=False, allow_nan=True) + "\n"
+
+
+def compact(path: str | os.PathLike | None = None) -> int:
+    """Rewrite every record of the snapshot at ``path`` in :func:`compact_json` form (atomically, same
+    content); returns how many files changed."""
+    changed = 0
+    for p in published_store(path).files():
+        d = json.loads(p.read_text(encoding="utf-8"))
+        text = compact_json(d)
+        if p.read_text(encoding="utf-8") != text:
+            tmp = p.with_name(f".tmp-{p.name}")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, p)
+            changed += 1
+    return changed
+
+
 __all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
-           "chapter_runs", "check", "check_record", "profile_runs", "fill_command", "load", "provenance_line", "publish",
+           "chapter_runs", "check", "check_record", "compact", "compact_json", "profile_runs", "fill_command", "load", "provenance_line", "publish",
            "published_dir", "published_store", "runs_of", "stale_methods", "stale_note"]
