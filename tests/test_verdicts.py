@@ -165,3 +165,8 @@ def test_identical_differences_show_no_equivalence():
     assert t.verdict == "not resolved"
     spread = V.decide([V.test_claim([0.2, -0.1, 0.1, 0.0, -0.2], 0.25)])[0]
     assert spread.verdict == "no practical difference"  # with spread, a tight interval inside ±2 does show it
+
+
+def test_mcnemar_folds_keeps_the_first_repetition():
+    assert V.mcnemar_folds([(1, 0), (0, 1), (0, 0), (2, 0)]) == [(0, 1), (0, 0)]
+    assert V.mcnemar_folds([]) == []

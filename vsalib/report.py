@@ -301,17 +301,15 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataF
 def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame):
     """The two rows' test predictions pooled over ``folds`` as ``(y_true, pred_better, pred_worse)``, where each
     row has exactly one record per fold holding them and its accuracy there is the row's (so that McNemar tests
-    the very predictions the row's figure comes from); None otherwise.
-
-    Only the first repetition's folds (the smallest seed) are pooled: its test parts hold each image at most
-    once, while repeated k-fold CV, or a fixed split run with several seeds, puts the same image in the test
-    part of every repetition, and McNemar's test counts its images as independent."""
+    the very predictions the row's figure comes from); None otherwise. Only the first repetition's folds are
+    pooled (:func:`vsalib.verdicts.mcnemar_folds` says why)."""
     import numpy as np
+
+    from vsalib.verdicts import mcnemar_folds
 
     if not len(runs) or not {"extra.y_true", "extra.y_pred"} <= set(runs.columns) or not len(folds):
         return None
-    first = min(f[0] for f in folds)
-    folds = [f for f in folds if f[0] == first]
+    folds = mcnemar_folds(folds)
     preds = []
     for name, acc in ((better, a), (worse, b)):
         try:

@@ -93,6 +93,18 @@ def mcnemar(y_true, pred_a, pred_b) -> float:
     return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
+def mcnemar_folds(folds: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ``(seed, fold)`` splits whose test predictions McNemar's test pools: the first repetition's (the
+    smallest seed). Its test parts hold each image at most once, while repeated k-fold CV, or a fixed split run
+    with several seeds, puts the same image in the test part of every repetition, and McNemar's test counts its
+    images as independent."""
+    folds = list(folds)
+    if not folds:
+        return []
+    first = min(f[0] for f in folds)
+    return [f for f in folds if f[0] == first]
+
+
 def detectable_gain(se: float, df: int, alpha: float = ALPHA, power: float = POWER) -> float:
     """The smallest true gain (points) a two-sided corrected t-test at ``alpha`` finds with ``power``:
     ``(t_{1-α/2} + t_{power}) · se`` on ``df`` degrees of freedom."""
@@ -201,4 +213,4 @@ def design_of(runs: pd.DataFrame) -> Design:
 
 
 __all__ = ["ALPHA", "Design", "FIXED_RATIOS", "MARGIN", "POWER", "Test", "VERDICTS", "corrected_t", "decide",
-           "design_of", "detectable_gain", "holm", "mcnemar", "test_claim"]
+           "design_of", "detectable_gain", "holm", "mcnemar", "mcnemar_folds", "test_claim"]

@@ -182,8 +182,8 @@ def test_modified_file_is_recomputed(backbone, images, tmp_path, counted):
     assert torch.equal(after[keep], before[keep])
 
 
-def test_same_size_rewrite_is_recomputed_by_mtime(backbone, tmp_path, counted):
-    """An uncompressed image rewritten with other pixels keeps its size: the mtime tells."""
+def test_same_size_rewrite_is_recomputed_by_content(backbone, tmp_path, counted):
+    """An uncompressed image rewritten with other pixels keeps its size: its bytes tell."""
     path = tmp_path / "same" / "a.bmp"
     path.parent.mkdir()
 
@@ -196,12 +196,31 @@ def test_same_size_rewrite_is_recomputed_by_mtime(backbone, tmp_path, counted):
     before = extract(backbone, [path], size=SIZE, cache_dir=root, progress=False)
     old = os.stat(path)
     write(2)
-    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns + 3_000_000_000))
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # even with the old mtime put back
     assert os.stat(path).st_size == old.st_size
     after = extract(backbone, [path], size=SIZE, cache_dir=root, progress=False)
     assert len(counted) == 2
     assert not torch.allclose(after, before, atol=1e-3)
     assert torch.allclose(after[0], _by_hand(backbone, str(path))[:1], atol=1e-5)
+
+
+def test_a_copied_dataset_keeps_its_cache(backbone, images, tmp_path, counted):
+    """Re-extracting or copying a dataset gives every file a new modification time, not new bytes: the
+    features are read from the cache, not recomputed."""
+    root = tmp_path / "c"
+    before = extract(backbone, images, size=SIZE, cache_dir=root, progress=False)
+    for p in images:
+        st = os.stat(p)
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_000))
+    after = extract(backbone, images, size=SIZE, cache_dir=root, progress=False)
+    assert len(counted) == 1 and torch.equal(after, before)
+    seen = []
+    features.cached_per_image(images, lambda p: seen.append(p) or 1, tmp_path / "per_image.pt", progress=False)
+    for p in images:
+        st = os.stat(p)
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    features.cached_per_image(images, lambda p: seen.append(p) or 1, tmp_path / "per_image.pt", progress=False)
+    assert seen == list(images)  # computed once
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
@@ -322,3 +341,19 @@ def test_load_cache_reads_with_weights_only_and_old_pickles_are_a_miss(tmp_path)
     assert type(back) is Proposals and torch.equal(back.boxes, props.boxes)
     assert torch.equal(back.objectness, props.objectness) and back.params == props.params
     assert type(back.params["alpha"]) is np.float64
+
+
+def test_per_image_seconds_reads_attributes_and_keys_and_skips_unknown_times():
+    from types import SimpleNamespace
+
+    from vsalib.regions.proposals import Proposals
+
+    timed = [SimpleNamespace(seconds=0.5), {"seconds": 1.5}, {"seconds": float("nan")}, {}, SimpleNamespace()]
+    assert features.per_image_seconds(timed) == pytest.approx(1.0)  # (0.5 + 1.5) / 2: the unknown ones left out
+    assert features.per_image_seconds([{}], fallback=0.25) == 0.25  # an old cache: this run's time
+    assert np.isnan(features.per_image_seconds([]))
+    # the dataclasses the caches hold carry the field, 'unknown' by default
+    made = Proposals(torch.zeros(0, 4), torch.zeros(0), "edgeboxes", (10, 10))
+    assert np.isnan(features.per_image_seconds([made]))
+    made.seconds = 2.0
+    assert features.per_image_seconds([made, {}]) == 2.0

@@ -637,15 +637,15 @@ class MultiLevelRCNN(OnTrainedModel):
                                 desc="regions and features", progress=self.progress if progress is None else progress)
 
     def train(self, fold: Fold, store: ResultStore) -> Trained:
+        from vsalib.train.features import per_image_seconds
+
         t0 = time.perf_counter()
         trained = super().train(fold, store)  # the fold's global model, paired by identity
         det, info = self.proposer(fold, trained.record, trained.model)
         t1 = time.perf_counter()
         feats = self.features(fold, trained.record, trained.model, det)
         # what each image's regions and features took when computed (read from the cache after a resume)
-        timed = [float(f["seconds"]) for f in feats if "seconds" in f]
-        info = {**info, "seconds_per_image": float(np.mean(timed)) if timed else
-                (time.perf_counter() - t1) / max(len(feats), 1),
+        info = {**info, "seconds_per_image": per_image_seconds(feats, (time.perf_counter() - t1) / max(len(feats), 1)),
                 "seconds_train": time.perf_counter() - t0}
         return Trained(fold.id, {"detector": det, "features": feats, "info": info}, trained.record)
 

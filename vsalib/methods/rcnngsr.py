@@ -49,7 +49,7 @@ from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
 from vsalib.regions.grouping import GroupingConfig, sentiment_regions
 from vsalib.results import Record, ResultStore
-from vsalib.train.features import cache_root, cached_per_image, load_cache
+from vsalib.train.features import cache_root, cached_per_image, load_cache, per_image_seconds
 from vsalib.train.loop import atomic_torch_save, predict_model
 
 #: Bump when a change here changes the numbers of ``rcnngsr-*`` records (say what changed).
@@ -432,7 +432,7 @@ class RCNNGSR(OnTrainedModel):
                                        {"accuracy": s["accuracy"], "global_accuracy": glob,
                                         "mean_regions": float(np.mean(n_regions)),
                                         "images_without_regions": int(sum(n == 0 for n in n_regions)),
-                                        "seconds_per_image": float(np.mean([r.seconds for r in regs]))},
+                                        "seconds_per_image": per_image_seconds(regs)},
                                        wall_time_s=time.perf_counter() - t0,
                                        extra={"y_pred": s["y_pred"], "y_true": s["y_true"], "test_index": test}))
         return out

@@ -44,7 +44,7 @@ from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRo
                                  check_pairing,
                                  choose_on_validation, register_method, run)
 from vsalib.results import Record, ResultStore, latest_runs
-from vsalib.train.features import cache_root, cached_per_image
+from vsalib.train.features import cache_root, cached_per_image, per_image_seconds
 
 RANKINGS = ("obj", "senti", "obj+senti")
 
@@ -496,9 +496,8 @@ class Sun2016(OnTrainedModel):
         every = fold.all_paths()
         paths = [every[i] for i in need]
         props = dataset_proposals(paths, cfg, cache_dir=self.cache_dir, progress=self.progress)
-        timed = [p.seconds for p in props if np.isfinite(getattr(p, "seconds", float("nan")))]
         # what the proposals took when they were made (read from the cache too), else this run's time for them
-        proposal_seconds = float(np.mean(timed)) if timed else (time.perf_counter() - t0) / max(len(need), 1)
+        proposal_seconds = per_image_seconds(props, (time.perf_counter() - t0) / max(len(need), 1))
         cache = regions_cache_file(cfg, ft.key, ft.params["image_size"], self.cache_dir) \
             if cfg.scoring == "crop" else None  # crop scoring takes seconds per image: a killed run resumes
         regs = dict(zip(need.tolist(), analyse_images(trained.model, paths, props, cfg, ft.params["image_size"],
@@ -519,8 +518,7 @@ class Sun2016(OnTrainedModel):
         n_props = [len(r.boxes) for r in test]
         # what scoring took per image when it ran, read from the regions (so a run resumed from the regions
         # cache reports the scoring's own time, not the cache's), plus this run's proposals per image
-        scored = [r.seconds for r in regs.values() if np.isfinite(getattr(r, "seconds", float("nan")))]
-        scoring_seconds = float(np.mean(scored)) if scored else wall / max(len(need), 1)
+        scoring_seconds = per_image_seconds(regs.values(), wall / max(len(need), 1))
         add("sun2016-global", {}, {"accuracy": test_acc([int(r.global_probs.argmax()) for r in test]),
                                    "mean_proposals": float(np.mean(n_props)),
                                    "images_without_proposals": int(sum(n == 0 for n in n_props)),
