@@ -149,3 +149,47 @@ def test_annotations_are_labels_too(data):
     with pytest.raises(KeyError, match="no column 'valence_x'"):
         fold.annotations("valence_x", "val")
     assert fold.has_column("emotion") and not fold.has_column("valence_x")
+
+
+def test_a_stored_record_without_its_weights_is_trained_again_when_its_model_is_needed(data, tmp_path):
+    """A record read from the published snapshot holds numbers, not weights: a method that loads the model
+    (Sun2016 on its global model, WSIDNet's detection branch) retrains that fold instead of failing."""
+    from dataclasses import dataclass
+
+    ds, splits = data
+
+    @dataclass(frozen=True)
+    class NoKnobs:
+        pass
+
+    trained = []
+
+    class Saves(base.OneRecordPerFold, base.Method):
+        name = "saves-weights"
+        Config = NoKnobs
+
+        def params(self):
+            return {}
+
+        def train(self, fold, store):
+            trained.append(fold.id)
+            path = tmp_path / "weights" / f"model_{fold.id.fold}.txt"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("w")
+            return base.Trained(fold.id, str(path))
+
+        def evaluate(self, fold, t):
+            return [fold.record(self.name, self.params(), {"accuracy": 0.5}, extra={"model_path": t.model})]
+
+    store, fold, m = ResultStore(tmp_path / "store"), base.Fold(ds, splits[0], "binary"), Saves()
+    (rec,) = base.run_fold(m, fold, store)
+    assert base.missing_weights([rec]) == [] and len(trained) == 1
+    base.run_fold(m, fold, store, need_weights=True)
+    assert len(trained) == 1  # stored with its weights: read back
+    (tmp_path / "weights" / "model_0.txt").unlink()
+    assert base.missing_weights(list(store.records())) == [rec.extra["model_path"]]
+    base.run_fold(m, fold, store)
+    assert len(trained) == 1  # the numbers alone suffice here
+    with pytest.warns(UserWarning, match="its weights are not"):
+        (again,) = base.run_fold(m, fold, store, need_weights=True)
+    assert len(trained) == 2 and base.missing_weights([again]) == [] and again.key == rec.key

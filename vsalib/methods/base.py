@@ -49,8 +49,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
@@ -436,10 +438,27 @@ def _import_methods() -> None:
 
 
 # -- the fold runner --------------------------------------------------------------------------------
-def run_fold(method: Method, fold: Fold, store: ResultStore) -> list[Record]:
+def missing_weights(records: Sequence[Record]) -> list[str]:
+    """The saved weights (``extra.model_path``) that ``records`` point to and that are not on disk: a record read
+    from the published snapshot, or from a store whose cache folder was emptied, holds its numbers but not its
+    model."""
+    return [str(r.extra["model_path"]) for r in records
+            if isinstance(r.extra, dict) and r.extra.get("model_path") and not Path(r.extra["model_path"]).is_file()]
+
+
+def run_fold(method: Method, fold: Fold, store: ResultStore, *, need_weights: bool = False) -> list[Record]:
     """One fold of ``method``: its stored records if it is complete, else train on it, check that what
-    was trained was made for this fold, evaluate, and write each record (with provenance) to ``store``."""
+    was trained was made for this fold, evaluate, and write each record (with provenance) to ``store``.
+
+    ``need_weights``: the caller loads the trained model (a region method on the fold's global model, a
+    detection branch moved to another dataset), so stored records whose weights are gone do not count as
+    done: the fold is trained again (resuming from its epoch checkpoint where one is left), and its records,
+    replaced, stay paired with the weights they describe."""
     stored = method.done(fold, store)
+    if stored is not None and need_weights and missing_weights(stored):
+        warnings.warn(f"{method.name} on {fold.id}: its record is stored but its weights are not "
+                      f"({', '.join(missing_weights(stored))}); training the fold again", stacklevel=2)
+        stored = None
     if stored is not None:
         return stored
     t0 = time.perf_counter()
@@ -504,7 +523,7 @@ class OnTrainedModel(Method):
         if not train:
             done = self.trainer.done(fold, store)
             return done[0] if done else None
-        return run_fold(self.trainer, fold, store)[0]
+        return run_fold(self.trainer, fold, store, need_weights=True)[0]
 
     @abstractmethod
     def load(self, record: Record, fold: Fold) -> Any:
@@ -518,4 +537,4 @@ class OnTrainedModel(Method):
 
 __all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "OneRecordPerFold", "PaperCard", "PaperRow", "Substitution", "Trained",
            "check_pairing", "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config",
-           "method_class", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]
+           "method_class", "missing_weights", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]

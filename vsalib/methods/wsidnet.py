@@ -475,7 +475,7 @@ class WSIDNet(GlobalFinetune):
                       num_workers=self.num_workers)
         from vsalib.methods.base import run_fold
 
-        rec = run_fold(src, src_fold, store)[0]
+        rec = run_fold(src, src_fold, store, need_weights=True)[0]
         state = torch.load(rec.extra["model_path"], map_location="cpu", weights_only=True)
         detector = {k.removeprefix("head.detector."): v for k, v in state.items() if k.startswith("head.detector.")}
         order, a, _ = src._graph(src_fold)

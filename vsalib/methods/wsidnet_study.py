@@ -179,6 +179,11 @@ def load_model(record, n_classes: int) -> WSIDNetNet:
     images (the whole trunk runs, not only the stages trained on cached activations)."""
     from vsalib.backbones import create_backbone
 
+    from vsalib.methods.base import missing_weights
+
+    if missing_weights([record]):
+        raise FileNotFoundError(f"the weights of run {record.key} are not at {record.extra['model_path']}; rerun the "
+                                f"fold (delete its record from the results store) to recreate them")
     p = record.params
     state = torch.load(record.extra["model_path"], map_location="cpu", weights_only=True)
     head = WSIDNetHeadConfig(**{k: p[k] for k in ("k", "lam", "gcn_layers", "gcn_width", "activation", "readout")
