@@ -190,6 +190,14 @@ def test_a_stored_record_without_its_weights_is_trained_again_when_its_model_is_
     assert base.missing_weights(list(store.records())) == [rec.extra["model_path"]]
     base.run_fold(m, fold, store)
     assert len(trained) == 1  # the numbers alone suffice here
-    with pytest.warns(UserWarning, match="its weights are not"):
+    with pytest.warns(UserWarning, match="its weights are not") as caught:
         (again,) = base.run_fold(m, fold, store, need_weights=True)
     assert len(trained) == 2 and base.missing_weights([again]) == [] and again.key == rec.key
+    assert not any("trained again scores" in str(w.message) for w in caught)  # the same accuracy: no warning
+    (tmp_path / "weights" / "model_0.txt").unlink()
+    Saves.evaluate = lambda self, fold, t: [fold.record(self.name, self.params(), {"accuracy": 0.75},
+                                                        extra={"model_path": t.model})]
+    with pytest.warns(UserWarning) as caught:
+        base.run_fold(m, fold, store, need_weights=True)
+    assert [("its weights are not" in str(w.message), "trained again scores 0.75, the stored record 0.5" in str(w.message))
+            for w in caught] == [(True, False), (False, True)]

@@ -455,10 +455,11 @@ def run_fold(method: Method, fold: Fold, store: ResultStore, *, need_weights: bo
     done: the fold is trained again (resuming from its epoch checkpoint where one is left), and its records,
     replaced, stay paired with the weights they describe."""
     stored = method.done(fold, store)
+    lost = None
     if stored is not None and need_weights and missing_weights(stored):
         warnings.warn(f"{method.name} on {fold.id}: its record is stored but its weights are not "
                       f"({', '.join(missing_weights(stored))}); training the fold again", stacklevel=2)
-        stored = None
+        lost, stored = {r.key: r for r in stored}, None
     if stored is not None:
         return stored
     t0 = time.perf_counter()
@@ -474,6 +475,10 @@ def run_fold(method: Method, fold: Fold, store: ResultStore, *, need_weights: bo
             raise FoldMismatchError(f"{method.name}.evaluate wrote a record for {FoldId.of(rec)} on {fold.id}")
         if rec.wall_time_s is None:
             rec.wall_time_s = wall
+        if lost and rec.key in lost and rec.metrics.get("accuracy") != lost[rec.key].metrics.get("accuracy"):
+            warnings.warn(f"{method.name} on {fold.id}: the model trained again scores {rec.metrics.get('accuracy')}, the "
+                          f"stored record {lost[rec.key].metrics.get('accuracy')}; records made earlier with the lost model "
+                          f"on this fold describe that model, not this one (rerun them to pair them again)", stacklevel=2)
         store.add(rec)
     return records
 
