@@ -404,7 +404,9 @@ def test_graph_verdict_reads_the_controls():
     assert "is what brings the gain" in S.graph_verdict({"E": table(held, [held, held, held])})
     assert "only in part" in S.graph_verdict({"E": table(held, [held, flat, flat])})
     assert "no resolved gain" in S.graph_verdict({"E": table(flat, [flat, flat, flat])})
-    assert "have not run there yet" in S.graph_verdict({"E": table(held, [])})
+    assert "have not run there, so" in S.graph_verdict({"E": table(held, [])})
+    both = S.graph_verdict({"EmotionROI": table(flat, [flat, flat, flat]), "Twitter I three-agree": table(held, [])})
+    assert "have not run there (they ran on EmotionROI), so" in both and "profiles run them" in both
     assert "No run" in S.graph_verdict({})
 
 

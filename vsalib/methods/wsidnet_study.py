@@ -144,6 +144,7 @@ def graph_verdict(verdicts: dict[str, pd.DataFrame]) -> str:
     (:func:`claims` per dataset name): the gain over the Backbone, then the faithful graph against the
     controls that keep everything but the edges."""
     main, controls = CARD.claims[0].text, [c.text for c in CARD.claims[1:4]]
+    with_controls = [name for name, v in verdicts.items() if set(controls) & set(v[v.columns[0]])]
     out = []
     for name, v in verdicts.items():
         v = v.set_index(v.columns[0])
@@ -154,7 +155,9 @@ def graph_verdict(verdicts: dict[str, pd.DataFrame]) -> str:
         text = f"On {name}, WSIDNet against its Backbone: {report.fmt_gain(g['our gain'], g['ci95'])} points ({g['verdict']}"
         text += f"; the paper {report.fmt_gain(g['paper gain'])})." if g["paper gain"] == g["paper gain"] else ")."
         if not ran:
-            out.append(text + " The control graphs have not run there yet, so the graph's share cannot be told.")
+            elsewhere = f" (they ran on {', '.join(with_controls)})" if with_controls else ""
+            out.append(text + f" The control graphs have not run there{elsewhere}, so the graph's share cannot be told "
+                       "on this data (the chapter's `cpu` and `paper` profiles run them beside Table 2).")
             continue
         text += " Against graphs that keep everything but the edges: " + "; ".join(
             f"{c.split('against ')[-1]} {report.fmt_gain(v.loc[c, 'our gain'], v.loc[c, 'ci95'])} ({v.loc[c, 'verdict']})"
