@@ -201,3 +201,11 @@ def test_a_stored_record_without_its_weights_is_trained_again_when_its_model_is_
         base.run_fold(m, fold, store, need_weights=True)
     assert [("its weights are not" in str(w.message), "trained again scores 0.75, the stored record 0.5" in str(w.message))
             for w in caught] == [(True, False), (False, True)]
+    # run() passes need_weights to every fold: read back with weights, trained again without
+    (tmp_path / "weights" / "model_0.txt").unlink()
+    n = len(trained)
+    base.run(m, ds, splits[:1], subset="binary", store=store, progress=False)
+    assert len(trained) == n
+    with pytest.warns(UserWarning, match="its weights are not"):
+        base.run(m, ds, splits[:1], subset="binary", store=store, progress=False, need_weights=True)
+    assert len(trained) == n + 1

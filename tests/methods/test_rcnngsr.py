@@ -260,3 +260,30 @@ def test_contributions_are_paired_differences():
     ab = rcnngsr.ablation(_hand_runs(), {"both": (1e-3, 5e-4), "L2 only": (0.0, 5e-4)}).set_index("variant")
     assert ab.loc["L2 only", "f(x)"] == pytest.approx(50.0) and ab.loc["both", "dead groups %"] == pytest.approx(10)
     assert np.isnan(ab.loc["L2 only", "R-CNNGSR"])  # no fusion run of that variant
+
+
+def test_region_set_table_sets_both_region_sets_side_by_side():
+    import pandas as pd
+
+    from vsalib import real_benchmarks
+
+    runs = _hand_runs()
+    runs["metrics.mean_regions"] = 40.0
+    assert rcnngsr.region_sets_run(runs) == ["box"]
+    assert real_benchmarks.rcnngsr_region_sentence(runs, "emotion6") == ""  # one set: nothing to compare
+    # the same splits under distinct masks: f(x) + 1, + 0, + 1 point (fused, with sentiment), 12 regions
+    masks = runs[runs["method"] == "rcnngsr-fusion"].copy()
+    masks["params.grouping.region_as"], masks["params.grouping.drop_duplicates"] = "mask", True
+    masks["params.grouping.drop_root"], masks["metrics.mean_regions"] = True, 12.0
+    masks.loc[masks["params.sentiment"] == "with", "metrics.accuracy"] = [0.73, 0.74, 0.74]
+    both = pd.concat([runs, masks], ignore_index=True)
+    assert rcnngsr.region_sets_run(both) == ["box", "distinct-masks"]
+    t = rcnngsr.region_set_table(both, "emotion6").set_index("region set")
+    assert list(t.index) == ["box", "distinct-masks"]  # the hand runs hold the printed reading (sum) only
+    assert t.loc["box", "R-CNNGSR %"] == pytest.approx(76.0) and t.loc["box", "regions / image"] == 40
+    assert t.loc["distinct-masks", "R-CNNGSR %"] == pytest.approx(100 * (0.73 + 0.74 + 0.74) / 3)
+    assert t.loc["box", "regions gain"] == pytest.approx(3.0)  # 3, 2, 4 points over f(x)
+    assert t.loc["distinct-masks", "regions gain"] == pytest.approx(2 / 3)  # 1, 0, 1
+    text = real_benchmarks.rcnngsr_region_sentence(both, "emotion6")
+    assert "76.00 % over boxes (40 regions per image) and 73.67 % over distinct masks (12)" in text
+    assert "+3.00 ±" in text and "+0.67 ±" in text and "R-CNN's practice" in text

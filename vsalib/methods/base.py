@@ -484,14 +484,15 @@ def run_fold(method: Method, fold: Fold, store: ResultStore, *, need_weights: bo
 
 
 def run(method: Method, dataset: ImageDataset, splits: Sequence[Split], *, subset: str | None = None,
-        store: ResultStore | None = None, progress: bool = True) -> list[Record]:
+        store: ResultStore | None = None, progress: bool = True, need_weights: bool = False) -> list[Record]:
     """Run ``method`` on every split (:func:`run_fold`): a fold whose records are stored is read back,
-    not recomputed; every other fold is trained, evaluated and recorded."""
+    not recomputed; every other fold is trained, evaluated and recorded. ``need_weights``: the caller loads
+    the trained models, so a stored fold whose weights are gone is trained again (:func:`run_fold`)."""
     store = ResultStore() if store is None else store
     out: list[Record] = []
     for fold in tqdm(folds_of(dataset, splits, subset), desc=f"{method.name} folds", disable=not progress,
                      leave=False):
-        out += run_fold(method, fold, store)
+        out += run_fold(method, fold, store, need_weights=need_weights)
     return out
 
 

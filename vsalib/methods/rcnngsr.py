@@ -245,10 +245,13 @@ def training_method(cfg: RCNNGSRConfig, **settings) -> RCNNGSRTrain:
 
 
 def train(dataset: ImageDataset, splits, cfg: RCNNGSRConfig, *, subset: str | None = None,
-          store: ResultStore | None = None, progress: bool = True, **settings) -> list[Record]:
-    """Step 1 on every split: the global CNN trained with R (records ``rcnngsr-train``; see :func:`training_method`)."""
+          store: ResultStore | None = None, progress: bool = True, need_weights: bool = False,
+          **settings) -> list[Record]:
+    """Step 1 on every split: the global CNN trained with R (records ``rcnngsr-train``; see :func:`training_method`).
+    ``need_weights``: the models will be loaded (regions scored with them), so a stored split whose weights are
+    gone is trained again (:func:`~vsalib.methods.base.run_fold`)."""
     return run(training_method(cfg, progress=progress, **settings), dataset, splits, subset=subset, store=store,
-               progress=progress)
+               progress=progress, need_weights=need_weights)
 
 
 # -- steps 2-3 on one image ---------------------------------------------------------------------
@@ -564,6 +567,43 @@ def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "
     return pd.DataFrame(rows)
 
 
+def region_sets_run(runs) -> list[str]:
+    """The region sets (:data:`REGION_SETS`) that have ``rcnngsr-fusion`` records in ``runs`` (f on probabilities)."""
+    if not len(runs) or "method" not in runs:
+        return []
+    return [r for r in REGION_SETS if (fusion_rows(runs, "probs", r)["method"] == "rcnngsr-fusion").any()]
+
+
+REGIONS_CLAIM = CARD.claims[2].text  # the regions (Eq. 3 against f(x) alone)
+
+
+def region_set_table(runs, dataset: str, *, xi: tuple[float, float] | None = PAPER_XI):
+    """R-CNNGSR under each region set that ran × each reading of Eq. 3 (f on probabilities): its accuracy
+    (mean ± 95 % CI over splits), the regions per image, and what the regions bring over f(x) alone (the
+    card's claim, paired per split, with its verdict: :func:`contributions`)."""
+    import pandas as pd
+
+    from vsalib import report
+
+    rows = []
+    for regions in region_sets_run(runs):
+        sub = fusion_rows(runs, "probs", regions)
+        for reading in FUSION_READINGS:
+            acc = _rows(runs, "R-CNNGSR", reading, xi, "probs", regions)
+            if not len(acc.dropna()):
+                continue
+            m, c, n = report.mean_ci_pct(acc)
+            fr = sub[(sub["method"] == "rcnngsr-fusion") & (sub["params.reading"] == reading)
+                     & (sub["params.sentiment"] == "with")]
+            claim = contributions(runs, dataset, reading=reading, xi=xi, regions=regions).set_index("contribution")
+            g = claim.loc[REGIONS_CLAIM]
+            rows.append({"region set": regions, "Eq. 3": reading, "R-CNNGSR %": m, "ci95": c, "splits": n,
+                         "regions / image": float(fr["metrics.mean_regions"].mean()) if len(fr) else np.nan,
+                         "regions gain": g["our gain"], "gain ci95": g["ci95"], "verdict": g["verdict"]})
+    return pd.DataFrame(rows, columns=["region set", "Eq. 3", "R-CNNGSR %", "ci95", "splits", "regions / image",
+                                       "regions gain", "gain ci95", "verdict"])
+
+
 def measured_effects(real: dict) -> dict[str, str]:
     """What the published runs measured of the card's substitutions (their ``measured`` names), per
     dataset of ``real`` (``(dataset, subset)`` → the snapshot's runs of this chapter): text with numbers."""
@@ -576,7 +616,8 @@ def measured_effects(real: dict) -> dict[str, str]:
     return {"reading": "; ".join(reading)}
 
 
-__all__ = ["CARD", "CONTRIBUTIONS", "FUSION_ON", "FUSION_READINGS", "PAPER_XI", "REGION_SETS",
+__all__ = ["CARD", "CONTRIBUTIONS", "FUSION_ON", "FUSION_READINGS", "PAPER_XI", "REGION_SETS", "REGIONS_CLAIM",
+           "region_set_table", "region_sets_run",
            "RCNNGSR", "RCNNGSRConfig", "RCNNGSRTrain", "RCNNGSRTrainConfig",
            "SENTIMENT_VARIANTS", "TABLE2_ROWS", "ImageRegions", "ablation", "analyse_image", "contributions",
            "dataset_regions", "fusion_accuracy", "fusion_predictions", "fusion_rows",
