@@ -201,6 +201,8 @@ def test_a_stored_record_without_its_weights_is_trained_again_when_its_model_is_
         base.run_fold(m, fold, store, need_weights=True)
     assert [("its weights are not" in str(w.message), "trained again scores 0.75, the stored record 0.5" in str(w.message))
             for w in caught] == [(True, False), (False, True)]
+    assert base._same_score(0.7878788113594055, 26 / 33) and not base._same_score(0.75, 0.5)  # float32 of 26/33
+    assert base._same_score(None, None) and not base._same_score(None, 0.5)
     # run() passes need_weights to every fold: read back with weights, trained again without
     (tmp_path / "weights" / "model_0.txt").unlink()
     n = len(trained)
