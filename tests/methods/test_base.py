@@ -1,5 +1,7 @@
 """The method contract: the fold's leak guard, pairing by identity, the registry and the fold runner."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -203,6 +205,12 @@ def test_a_stored_record_without_its_weights_is_trained_again_when_its_model_is_
             for w in caught] == [(True, False), (False, True)]
     assert base._same_score(0.7878788113594055, 26 / 33) and not base._same_score(0.75, 0.5)  # float32 of 26/33
     assert base._same_score(None, None) and not base._same_score(None, 0.5)
+    # caches made with a model are keyed on its weights too: a model trained again gets its own caches
+    rec = next(iter(store.records()))
+    first = base.model_identity(rec)
+    assert first.startswith(rec.key + "@")
+    Path(rec.extra["model_path"]).write_text("other weights")
+    assert base.model_identity(rec) not in (first, rec.key)
     # run() passes need_weights to every fold: read back with weights, trained again without
     (tmp_path / "weights" / "model_0.txt").unlink()
     n = len(trained)

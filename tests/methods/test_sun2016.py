@@ -7,7 +7,7 @@ from PIL import Image
 
 from vsalib.backbones import create_backbone
 from vsalib.data import Protocol, load_dataset, make_splits
-from vsalib.methods import global_cnn, sun2016
+from vsalib.methods import base, global_cnn, sun2016
 from vsalib.regions.proposals import Proposals
 from vsalib.results import ResultStore
 
@@ -137,7 +137,8 @@ def test_crop_run_measures_its_agreement_with_roialign(tmp_path, monkeypatch):
         assert 0 <= m["senti_top1"] <= 1 and 0 <= m["ar_top10_overlap"] <= 1 and m["seconds_per_image"] > 0
     # the crop scores were cached per image: read back (same values) without scoring again
     test = [ds.paths[i] for i in splits[0].test]
-    cache = sun2016.regions_cache_file(crop, ft[0].key, 64, tmp_path / "c")
+    cache = sun2016.regions_cache_file(crop, base.model_identity(ft[0]), 64, tmp_path / "c")  # key + weights digest
+    assert cache != sun2016.regions_cache_file(crop, ft[0].key, 64, tmp_path / "c")
     assert cache.is_file()
     props = sun2016.dataset_proposals(test, crop, cache_dir=tmp_path / "c", progress=False)
     calls = []

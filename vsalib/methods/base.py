@@ -446,6 +446,16 @@ def missing_weights(records: Sequence[Record]) -> list[str]:
             if isinstance(r.extra, dict) and r.extra.get("model_path") and not Path(r.extra["model_path"]).is_file()]
 
 
+def model_identity(record: Record) -> str:
+    """What a cache computed with a record's trained model is keyed on: the record's key and a digest of its
+    saved weights (:func:`vsalib.train.features.file_stamp`), so that regions scored by a model whose weights
+    were lost and trained again (:func:`run_fold`'s ``need_weights``) are not read back for the new model."""
+    from vsalib.train.features import file_stamp
+
+    path = record.extra.get("model_path") if isinstance(record.extra, dict) else None
+    return f"{record.key}@{file_stamp(path)}" if path and Path(path).is_file() else record.key
+
+
 def _same_score(a, b) -> bool:
     """Two stored accuracies of one test part are the same score (float32 and float64 of one fraction differ in
     the eighth digit; a test part of n images moves in steps of 1 / n)."""
@@ -551,4 +561,4 @@ class OnTrainedModel(Method):
 
 __all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "OneRecordPerFold", "PaperCard", "PaperRow", "Substitution", "Trained",
            "check_pairing", "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config",
-           "method_class", "missing_weights", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]
+           "method_class", "missing_weights", "model_identity", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]

@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from vsalib import provenance
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
-                                 register_method)
+                                 model_identity, register_method)
 from vsalib.results import Record, ResultStore
 
 #: Bump when a change here changes the numbers of ``multilevel-rcnn`` records (say what changed).
@@ -570,7 +570,7 @@ class MultiLevelRCNN(OnTrainedModel):
         from vsalib.train.features import cache_root
 
         params = self.config.proposer_params() if what == "proposer" else self.config.region_params()
-        key = hashlib.sha1(json.dumps([str(fold.id), ft.key, params, len(fold.all_paths())],
+        key = hashlib.sha1(json.dumps([str(fold.id), model_identity(ft), params, len(fold.all_paths())],
                                       sort_keys=True, default=str).encode()).hexdigest()[:16]
         return cache_root(self.cache_dir) / "multilevel-rcnn" / key / f"{what}.pt"
 

@@ -43,7 +43,7 @@ from vsalib.losses import (GroupSparseRegularizer, proximal_step, remove_dead_gr
                            sparsity_report)
 from vsalib.methods.base import (Claim, Fold, FoldMismatchError, OnTrainedModel, PaperCard, PaperRow, Substitution,
                                  Trained,
-                                 folds_of, make_config, register_method, run)
+                                 folds_of, make_config, model_identity, register_method, run)
 from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
@@ -424,7 +424,7 @@ class RCNNGSR(OnTrainedModel):
         tr, test, out = trained.record, fold.index("test"), []
         for gcfg, params in self._variants(tr):
             t0 = time.perf_counter()
-            regs = dataset_regions(trained.model, fold.paths("test"), gcfg, model_key=tr.key,
+            regs = dataset_regions(trained.model, fold.paths("test"), gcfg, model_key=model_identity(tr),
                                    size=tr.params["image_size"], cache_dir=self.cache_dir, progress=self.progress,
                                    need_logits="logits" in self.config.fusion_on)
             glob = fold.score([int(r.global_probs.argmax()) for r in regs])["accuracy"]

@@ -42,7 +42,7 @@ from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides,
 from vsalib import provenance
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
                                  check_pairing,
-                                 choose_on_validation, register_method, run)
+                                 choose_on_validation, model_identity, register_method, run)
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train.features import cache_root, cached_per_image, per_image_seconds
 
@@ -498,7 +498,7 @@ class Sun2016(OnTrainedModel):
         props = dataset_proposals(paths, cfg, cache_dir=self.cache_dir, progress=self.progress)
         # what the proposals took when they were made (read from the cache too), else this run's time for them
         proposal_seconds = per_image_seconds(props, (time.perf_counter() - t0) / max(len(need), 1))
-        cache = regions_cache_file(cfg, ft.key, ft.params["image_size"], self.cache_dir) \
+        cache = regions_cache_file(cfg, model_identity(ft), ft.params["image_size"], self.cache_dir) \
             if cfg.scoring == "crop" else None  # crop scoring takes seconds per image: a killed run resumes
         regs = dict(zip(need.tolist(), analyse_images(trained.model, paths, props, cfg, ft.params["image_size"],
                                                       self.progress, cache_file=cache)))
