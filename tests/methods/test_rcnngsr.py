@@ -190,8 +190,9 @@ def test_logits_and_distinct_masks_records_and_resume(run, monkeypatch):
     assert sorted(r.key for r in box_probs) == sorted(r.key for r in before)
     assert all("grouping.drop_root" not in r.params and "grouping.drop_duplicates" not in r.params for r in box_probs)
     masks = [r for r in recs if r.params["grouping.region_as"] == "mask"]
+    mask_scoring = {"crop": "crop", "roialign": "pooled"}[cfg.grouping.score_method]  # the boxes' family
     assert all(r.params["grouping.drop_root"] is True and r.params["grouping.drop_duplicates"] is True
-               and r.params["grouping.score_method"] == "crop" for r in masks)
+               and r.params["grouping.score_method"] == mask_scoring for r in masks)
     assert all(r.params["on"] == "logits" for r in recs if "on" in r.params)
     # the distinct masks are fewer than the boxes (the root, at least, is gone)
     n = {(r.params["sentiment"], r.params["grouping.region_as"]): r.metrics["mean_regions"] for r in recs}

@@ -437,7 +437,9 @@ def test_duplicate_full_image_boxes_and_the_root():
     assert gr.filter_regions(r, replace(cfg, drop_root=True, drop_duplicates=True)).tolist() == [0, 1, 2]
     # as masks nothing repeats (every merge joins two disjoint sets): only the root goes
     dm = cfg.distinct_masks()
-    assert (dm.region_as, dm.score_method, dm.drop_duplicates, dm.drop_root) == ("mask", "crop", True, True)
+    assert (dm.region_as, dm.score_method, dm.drop_duplicates, dm.drop_root) == ("mask", cfg.score_method, True, True)
+    pooled = replace(cfg, score_method="roialign").distinct_masks()  # the scoring family is kept
+    assert (pooled.region_as, pooled.score_method) == ("mask", "pooled")
     assert gr.filter_regions(r, replace(cfg, region_as="mask", drop_duplicates=True)).tolist() == [0, 1, 2, 3, 4]
     out = gr.sentiment_regions(img, dm, result=r)
     assert out.areas.tolist() == [36, 32, 32, 68]  # area = pixel count
