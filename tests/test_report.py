@@ -107,6 +107,10 @@ def test_findings_read_the_verdicts():
     assert "could not be told from no gain on Twitter I five-agree (+0.50 ± 2.00 points; no figure in the paper)" in text
     assert "Of 4 claim × dataset pairs, 1 held, 1 reversed and 2 were not resolved." in text
     assert report.verdict_tally({"held": 1, "not resolved": 1}, 2) == "Of 2 claim × dataset pairs, 1 held, 0 reversed and 1 was not resolved."
+    assert report.verdict_tally({"no practical difference": 1, "not testable here": 2, "not resolved": 3}, 6,
+                                "claim × subset pairs") == ("Of 6 claim × subset pairs, 0 held, 0 reversed, 1 showed no "
+                                                            "practical difference, 2 were not testable here and 3 were "
+                                                            "not resolved.")
     assert "nothing to report" in report.findings({})
     # a dataset whose table leaves a claim out (it did not run there): matched by the claim, not by position
     text = report.findings({"Twitter I five-agree": rows(2.0, "held"), "EmotionROI": rows(2.0, "held").iloc[1:]})

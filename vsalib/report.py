@@ -386,8 +386,8 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n\n" + summary
 
 
-def verdict_tally(tally: dict, n: int) -> str:
-    """One sentence: of ``n`` claim × dataset pairs, how many got each verdict (``tally``: verdict → count)."""
+def verdict_tally(tally: dict, n: int, pairs: str = "claim × dataset pairs") -> str:
+    """One sentence: of ``n`` ``pairs``, how many got each verdict (``tally``: verdict → count)."""
     parts = [f"{tally.get('held', 0)} held", f"{tally.get('reversed', 0)} reversed"]
     for verdict in ("no practical difference", "not testable here", "not resolved"):
         if tally.get(verdict):
@@ -398,7 +398,7 @@ def verdict_tally(tally: dict, n: int) -> str:
                                               "not resolved"))
     if rest:
         parts.append(f"{rest} other{'s' if rest > 1 else ''} (no difference, one run, not run)")
-    return f"Of {n} claim × dataset pairs, " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
+    return f"Of {n} {pairs}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
 
 
 def source_of(paper: str) -> str:
