@@ -58,7 +58,7 @@ def test_run_finetune_records_saved_weights_and_gradcam_model(tiny_setup):
     assert len(rec.extra["history"]) == 2 and rec.metrics["epochs_run"] == 2
     model = global_cnn.load_finetuned(rec, len(ds.classes))
     assert model.start == 0
-    x = torch.randn(1, 3, 48, 48)
+    x = torch.randn(1, 3, 48, 48, device=next(model.parameters()).device)  # loaded where training runs
     with torch.no_grad():
         assert model(x).shape == (1, 2)
     # same seed, same data: the same accuracy again (repeatable on CPU)

@@ -357,8 +357,8 @@ def test_detector_initialised_from_a_source_dataset(tmp_path):
     source_rec = store.load(method="wsidnet")
     assert len(source_rec) == 1 and source_rec["params.lam"].iloc[0] == W.PAPER_LAM  # trained with L_detect
     detector = m.build_model(fold).head.detector
-    saved = torch.load(source_rec["extra.model_path"].iloc[0], weights_only=True)
-    assert torch.equal(detector.weight, saved["head.detector.weight"])
+    saved = torch.load(source_rec["extra.model_path"].iloc[0], map_location="cpu", weights_only=True)
+    assert torch.equal(detector.weight.cpu(), saved["head.detector.weight"])
     (rec,) = base.run(m, ds, split, subset="binary", store=store, progress=False)
     assert rec.params["detector_init"] == "synthetic"
     model = S.load_model(rec, 2)

@@ -357,3 +357,11 @@ def test_per_image_seconds_reads_attributes_and_keys_and_skips_unknown_times():
     assert np.isnan(features.per_image_seconds([made]))
     made.seconds = 2.0
     assert features.per_image_seconds([made, {}]) == 2.0
+
+
+def test_extract_leaves_the_backbone_as_it_found_it(backbone, images, tmp_path):
+    """The caller's backbone comes back on its own device and in its own mode (extraction runs it in eval
+    mode on the best device: a GPU where there is one)."""
+    backbone.train()
+    extract(backbone, images[:2], size=SIZE, cache_dir=tmp_path / "c", progress=False)
+    assert backbone.training and next(backbone.parameters()).device.type == "cpu"

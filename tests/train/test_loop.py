@@ -55,7 +55,7 @@ def _setup(init_seed: int = 0, lrs=None, momentum: float = 0.9):
 
 
 def _weights(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # fit may have moved it to a GPU
 
 
 def _assert_same_weights(a: dict, b: dict):
@@ -283,7 +283,7 @@ def test_early_stopping_restores_best_weights(tmp_path, monitor):
     assert values[-1] != best
     ev = evaluate_model(model, val, loss_fn=nn.CrossEntropyLoss())
     assert ev[monitor] == res.best_metric
-    state = torch.load(ckpt, weights_only=False)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)  # saved from a GPU where training ran there
     _assert_same_weights(_weights(model), state["best_state"])
     assert any(not torch.equal(state["model"][k], state["best_state"][k]) for k in state["model"])
     # resuming a run that stopped early trains no further and returns the same best weights
@@ -357,7 +357,7 @@ def test_after_step_runs_after_every_optimiser_step():
 
 
 def test_amp_request_on_cpu_and_progress_bar_are_harmless(capsys):
-    res_plain, w_plain = _run(seed=2, epochs=2)
+    res_plain, w_plain = _run(seed=2, epochs=2, device="cpu")  # on a GPU machine amp=True would change the numbers
     res_amp, w_amp = _run(seed=2, epochs=2, amp=True, device="cpu")
     assert res_amp.history == res_plain.history
     _assert_same_weights(w_amp, w_plain)
@@ -493,6 +493,7 @@ def test_fit_sums_and_logs_named_loss_terms():
             return {"x": x, "y": y, "map": x[:2] * 0.5}
 
     def two_terms(model, batch, device):
+        batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(batch["x"])
         loss_map = F.mse_loss(logits, batch["map"])
         return loop.StepOutput({"loss_cls": ce(logits, batch["y"]), "loss_map": 0.1 * loss_map},
@@ -516,3 +517,16 @@ def test_the_default_step_trains_exactly_as_a_classification_step():
     train, _ = _loaders()
     fit(model, ce, train, opt, epochs=2, seed=0, scheduler=sched, progress=False, step=loop.classification_step(ce))
     _assert_same_weights(wa, _weights(model))
+
+
+def test_evaluation_follows_the_models_device():
+    """evaluate_model / predict_model send the batches where the model is unless told otherwise (after fit
+    has moved it to a GPU, a plain call must not feed it CPU tensors)."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    assert loop.model_device(model) == torch.device("cpu")
+    assert loop.model_device(nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+    moved = nn.Linear(4, 2).to("meta")
+    assert loop.model_device(moved).type == "meta"
+    loader = DataLoader(TensorDataset(torch.randn(6, 4), torch.tensor([0, 1, 0, 1, 0, 1])), batch_size=4)
+    out = evaluate_model(model, loader)
+    assert out["probs"].shape == (6, 2) and loop.predict_model(model, loader).shape == (6, 2)

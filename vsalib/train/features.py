@@ -24,7 +24,7 @@ import torch
 from vsalib.progress import tqdm
 
 from vsalib.backbones import Backbone
-from vsalib.train.loop import atomic_torch_save, pick_device, safe_torch_load
+from vsalib.train.loop import atomic_torch_save, model_device, pick_device, safe_torch_load
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -190,19 +190,25 @@ def extract(
 
 
 def _compute(backbone, paths, stop, size, views, batch_size, device, num_workers, progress) -> torch.Tensor:
+    """The features of ``paths`` on ``device``; the caller's backbone is left on its own device and in its own
+    mode afterwards (it runs on the GPU here and is used on the CPU after, in tests and notebooks alike)."""
     device = pick_device(device)
+    home, training = model_device(backbone), backbone.training
     backbone = backbone.to(device).eval()
     loader = torch.utils.data.DataLoader(_Images(paths, backbone.preprocess(False, size)),
                                          batch_size=batch_size, num_workers=num_workers)
     out = []
-    for x in tqdm(loader, desc=f"features {backbone.name}", disable=not progress, leave=False, mininterval=5):
-        x = x.to(device)
-        per_view = []
-        for v in range(views):
-            xv = x if v == 0 else torch.flip(x, dims=[3])
-            f = backbone.forward_to(xv, stop) if stop is not None else backbone.pool(backbone(xv))
-            per_view.append(f.float().cpu())
-        out.append(torch.stack(per_view, 1))
+    try:
+        for x in tqdm(loader, desc=f"features {backbone.name}", disable=not progress, leave=False, mininterval=5):
+            x = x.to(device)
+            per_view = []
+            for v in range(views):
+                xv = x if v == 0 else torch.flip(x, dims=[3])
+                f = backbone.forward_to(xv, stop) if stop is not None else backbone.pool(backbone(xv))
+                per_view.append(f.float().cpu())
+            out.append(torch.stack(per_view, 1))
+    finally:
+        backbone.to(home).train(training)
     return torch.cat(out)
 
 

@@ -241,21 +241,30 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
             os.unlink(tmp)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters (else buffers) are: the device its inputs must be on (CPU when it has none)."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
 @torch.no_grad()
-def predict_model(model: nn.Module, loader, device: torch.device | str = "cpu") -> np.ndarray:
+def predict_model(model: nn.Module, loader, device: torch.device | str | None = None) -> np.ndarray:
     """Softmax probabilities of ``model`` on every batch of ``loader`` (``batch[0]`` is the input; any
-    labels the batches carry are not read): what a method scores with :meth:`vsalib.methods.base.Fold.score`."""
-    device = torch.device(device)
+    labels the batches carry are not read): what a method scores with :meth:`vsalib.methods.base.Fold.score`.
+    ``device``: where the batches go (None: where the model is, e.g. on the GPU after :func:`fit`)."""
+    device = model_device(model) if device is None else torch.device(device)
     model.eval()
     probs = [model(batch[0].to(device)).float().softmax(1).cpu() for batch in loader]
     return torch.cat(probs).numpy()
 
 
 @torch.no_grad()
-def evaluate_model(model: nn.Module, loader, device: torch.device | str = "cpu",
+def evaluate_model(model: nn.Module, loader, device: torch.device | str | None = None,
                    loss_fn: Callable | None = None) -> dict:
-    """Accuracy (and mean loss) of ``model`` on ``loader``; also returns predictions and probabilities."""
-    device = torch.device(device)
+    """Accuracy (and mean loss) of ``model`` on ``loader``; also returns predictions and probabilities.
+    ``device``: where the batches go (None: where the model is, e.g. on the GPU after :func:`fit`)."""
+    device = model_device(model) if device is None else torch.device(device)
     model.eval()
     probs, ys, losses, n = [], [], 0.0, 0
     for batch in loader:
