@@ -209,7 +209,7 @@ class GroupingConfig:
 
     def distinct_masks(self) -> GroupingConfig:
         """This grouping with Eq. 3's regions read as the hierarchy's *distinct* regions: each scored as its
-        own mask (``region_as="mask"``, ``score_method="crop"``; its area is then its pixel count), without
+        own mask (``region_as="mask"``; its area is then its pixel count), without
         duplicates and without the root (``drop_duplicates``, ``drop_root``). The paper does not say whether
         a region is scored as its box or its mask; the default (boxes, duplicates kept) is what R-CNN region
         scoring does, this is what "regions of a hierarchy" most plausibly means: both are offered.

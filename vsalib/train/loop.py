@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import itertools
 import os
 import random
 import tempfile
@@ -243,9 +244,8 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
 def model_device(model: nn.Module) -> torch.device:
     """Where ``model``'s parameters (else buffers) are: the device its inputs must be on (CPU when it has none)."""
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return torch.device("cpu")
+    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
 
 
 @torch.no_grad()
