@@ -111,6 +111,8 @@ def test_findings_read_the_verdicts():
                                 "claim × subset pairs") == ("Of 6 claim × subset pairs, 0 held, 0 reversed, 1 showed no "
                                                             "practical difference, 2 were not testable here and 3 were "
                                                             "not resolved.")
+    assert report.verdict_tally({"held": 2}, 2, lead="On EmotionROI, of", end="") == \
+        "On EmotionROI, of 2 claim × dataset pairs, 2 held and 0 reversed"
     assert "nothing to report" in report.findings({})
     # a dataset whose table leaves a claim out (it did not run there): matched by the claim, not by position
     text = report.findings({"Twitter I five-agree": rows(2.0, "held"), "EmotionROI": rows(2.0, "held").iloc[1:]})
@@ -158,3 +160,13 @@ def test_scoreboard_keeps_protocols_apart():
     assert per["dataset"].str.endswith("(per-emotion 5-fold CV)").all()
     assert np.allclose(per["our gain"].to_numpy(float), a["our gain"].to_numpy(float), equal_nan=True)
     assert (per["n"].to_numpy() == a["n"].to_numpy()).all()
+
+
+def test_verdict_sentence_names_the_held_and_reversed_claims():
+    from vsalib.real_benchmarks import verdict_sentence
+
+    v = pd.DataFrame({"claim": ["regions help", "K > 1 helps", "fusion helps"],
+                      "verdict": ["held", "not resolved", "reversed"]})
+    assert verdict_sentence(v, "Twitter I five-agree") == (
+        "On Twitter I five-agree, of 3 claim × dataset pairs, 1 held, 1 reversed and 1 was not resolved; "
+        "held: regions help; reversed: fusion helps.")

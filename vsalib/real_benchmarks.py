@@ -66,8 +66,7 @@ def verdict_sentence(verdicts: pd.DataFrame, where: str) -> str:
     """One sentence on a claims table: how many got each verdict, and which held or reversed."""
     what = verdicts.columns[0]
     counts = verdicts["verdict"].value_counts().to_dict()
-    tally = report.verdict_tally(counts, len(verdicts))[:-1]
-    text = f"On {where}, o" + tally[1:]  # "Of 3 claim × dataset pairs, ..." continues the sentence
+    text = report.verdict_tally(counts, len(verdicts), lead=f"On {where}, of", end="")
     for verdict in ("held", "reversed"):
         named = list(verdicts.loc[verdicts["verdict"] == verdict, what])
         if named:

@@ -386,8 +386,9 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n\n" + summary
 
 
-def verdict_tally(tally: dict, n: int, pairs: str = "claim × dataset pairs") -> str:
-    """One sentence: of ``n`` ``pairs``, how many got each verdict (``tally``: verdict → count)."""
+def verdict_tally(tally: dict, n: int, pairs: str = "claim × dataset pairs", lead: str = "Of", end: str = ".") -> str:
+    """One sentence: of ``n`` ``pairs``, how many got each verdict (``tally``: verdict → count); ``lead`` opens
+    it and ``end`` closes it (another sentence's start, and ``""`` where the caller's sentence goes on)."""
     parts = [f"{tally.get('held', 0)} held", f"{tally.get('reversed', 0)} reversed"]
     for verdict in ("no practical difference", "not testable here", "not resolved"):
         if tally.get(verdict):
@@ -398,7 +399,7 @@ def verdict_tally(tally: dict, n: int, pairs: str = "claim × dataset pairs") ->
                                               "not resolved"))
     if rest:
         parts.append(f"{rest} other{'s' if rest > 1 else ''} (no difference, one run, not run)")
-    return f"Of {n} {pairs}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
+    return f"{lead} {n} {pairs}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + end
 
 
 def source_of(paper: str) -> str:
