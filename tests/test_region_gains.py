@@ -63,6 +63,47 @@ def test_conclusion_and_ladder_sentence_say_the_numbers():
     assert "no region claim" in G.conclusion(G.region_claims(pd.DataFrame()), pd.DataFrame())
 
 
+def _controls() -> pd.DataFrame:
+    row = lambda claim, gain, ci, verdict: {"paper": "rao", "dataset": "Twitter I five-agree", "claim": claim,  # noqa: E731
+                                            "regions": False, "control": True, "ours mean": 84.0, "our gain": gain,
+                                            "gain ci": ci, "n": 5, "detectable": 2.4, "verdict": verdict}
+    return pd.concat([_board().assign(control=False),
+                      pd.DataFrame([row("regions against random boxes", -3.5, 1.8, "reversed"),
+                                    row("regions against a grid", 1.0, 4.0, "not resolved"),
+                                    row("graph against shuffled", 0.25, 0.9, "no practical difference")])],
+                     ignore_index=True)
+
+
+def test_every_control_claim_swaps_the_idea_of_a_row_its_card_has():
+    for method in scoreboard.papers():
+        names = {r.name for r in (*method.card.rows, *method.card.derived)}
+        for c in method.card.claims:
+            assert not (c.control and c.regions), c.text  # a control is never the region claim itself
+            if c.control:
+                assert {c.better, c.worse} <= names, c.text
+    assert sum(c.control for m in scoreboard.papers() for c in m.card.claims) >= 5  # MultiLevelRCNN 2, WSIDNet 3
+
+
+def test_control_claims_and_sentence_say_the_numbers():
+    board = _controls()
+    c = G.control_claims(board)
+    assert c["claim"].tolist() == ["regions against random boxes", "regions against a grid", "graph against shuffled"]
+    text = G.control_sentence(c, {"rao": "MultiLevelRCNN"})
+    assert text.startswith("Of the 3 control × dataset pairs, 0 held, 1 reversed, 1 showed no practical difference "
+                           "and 1 was not resolved.")
+    # gains -3.5, 1.0, 0.25: median +0.25, two of three positive
+    assert "+0.25 points (median), positive on 2 of 3" in text
+    assert "Resolved against the idea: MultiLevelRCNN on Twitter I five-agree, regions against random boxes " \
+           "(-3.50 ± 1.80 points)" in text
+    assert "Resolved for it" not in text and "the arbitrary stand-in is the better one" in text
+    held = c.assign(verdict=["held", "not resolved", "not resolved"])
+    text = G.control_sentence(held)
+    assert "Resolved for it: rao on Twitter I five-agree" in text and "Nowhere" not in text
+    assert "Chosen regions against arbitrary ones" in G.conclusion(G.region_claims(board), board)
+    assert "Chosen regions against arbitrary ones" not in G.conclusion(G.region_claims(_board()), _board())
+    assert G.control_claims(_board()).empty and "no control run" in G.control_sentence(G.control_claims(_board()))
+
+
 @pytest.fixture(scope="module")
 def two_scorings(tmp_path_factory):
     """Sun2016 on the two folds of a 24-image synthetic set, scored by RoIAlign and by crop, same models."""

@@ -7,7 +7,8 @@ the whole-image model they were added to (:func:`ladder`: if the papers' gains c
 gains fall as the baseline rises), compares Sun2016 under the paper's crop scoring with our RoIAlign scoring on
 the same folds and models (:func:`scoring_comparison`, :func:`scoring_agreement`, :func:`k_curves_by_scoring`),
 and tells, for every claim, the gain our design could have detected beside the gain the paper claims
-(:func:`power_table`). :func:`conclusion` says it in words, from the numbers.
+(:func:`power_table`), and gathers the controls that swap a method's idea for an arbitrary stand-in
+(:func:`control_claims`). :func:`conclusion` says it in words, from the numbers.
 """
 
 from __future__ import annotations
@@ -73,6 +74,45 @@ def power_table(board: pd.DataFrame) -> pd.DataFrame:
         "paper's gain detectable here": [("yes" if abs(p) >= d else "no") if np.isfinite(d) else "–"
                                          for p, d in zip(b["paper gain"], b["detectable"])],
         "verdict": b["verdict"]}).reset_index(drop=True)
+
+
+# -- the chosen regions against arbitrary ones --------------------------------------------------------------
+def control_claims(board: pd.DataFrame) -> pd.DataFrame:
+    """The scoreboard's control claims (:class:`~vsalib.methods.base.Claim` ``control=True``): a method against
+    itself with its idea swapped for an arbitrary stand-in (ten random boxes or a 3×3 grid for the emotional
+    regions, an identity, uniform or shuffled graph for the emotion graph); everything else is the same."""
+    cols = ["paper", "dataset", "claim", "ours mean", "our gain", "gain ci", "n", "detectable", "verdict"]
+    if not len(board) or "control" not in board:
+        return pd.DataFrame(columns=cols)
+    return board[board["control"].fillna(False).astype(bool)][cols].reset_index(drop=True)
+
+
+def control_sentence(controls: pd.DataFrame, names: dict[str, str] | None = None) -> str:
+    """What the controls show, in words: how many of them the method's idea beat, lost to, tied or left open,
+    and which were resolved either way."""
+    if not len(controls):
+        return "The snapshot holds no control run yet."
+    names = names or {}
+    n, tally = len(controls), controls["verdict"].value_counts().to_dict()
+    text = report.verdict_tally(tally, n, "control × dataset pairs", lead="Of the", end=".")
+    finite = controls["our gain"].dropna()
+    text += (f" The idea's gain over its stand-in is {finite.median():+.2f} points (median), positive on "
+             f"{int((finite > 0).sum())} of {len(finite)}.")
+
+    def named(rows: pd.DataFrame) -> str:
+        return "; ".join(f"{names.get(r['paper'], r['paper'])} on {r['dataset']}, {r['claim']} "
+                         f"({report.fmt_gain(r['our gain'], r['gain ci'])} points)" for _, r in rows.iterrows())
+
+    held, rev = controls[controls["verdict"] == "held"], controls[controls["verdict"] == "reversed"]
+    if len(rev):
+        text += f" Resolved against the idea: {named(rev)}."
+    if len(held):
+        text += f" Resolved for it: {named(held)}."
+    if not len(held):
+        text += (" Nowhere did a method's chosen regions or emotion graph beat its arbitrary stand-in: what the "
+                 "methods add here, if anything, is not explained by their idea" + (
+                     ", and where a difference is resolved the arbitrary stand-in is the better one." if len(rev) else "."))
+    return text
 
 
 # -- one method on ever stronger global models ---------------------------------------------------------------
@@ -325,8 +365,10 @@ def agreement_sentence(agree: pd.DataFrame) -> str:
 
 
 def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFrame | None = None) -> str:
-    """The chapter's conclusion in plain words, from the region claims, the whole scoreboard and (where both
-    scorings ran) the crop-vs-RoIAlign comparison."""
+    """The chapter's conclusion in plain words, from the region claims, the whole scoreboard (its controls too)
+    and (where both scorings ran) the crop-vs-RoIAlign comparison."""
+    from vsalib.scoreboard import short_name
+
     if not len(gains):
         return ("The snapshot holds no region claim yet: `make results && make publish` fills it where the "
                 "datasets are.")
@@ -356,6 +398,12 @@ def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFram
                     f"is smaller than the gain our splits detect with 80 % power: even a perfect reproduction "
                     f"could not have confirmed it here. Those claims are *not testable here*, which is not a "
                     f"refutation; more splits (repeated cross-validation) or larger test sets would be needed.")
+    controls = control_claims(board)
+    if len(controls):
+        text.append("**Chosen regions against arbitrary ones.** A region method adds computation as well as an idea "
+                    "(ten more looks at the image, a graph over emotions). Controls keep the computation and swap the "
+                    "idea for an arbitrary stand-in. " + control_sentence(controls, {
+                        p: short_name(p) for p in controls["paper"].unique()}))
     if comparison is not None and len(comparison):
         k1 = comparison[comparison["row"] == "ft+obj+senti+lf K=1"]
         if len(k1):
@@ -367,5 +415,6 @@ def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFram
     return "\n\n".join(text)
 
 
-__all__ = ["AGREEMENT_NAMES", "SCORING_NAMES", "SCORING_ROWS", "agreement_sentence", "conclusion", "ladder_sentence", "method_ladder_sentence", "open_measurements", "k_curves_by_scoring", "ladder",
+__all__ = ["AGREEMENT_NAMES", "SCORING_NAMES", "SCORING_ROWS", "agreement_sentence", "conclusion", "control_claims",
+           "control_sentence", "ladder_sentence", "method_ladder_sentence", "open_measurements", "k_curves_by_scoring", "ladder",
            "power_table", "region_claims", "scoring_agreement", "scoring_comparison", "scoring_runs", "sun2016_ladder"]

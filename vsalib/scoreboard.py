@@ -50,7 +50,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
         per_fold, paper = values.get(claim.better, (pd.Series(dtype=float), np.nan))
         base_fold, paper_base = values.get(claim.worse, (pd.Series(dtype=float), np.nan))
         m, c, _ = report.mean_ci_pct(per_fold)
-        out.append({"paper": method.card.key, "claim": claim.text, "regions": claim.regions,
+        out.append({"paper": method.card.key, "claim": claim.text, "regions": claim.regions, "control": claim.control,
                     "paper baseline %": paper_base, "ours baseline": report.mean_ci_pct(base_fold)[0],
                     "paper %": paper, "paper gain": v["paper gain"],
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
@@ -93,7 +93,7 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
                 for row in new:
                     row.update(dataset=name, protocol=proto, majority=maj)
                 rows += new
-    cols = ["paper", "dataset", "protocol", "claim", "regions", "paper baseline %", "ours baseline", "paper %", "paper gain",
+    cols = ["paper", "dataset", "protocol", "claim", "regions", "control", "paper baseline %", "ours baseline", "paper %", "paper gain",
             "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "verdict", "region step s/image", "majority"]
     return pd.DataFrame(rows, columns=cols)
 

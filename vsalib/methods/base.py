@@ -256,12 +256,15 @@ class PaperRow:
 class Claim:
     """A claim of a paper: the row ``better`` beats the row ``worse``. ``regions``: the claim that the method's
     regions (maps, proposals, attention) add to its own whole-image model, the one *When do regions help?*
-    plots (:mod:`vsalib.region_gains`)."""
+    plots (:mod:`vsalib.region_gains`). ``control``: ours, not the paper's: ``worse`` keeps the whole method and
+    swaps its idea for an arbitrary stand-in (random boxes for the chosen regions, a shuffled graph for the
+    emotion graph), so that the claim asks whether the idea, not the extra computation, helps."""
 
     text: str
     better: str
     worse: str
     regions: bool = False
+    control: bool = False
 
 
 @dataclass(frozen=True)

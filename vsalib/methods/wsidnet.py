@@ -260,9 +260,9 @@ CARD = PaperCard(
     derived=(PaperRow("WSIDNet, k chosen on validation", "wsidnet", _MAIN),),
     claims=(
         Claim("WSIDNet against its Backbone (Table 2)", "WSIDNet", "Backbone", regions=True),
-        Claim("the emotion graph against no edges (identity graph)", "WSIDNet", "WSIDNet, identity graph"),
-        Claim("the emotion graph against its weights shuffled", "WSIDNet", "WSIDNet, shuffled graph"),
-        Claim("the emotion graph against a uniform graph", "WSIDNet", "WSIDNet, uniform graph"),
+        Claim("the emotion graph against no edges (identity graph)", "WSIDNet", "WSIDNet, identity graph", control=True),
+        Claim("the emotion graph against its weights shuffled", "WSIDNet", "WSIDNet, shuffled graph", control=True),
+        Claim("the emotion graph against a uniform graph", "WSIDNet", "WSIDNet, uniform graph", control=True),
         Claim("the detection branch trained on EmotionROI, against the Backbone", "WSIDNet, detector from EmotionROI",
               "Backbone"),
     ),
