@@ -55,7 +55,7 @@ CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
     "sun2016": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None)],
     "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
     "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("emotionroi", "binary")],
-    "multilevel-rcnn": [("emotionroi", "binary"), ("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three")],
+    "multilevel-rcnn": [("emotionroi", "binary"), ("emotionroi", "emotion"), ("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three")],
     "attr-attention": [("emotion6", "binary")],
 }
 

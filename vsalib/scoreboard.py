@@ -75,6 +75,17 @@ def protocol_label(protocol: str) -> str:
     return {"fixed": "fixed split", "ratio": "random split"}.get(protocol, protocol)
 
 
+def by_protocol(runs: pd.DataFrame, dataset: str, subset: str | None) -> list[tuple[str, str, pd.DataFrame]]:
+    """One dataset's runs per protocol, never pooled: (name, protocol, runs), the name as the scoreboard writes it
+    (the dataset's, with the protocol in brackets where the runs hold more than one, e.g. EmotionROI's fixed split
+    and Rao's per-category 5-fold CV)."""
+    if not len(runs) or "protocol" not in runs:
+        return [(report.dataset_name(dataset, subset), "", runs)]
+    several = runs["protocol"].nunique() > 1
+    return [(report.dataset_name(dataset, subset) + (f" ({protocol_label(proto)})" if several else ""), proto, r)
+            for proto, r in runs.groupby("protocol", sort=True)]
+
+
 def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.DataFrame:
     """The numeric scoreboard (one row per paper × dataset × claim); empty when the snapshot is."""
     all_runs = published.load() if runs is None else runs
@@ -85,11 +96,9 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
             runs = published.chapter_runs(method.name, ds, sub, profile=profile, runs=all_runs)
             if not len(runs):
                 continue
-            several = runs["protocol"].nunique() > 1  # e.g. EmotionROI's fixed split and Rao's per-category 5-fold
-            for proto, r in runs.groupby("protocol", sort=True):  # one row per protocol: never pooled
+            for name, proto, r in by_protocol(runs, ds, sub):  # one row per protocol: never pooled
                 new = [row for row in claim_rows(method, r, ds, sub) if row["verdict"] != "–"]  # "–": not run there
                 maj = majority_rate(r)
-                name = report.dataset_name(ds, sub) + (f" ({protocol_label(proto)})" if several else "")
                 for row in new:
                     row.update(dataset=name, protocol=proto, majority=maj)
                 rows += new
