@@ -108,7 +108,7 @@ def control_sentence(controls: pd.DataFrame, names: dict[str, str] | None = None
         text += f" Resolved against the idea: {named(rev)}."
     if len(held):
         text += f" Resolved for it: {named(held)}."
-    if not len(held):
+    else:
         text += (" Nowhere did a method's chosen regions or emotion graph beat its arbitrary stand-in: what the "
                  "methods add here, if anything, is not explained by their idea" + (
                      ", and where a difference is resolved the arbitrary stand-in is the better one." if len(rev) else "."))
