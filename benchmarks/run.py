@@ -160,58 +160,70 @@ def _finetuned_twitter_model():
     from vsalib import published
     from vsalib.backbones import create_backbone
     from vsalib.methods.global_cnn import GlobalCNN, load_finetuned
-    runs = published.load(dataset="twitter1")
-    if len(runs):
-        ft = runs[(runs["method"] == "global-finetune") & (runs["subset"] == "five") & (runs["seed"] == 0)
-                  & (runs["fold"] == 0)]
-        keys = set(ft["key"])
-        for rec in published.published_store().records():
-            if rec.key in keys:
-                try:
-                    return load_finetuned(rec, 2), "fine-tuned, Twitter I five-agree seed 0 fold 0"
-                except FileNotFoundError:
-                    continue
+    from vsalib.results import ResultStore
+
+    # the published store first (the chapter's Lite0), then the working store (any backbone a run has fine-tuned)
+    for store in (published.published_store(), ResultStore()):
+        recs = sorted((r for r in store.records() if r.method == "global-finetune" and r.dataset == "twitter1"
+                       and r.subset == "five" and r.seed == 0 and r.fold == 0), key=lambda r: r.params["backbone"])
+        for rec in recs:
+            try:
+                return load_finetuned(rec, 2), f"{rec.params['backbone']} fine-tuned, Twitter I five-agree seed 0 fold 0"
+            except FileNotFoundError:
+                continue
     torch.manual_seed(0)
     return GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval(), "ImageNet backbone, seeded head"
 
 
 def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
     """RoIAlign at the scale it was made for (issue 16): per image, 100 EdgeBoxes proposals scored by crop (the
-    paper's), by RoIAlign on the image warped to 224 px (a 7 x 7 map), and by RoIAlign on the image resized to a
-    shorter side of 600 px (Fast R-CNN's scale, aspect kept); seconds per image, and agreement with crop: the same
-    top-1 region and the share of crop's top-10 among each one's top-10 under Sun2016's Senti score, and the
-    mean cosine similarity of the regions' pooled features. The classifier is a fine-tuned Twitter I model where its
-    weights are here (else the ImageNet backbone with a seeded head)."""
+    paper's), by crop again with every box edge moved by up to 2 px (the ceiling: how far crop agrees with itself),
+    by RoIAlign on the image warped to the model's input size (224 px for Lite0: a 7 x 7 map), and by RoIAlign on
+    the image resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept); seconds per image, and
+    agreement with crop: the same top-1 region, the top-1 regions in the same place (IoU >= 0.5) and the share of
+    crop's top-10 among each one's top-10 under Sun2016's Senti score, and the mean cosine similarity of the
+    regions' pooled features. The classifier is a fine-tuned Twitter I model where its weights are here (else the
+    ImageNet backbone with a seeded head)."""
     import numpy as np
 
     from vsalib.regions import scoring
+    from vsalib.regions.boxes import jitter_boxes
     from vsalib.regions.proposals import propose
 
     images, src = bench_images("twitter1", 60, n_images, (375, 500))
     model, head = _finetuned_twitter_model()
-    ways = {"crop": dict(method="crop", size=224), "roialign224": dict(method="roialign", size=224),
-            "roialign600": dict(method="roialign", size=224, shorter_side=600)}
+    size = model.backbone.info.input_size  # 224 for Lite0, 240 for Lite1
+    # crop_jitter2: crop scoring again, every box edge moved by up to 2 px: how far crop agrees with itself when the
+    # proposals move by less than EdgeBoxes' own localisation error, the ceiling of any other scoring's agreement
+    ways = {"crop": dict(method="crop", size=size), "crop_jitter2": dict(method="crop", size=size),
+            f"roialign{size}": dict(method="roialign", size=size),
+            "roialign600": dict(method="roialign", size=size, shorter_side=600)}
     secs = {w: 0.0 for w in ways}
     agree = {w: [] for w in ways if w != "crop"}
     cos = {w: [] for w in agree}
-    for im in images:
+    for i, im in enumerate(images):
         props = propose(im, "edgeboxes", n_boxes)
+        boxes = np.asarray(props.boxes, dtype=np.float64)
+        moved = jitter_boxes(boxes, 2, im.width, im.height, seed=i)
         out = {}
         for w, kw in ways.items():
             t0 = time.perf_counter()
-            out[w] = scoring.region_outputs(model, im, props.boxes, **kw)
+            out[w] = scoring.region_outputs(model, im, moved if w == "crop_jitter2" else boxes, **kw)
             secs[w] += time.perf_counter() - t0
         for w in agree:  # Senti alone (Sun2016's "senti" ranking): obj+senti is dominated by the shared objectness
-            agree[w].append(scoring.ranking_agreement(out["crop"].probs, out[w].probs))
+            agree[w].append(scoring.ranking_agreement(out["crop"].probs, out[w].probs, boxes=boxes,
+                                                      other_boxes=moved if w == "crop_jitter2" else None))
             cos[w].append(float(torch.nn.functional.cosine_similarity(out[w].features, out["crop"].features).mean()))
     n = len(images)
-    res = {"roi_scale_images": f"{n} {src} images, {n_boxes} EdgeBoxes proposals each; model: {head}"}
+    res = {"roi_scale_images": f"{n} {src} images, {n_boxes} EdgeBoxes proposals each; model: {head}, {size} px"}
     for w in ways:
         res[f"roi_scale_{w}_s_per_image"] = round(secs[w] / n, 3)
         if w != "crop":
             res[f"roi_scale_{w}_speedup_over_crop"] = round(secs["crop"] / secs[w], 1)
             mean = {k: float(np.nanmean([a[k] for a in agree[w]])) for k in agree[w][0]}
             res[f"roi_scale_{w}_top1_agreement"] = round(mean["senti_top1"], 2)
+            # the same place: the two top-1 boxes overlap at IoU >= 0.5 (near-duplicate proposals count as one)
+            res[f"roi_scale_{w}_top1_same_place"] = round(float(np.mean([a["senti_top1_iou"] >= 0.5 for a in agree[w]])), 2)
             res[f"roi_scale_{w}_top10_overlap"] = round(mean["senti_top10_overlap"], 2)
             res[f"roi_scale_{w}_feature_cosine"] = round(float(np.mean(cos[w])), 3)
             res[f"roi_scale_{w}_senti_spearman"] = round(mean["senti_spearman"], 3)

@@ -143,9 +143,17 @@ def test_crop_against_roialign_on_the_same_folds(two_scorings):
     assert (comp["folds"] == 2).all() and comp["verdict"].isin(
         ["held", "reversed", "no practical difference", "not resolved", "no difference"]).all()
     agree = G.scoring_agreement(runs, "synthetic", "binary", None)
-    assert len(agree) == 2 and (agree["folds"] == 2).all()
+    assert agree["versus"].tolist() == list(G.AGREEMENT_NAMES) and (agree["folds"] == 2).all()  # the names' order
     assert agree["same top-1 (Senti)"].between(0, 1).all() and (agree["crop s/image"] > 0).all()
-    assert G.agreement_sentence(agree).startswith("With RoIAlign at 224 px")
+    assert agree["same place (Senti)"].between(0, 1).all()
+    text = G.agreement_sentence(agree)
+    assert text.startswith("With RoIAlign at 224 px") and "Crop scoring agrees with itself" in text
+    r224 = agree.set_index("versus").loc["roialign224"]
+    assert f"first on {100 * r224['same top-1 (Senti)']:.0f} % of the test images" in text
+    # a run from before the ceiling and the IoU were recorded: no ceiling sentence, no "same place"
+    old = agree[agree["versus"] != "crop_jitter2"].assign(**{"same place (Senti)": float("nan")})
+    assert "agrees with itself" not in G.agreement_sentence(old) and "same place" not in G.agreement_sentence(old)
+    assert G.agreement_sentence(agree[agree["versus"] == "crop_jitter2"]) == ""
     curves = G.k_curves_by_scoring(runs, "synthetic", "binary", None)
     assert sorted(curves["subset"].unique()) == sorted(G.SCORING_NAMES.values())
     assert set(curves["k"]) == {1, 2} and (curves["runs"] == 2).all()

@@ -224,7 +224,7 @@ def multilevel_table(runs: pd.DataFrame, dataset: str, subset: str | None, rows,
     ours, mean per-class recall, and the gain over the global feature alone (paper's on FI, ours paired per fold)."""
     t = multilevel_study.table(runs, dataset, subset, rows, values, n_classes)
     return pd.DataFrame({"paper's row": t["row"], **({"what ran": t["what ran"]} if what_ran else {}),
-                         f"paper FI ({n_classes}) %": t["paper FI %"],
+                         f"paper FI ({multilevel_study.paper_classes(n_classes)}) %": t["paper FI %"],
                          "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
                          "mean recall %": t["mean recall"].map(report.fmt_num),
                          "paper gain": t["paper gain"].map(report.fmt_gain), "our gain": t["our gain"].map(report.fmt_gain)})

@@ -243,6 +243,14 @@ def test_the_chapters_tables_come_from_the_records(synthetic_run):
     assert t3.loc["MultiLevelRCNN", "paper %"] == pytest.approx(82.94) and t3.loc["VGG16", "runs"] == 0
     printed = RB.multilevel_table(runs, ds.name, "binary", S.TABLE1_ROWS)
     assert "paper FI (2) %" in printed and not printed["ours %"].isna().any()
+    # six classes (EmotionROI's emotions) are read against FI's 8-class column, the paper's only multi-class one
+    assert S.paper_classes(6) == S.paper_classes(8) == 8 and S.paper_classes(2) == 2
+    t6 = S.table(runs, ds.name, "binary", n_classes=6).set_index("row")
+    assert t6.loc["global+emotional regions", "paper FI %"] == pytest.approx(S._paper("global+emotional regions", "fi", 8))
+    assert not math.isnan(t6.loc["global+emotional regions", "paper FI %"])
+    assert "paper FI (8) %" in RB.multilevel_table(runs, ds.name, "binary", S.TABLE1_ROWS, n_classes=6)
+    with pytest.raises(ValueError, match="n_classes"):
+        S.paper_classes(1)
     pub = S.published_table(1).set_index("Table 1 row")
     assert pub.loc["object regions only", "FI (2)"] == pytest.approx(88.44)
 

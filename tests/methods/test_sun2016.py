@@ -146,6 +146,14 @@ def test_crop_run_measures_its_agreement_with_roialign(tmp_path, monkeypatch):
     back = sun2016.analyse_images(None, test, props, crop, 64, progress=False, cache_file=cache)
     assert not calls and len(back) == len(test) and all(r.probs.shape[1] == 2 and r.rules == crop for r in back)
     monkeypatch.undo()
+    for r in agree.values():  # where the two top-1 regions lie: the same place when their IoU is at least 0.5
+        assert 0 <= r.metrics["senti_top1_iou"] <= 1 and 0 <= r.metrics["senti_top1_iou50"] <= 1
+    # crop scoring against itself agrees on every image; with its boxes moved, it is scored where they moved
+    model = global_cnn.load_finetuned(ft[0], 2)
+    same = sun2016.scoring_agreement(model, test, back, versus={"same": {"method": "crop"},
+                                                                "moved": {"method": "crop", "jitter": 3}}, size=64)
+    assert same["same"]["senti_top1"] == 1.0 and same["same"]["senti_top1_iou"] == pytest.approx(1.0)
+    assert same["same"]["senti_top10_overlap"] == 1.0 and same["moved"]["senti_top1_iou"] < 1.0
     # the cost of proposals and scoring is kept with them, so a run resumed from the caches reports what they took
     assert all(p.seconds > 0 for p in props) and all(r.seconds > 0 for r in back)
     g = next(r for r in recs if r.method == "sun2016-global").metrics
@@ -203,6 +211,15 @@ def test_ranking_agreement_by_hand():
     b = ranking_agreement(crop, roi, torch.tensor([0.1, 0.2, 5.0]), top=1)
     assert b["ar_top1"] == 1.0 and b["senti_top1"] == 0.0
     assert np.isnan(ranking_agreement(crop[:1], roi[:1])["senti_spearman"])
+    # the IoU of the two top-1 boxes: crop's first is box 1, RoIAlign's box 0 (10 x 10 boxes overlapping by 5 x 10)
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [50, 50, 60, 60]])
+    assert "senti_top1_iou" not in a
+    assert ranking_agreement(crop, roi, boxes=boxes)["senti_top1_iou"] == pytest.approx(50 / 150)
+    assert ranking_agreement(crop, crop, boxes=boxes)["senti_top1_iou"] == pytest.approx(1.0)
+    moved = boxes + np.array([[0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])  # the other scored box 1 moved 1 px right
+    assert ranking_agreement(crop, crop, boxes=boxes, other_boxes=moved)["senti_top1_iou"] == pytest.approx(90 / 110)
+    with pytest.raises(ValueError, match="boxes"):
+        ranking_agreement(crop, roi, boxes=boxes[:2])
     with pytest.raises(ValueError, match="hold 3 and 2 regions"):
         ranking_agreement(crop, roi[:2])
 

@@ -34,3 +34,22 @@ def test_boxes_to_input_rounds_outward_and_clips():
     # exact edges stay put despite float error (1 / (1/3) = 3.0000000000000004); scale 1 only clips
     assert boxes_to_input([[1, 1, 2, 2]], 1 / 3, 10, 10).tolist() == [[3, 3, 6, 6]]
     assert boxes_to_input([[0.5, 0, 7.5, 5]], 1.0, 5, 5).tolist() == [[0.5, 0, 5, 5]]
+
+
+def test_jitter_boxes_moves_each_coordinate_within_bounds():
+    from vsalib.regions.boxes import jitter_boxes
+
+    b = np.array([[10, 10, 50, 40], [0, 0, 100, 80], [98, 5, 100, 7]], dtype=float)
+    j = jitter_boxes(b, 2, 100, 80, seed=3)
+    assert np.array_equal(j, jitter_boxes(b, 2, 100, 80, seed=3))  # seeded
+    assert np.abs(j - b).max() <= 2 and not np.array_equal(j, b)
+    assert (j[:, [0, 2]] >= 0).all() and (j[:, [0, 2]] <= 100).all() and (j[:, [1, 3]] <= 80).all()
+    assert (j[:, 2] > j[:, 0]).all() and (j[:, 3] > j[:, 1]).all()
+    assert np.array_equal(jitter_boxes(b, 0, 100, 80), b)
+    # a 1-px box that a 5-px move would often collapse stays a box: moved where it can, else as it was
+    tiny = np.array([[50, 50, 51, 51]], dtype=float)
+    moved = np.concatenate([jitter_boxes(tiny, 5, 100, 100, seed=s) for s in range(40)])
+    assert (moved[:, 2] > moved[:, 0]).all() and (moved[:, 3] > moved[:, 1]).all()
+    assert (moved == tiny).all(axis=1).any() and not (moved == tiny).all(axis=1).all()
+    with pytest.raises(ValueError, match="pixels"):
+        jitter_boxes(b, -1, 100, 80)

@@ -53,7 +53,17 @@ def published_table(table: int) -> pd.DataFrame:
     return wide.reindex(index=order_m, columns=order_c).reset_index().rename(columns={"method": f"Table {table} row"})
 
 
+def paper_classes(n_classes: int) -> int:
+    """The class count of the paper's FI column to set beside ours: 2 for binary data, else FI's 8 (Mikels'
+    emotions): a 6-class EmotionROI or an 8-class synthetic run is read against the paper's 8-class figures,
+    the only multi-class ones it prints."""
+    if n_classes < 2:
+        raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
+    return 2 if n_classes == 2 else 8
+
+
 def _paper(row: str, dataset: str, classes: int) -> float:
+    classes = paper_classes(classes)
     r = CARD.row(row)
     pub = targets.published(paper="rao", table=r.table or CARD.table)
     hit = pub[(pub["method"] == row) & (pub["dataset"] == dataset) & (pub["classes"] == classes)]
@@ -62,7 +72,8 @@ def _paper(row: str, dataset: str, classes: int) -> float:
 
 def table(runs: pd.DataFrame, dataset: str, subset: str | None, rows: Sequence[str] = TABLE1_ROWS + TABLE2_ROWS,
           values: dict | None = None, n_classes: int = 2, lam: float = PAPER_LAM) -> pd.DataFrame:
-    """Our rows beside the paper's: ``paper FI %`` (its Tables 1–2 are on FI, ``n_classes`` = 8 or 2: our data's),
+    """Our rows beside the paper's: ``paper FI %`` (its Tables 1–2 are on FI; ``n_classes``: our data's, read
+    against FI's 2 or 8 classes by :func:`paper_classes`),
     ours (mean, 95 % CI, n), mean per-class recall, and the paired gain over the global feature alone under the
     same loss (L_cls for the L_cls rows, L_p for L_p, L_multi otherwise), paper's and ours. ``lam``: the λ of the
     L_multi rows (the paper's 0.4)."""
@@ -206,5 +217,5 @@ def wheel_bars(label: str, p_star: float, order: Sequence[str], plus_one: bool =
                      index=list(order))
 
 
-__all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "lam_sentence", "lam_sweep", "load_fold", "p_star_mean",
+__all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "paper_classes", "lam_sentence", "lam_sweep", "load_fold", "p_star_mean",
            "proposer_summary", "published_table", "table", "table3", "wheel_bars", "LAMS"]

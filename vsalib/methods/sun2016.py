@@ -38,6 +38,7 @@ from vsalib.data.images import open_image
 from vsalib.data.registry import ImageDataset
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
+from vsalib.regions.boxes import jitter_boxes
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
 from vsalib import provenance
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
@@ -566,18 +567,22 @@ class Sun2016(OnTrainedModel):
         return records
 
 
-#: The RoIAlign scorings a crop-scored run is compared with: the image warped to 224 px (a 7 x 7 map, what
-#: ``scoring="roialign"`` does) and resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept).
-AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"method": "roialign", "shorter_side": 600}}
+#: The scorings a crop-scored run is compared with: RoIAlign on the image warped to 224 px (a 7 x 7 map, what
+#: ``scoring="roialign"`` does) and resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept), and crop
+#: scoring itself with every box edge moved by up to 2 px (``jitter``: less than a proposer's own localisation
+#: error), the ceiling of any other scoring's agreement with crop.
+AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"method": "roialign", "shorter_side": 600},
+                      "crop_jitter2": {"method": "crop", "jitter": 2}}
 
 
 def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions], *, versus: dict[str, dict],
                       size: int | None = None, log_base: float = 2.0) -> dict[str, dict[str, float]]:
-    """Per RoIAlign scoring of ``versus`` (name → keyword arguments of
-    :func:`~vsalib.regions.scoring.region_outputs`): the mean :func:`~vsalib.regions.scoring.ranking_agreement`
-    with the crop scores of ``crop`` on the same proposals, over the images that have at least one, and the
-    seconds per image that scoring alone takes (decoding the image, which either needs, and its forward pass).
-    Each image is decoded once for all the scorings."""
+    """Per scoring of ``versus`` (name → keyword arguments of :func:`~vsalib.regions.scoring.region_outputs`, and
+    ``jitter``: score the boxes moved by up to that many pixels, :func:`~vsalib.regions.boxes.jitter_boxes`, seeded
+    by the image's position): the mean :func:`~vsalib.regions.scoring.ranking_agreement` with the crop scores of
+    ``crop`` on the same proposals, over the images that have at least one, and the seconds per image that scoring
+    alone takes (decoding the image, which either needs, and its forward pass). Each image is decoded once for all
+    the scorings."""
     rows: dict[str, list[dict]] = {name: [] for name in versus}
     seconds = dict.fromkeys(versus, 0.0)
     n = 0
@@ -589,10 +594,15 @@ def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions],
         decode = time.perf_counter() - t0
         n += 1
         for name, kw in versus.items():
+            kw = dict(kw)
+            jitter = int(kw.pop("jitter", 0))
+            boxes = np.asarray(r.boxes, dtype=np.float64)
+            moved = jitter_boxes(boxes, jitter, image.width, image.height, seed=n) if jitter else boxes
             t0 = time.perf_counter()
-            other = S.region_outputs(model, image, r.boxes, size=size, **kw)
+            other = S.region_outputs(model, image, moved, size=size, **kw)
             seconds[name] += decode + time.perf_counter() - t0
-            rows[name].append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base))
+            rows[name].append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base, boxes=boxes,
+                                                  other_boxes=moved))
     out = {}
     for name, rs in rows.items():
         mean = {k: float(np.nanmean([row[k] for row in rs])) for k in (rs[0] if rs else {})}

@@ -42,3 +42,21 @@ def boxes_to_input(xyxy, scale: float, width: int, height: int) -> np.ndarray:
     b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, width)
     b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, height)
     return b
+
+
+def jitter_boxes(xyxy, pixels: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Every coordinate of boxes ``(N, 4)`` moved by a whole number of pixels drawn uniformly from
+    ``[-pixels, pixels]`` (seeded), then clipped to ``[0, width] x [0, height]``; a box that would collapse keeps
+    its original coordinates. A stand-in for another proposer's localisation of the same regions: how stable a
+    ranking of near-duplicate proposals is under it bounds how far any faster scoring can agree with it.
+    Returns a new float64 array."""
+    if pixels < 0:
+        raise ValueError(f"pixels: expected an int >= 0, got {pixels}")
+    b = np.array(xyxy, dtype=np.float64).reshape(-1, 4)
+    rng = np.random.default_rng(seed)
+    out = b + rng.integers(-pixels, pixels + 1, size=b.shape)
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
+    bad = (out[:, 2] <= out[:, 0]) | (out[:, 3] <= out[:, 1])
+    out[bad] = b[bad]
+    return out

@@ -488,7 +488,8 @@ def whole_image_probs(model, image, size: int | None = None, how: str = "warp", 
     return whole_image_outputs(model, image, size, how, device).probs[0]
 
 
-def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_base: float = 2.0) -> dict[str, float]:
+def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_base: float = 2.0,
+                      boxes=None, other_boxes=None) -> dict[str, float]:
     """How far ``other`` (e.g. RoIAlign) scores one image's regions as ``reference`` (crop scoring) does: both
     ``(N, M)`` softmax probabilities of the same N boxes.
 
@@ -498,7 +499,10 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
     the share of the reference's ``top`` regions among ``other``'s; ``senti_spearman`` Spearman's rank
     correlation of the two Senti vectors; ``p_positive_pearson`` Pearson's correlation of the probability of
     the last class (positive, for a binary task). Correlations are NaN when either vector is constant or there
-    are fewer than two regions."""
+    are fewer than two regions. With ``boxes`` (the N boxes, ``(N, 4)``; ``other_boxes`` where ``other`` scored
+    moved copies of them, default the same), ``senti_top1_iou`` is the IoU of the two top-1 boxes under Senti: a
+    softer agreement than ``senti_top1``, since near-duplicate proposals of one region count as the same place;
+    ``senti_top1_iou50`` is 1.0 when that IoU is at least 0.5."""
     from scipy import stats
 
     p_ref, p_oth = (torch.as_tensor(p).float().cpu() for p in (reference, other))
@@ -517,6 +521,16 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
         out[f"{name}top{top}_overlap"] = len(set(ra[:k].tolist()) & set(rb[:k].tolist())) / k
 
     agree(s_ref, s_oth, "senti_")
+    if boxes is not None:
+        from torchvision.ops import box_iou
+
+        b_ref = torch.as_tensor(np.asarray(boxes, dtype=np.float64)).reshape(-1, 4)
+        b_oth = b_ref if other_boxes is None else torch.as_tensor(np.asarray(other_boxes, dtype=np.float64)).reshape(-1, 4)
+        if len(b_ref) != n or len(b_oth) != n:
+            raise ValueError(f"boxes: expected {n} boxes (one per scored region), got {len(b_ref)} and {len(b_oth)}")
+        i, j = int(s_ref.argmax()), int(s_oth.argmax())
+        out["senti_top1_iou"] = float(box_iou(b_ref[i:i + 1], b_oth[j:j + 1])[0, 0])
+        out["senti_top1_iou50"] = float(out["senti_top1_iou"] >= 0.5)  # the same place (PASCAL's IoU rule)
     if objectness is not None:
         obj = torch.as_tensor(objectness, dtype=torch.float32)
         agree(affective_rank(obj, s_ref), affective_rank(obj, s_oth), "ar_")
