@@ -14,7 +14,12 @@ notebooks to results/notebooks/:
   (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8;
 - ``attr-attention``: Emotion6 (folder polarity, three random 80/10/10 splits): AttrAttention's four variants
   (image only, true, predicted and attribute alone) with the dominant emotion as the attribute, augmentation
-  before vs after the split, and the degenerate folder-emotion attribute.
+  before vs after the split, and the degenerate folder-emotion attribute;
+- ``multilevel-protocols``: MultiLevelRCNN on EmotionROI under Rao's per-category 5-fold protocol (binary) and
+  on EmotionROI's six emotions (its fixed split, three seeds): Table 3's second protocol and the 6-class column;
+- ``regions-help``: the runs of *When do regions help?* (Twitter I, Sun2016): three repetitions of the grouped
+  5-fold CV on each subset (fold seeds 0, 1, 2: seed 0 is ``sun2016``'s), crop scoring on five-agree, and the
+  ladder's rungs on five-agree (every layer fine-tuned; EfficientNet-Lite1 and -Lite2 at their own 240 and 260 px).
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -50,7 +55,24 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
     "multilevel-rcnn": ("multilevel_rcnn.ipynb", [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]
                         + TWITTER[:3]),
     "attr-attention": ("attr_attention.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
+    "multilevel-protocols": ("multilevel_rcnn.ipynb", [
+        {"dataset": "emotionroi", "subset": "binary", "protocol": "per_category", "seeds": [0]},
+        {"dataset": "emotionroi", "subset": "emotion", "seeds": [0, 1, 2]}]),
+    "regions-help": ("sun2016_affective_regions.ipynb", [
+        *({**c, "seeds": [0, 1, 2]} for c in TWITTER[:3]),
+        {"dataset": "twitter1", "subset": "five", "scoring": "crop"},
+        {"dataset": "twitter1", "subset": "five", "full_finetune": True},
+        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite1", "image_size": 240},
+        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260}]),
 }
+
+
+def run_name(chapter: str, profile: str, cfg: dict) -> str:
+    """The executed notebook's file name: chapter, profile, dataset, subset, and every other setting of ``cfg``
+    (so that two configurations of one chapter and dataset never write the same file)."""
+    extra = [f"{k}-{'-'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in cfg.items()
+             if k not in ("dataset", "subset", "seeds")]
+    return "_".join([chapter, profile, cfg["dataset"], cfg.get("subset") or "all", *extra]) + ".ipynb"
 
 
 def main(argv=None) -> int:
@@ -74,7 +96,7 @@ def main(argv=None) -> int:
             if not is_available(cfg["dataset"]):
                 print(f"skip {cfg['dataset']}: not found (set VSALIB_DATA)")
                 continue
-            name = f"{chapter}_{args.profile}_{cfg['dataset']}_{cfg.get('subset') or 'all'}.ipynb"
+            name = run_name(chapter, args.profile, cfg)
             t0 = time.perf_counter()
             pm.execute_notebook(str(ROOT / "notebooks" / notebook), str(out / name),
                                 parameters={"profile": args.profile, **cfg}, cwd=str(ROOT / "notebooks"),

@@ -209,3 +209,26 @@ def test_printed_jupyter_command_opens_what_exists(page, command):
     assert argv[1] == "lab" and all((ROOT / a).exists() for a in argv[2:] if not a.startswith("-"))
     out = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
     assert out.returncode == 0, "JupyterLab is not installed in the environment"
+
+
+def _real_results_configs() -> list[tuple[str, str, dict]]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_run_real_results", ROOT / "scripts" / "run_real_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return [(chapter, notebook, cfg, mod.run_name(chapter, "cpu", cfg)) for chapter, (notebook, cfgs) in mod.CONFIGS.items()
+            for cfg in cfgs]
+
+
+@pytest.mark.parametrize("chapter,notebook,cfg,name", _real_results_configs(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_make_results_run_resolves_in_its_chapter(chapter, notebook, cfg, name, fixture_root, monkeypatch, tmp_path):
+    """`make results` runs what the snapshot holds (every chapter's configurations, the second protocol, the ladder's
+    rungs, crop scoring, repeated CV): each configuration passes its chapter's parameter checks, and no two runs write
+    the same executed notebook."""
+    monkeypatch.setenv("VSALIB_DATA", str(fixture_root))
+    monkeypatch.setenv("VSALIB_RESULTS", str(tmp_path / "results"))
+    ns = resolve_chapter(ROOT / "notebooks" / notebook, {"profile": "cpu", **cfg}, fixture_root)
+    assert ns["ds"].name == cfg["dataset"]
+    names = [n for *_, n in _real_results_configs()]
+    assert names.count(name) == 1
