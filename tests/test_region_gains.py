@@ -153,6 +153,7 @@ def test_crop_against_roialign_on_the_same_folds(two_scorings):
     # a run from before the ceiling and the IoU were recorded: no ceiling sentence, no "same place"
     old = agree[agree["versus"] != "crop_jitter2"].assign(**{"same place (Senti)": float("nan")})
     assert "agrees with itself" not in G.agreement_sentence(old) and "same place" not in G.agreement_sentence(old)
+    assert "predates the ceiling" in G.agreement_sentence(old) and "predates" not in text
     assert G.agreement_sentence(agree[agree["versus"] == "crop_jitter2"]) == ""
     curves = G.k_curves_by_scoring(runs, "synthetic", "binary", None)
     assert sorted(curves["subset"].unique()) == sorted(G.SCORING_NAMES.values())

@@ -380,6 +380,9 @@ def agreement_sentence(agree: pd.DataFrame) -> str:
                  f"the images when every box edge moves by up to 2 px, less than a proposer's own error: "
                  + ("no faster scoring can be asked to agree more often than that." if c["same top-1 (Senti)"] < 0.75
                     else "the top region is stable, so the disagreement is RoIAlign's, not the ranking's."))
+    else:
+        text += (" This run predates the ceiling (crop against itself with its boxes moved), so the table has no row "
+                 "for it; the benchmark `.venv/bin/python benchmarks/run.py --only roi_scale` measures it on 15 images.")
     return text
 
 
