@@ -528,7 +528,7 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
         b_oth = b_ref if other_boxes is None else torch.as_tensor(np.asarray(other_boxes, dtype=np.float64)).reshape(-1, 4)
         if len(b_ref) != n or len(b_oth) != n:
             raise ValueError(f"boxes: expected {n} boxes (one per scored region), got {len(b_ref)} and {len(b_oth)}")
-        i, j = int(s_ref.argmax()), int(s_oth.argmax())
+        i, j = (int(s.argsort(descending=True)[0]) for s in (s_ref, s_oth))  # the top1 rule's own first regions
         out["senti_top1_iou"] = float(box_iou(b_ref[i:i + 1], b_oth[j:j + 1])[0, 0])
         out["senti_top1_iou50"] = float(out["senti_top1_iou"] >= 0.5)  # the same place (PASCAL's IoU rule)
     if objectness is not None:
