@@ -224,6 +224,28 @@ def test_ranking_agreement_by_hand():
         ranking_agreement(crop, roi[:2])
 
 
+def test_senti_from_logits_keeps_saturated_regions_apart():
+    import math
+
+    from vsalib.regions.scoring import ranking_agreement, senti_order, senti_score
+
+    ref = torch.tensor([[50.0, 0.0], [40.0, 0.0], [0.0, 0.0]])
+    other = ref[[1, 0, 2]]  # the two confident regions swapped
+    # float32's softmax rounds both confident rows to (1, 0): Senti ties at exactly 1
+    s = senti_score(ref.softmax(-1))
+    assert s[0] == s[1] == 1.0 and s[2] == pytest.approx(0.0)
+    # in float64 from logits: sum p log2 p = -(e^-m (m + 1)) / ln 2 to first order in e^-m, for margin m
+    o = senti_order(ref)
+    assert o[0] == pytest.approx(-math.exp(-50) * 51 / math.log(2), rel=1e-6)
+    assert o[1] == pytest.approx(-math.exp(-40) * 41 / math.log(2), rel=1e-6)
+    assert o[0] > o[1] > o[2] and o[2] == pytest.approx(-1.0)
+    tied = ranking_agreement(ref.softmax(-1), other.softmax(-1))
+    assert tied["senti_ties"] == tied["other_senti_ties"] == 2.0
+    exact = ranking_agreement(ref, other, from_logits=True)
+    assert exact["senti_top1"] == 0.0 and exact["senti_ties"] == 2.0  # the swap is seen once the ties are broken
+    assert ranking_agreement(ref, ref, from_logits=True)["senti_top1"] == 1.0
+
+
 def test_top1_hit_rate_counts_iou():
     r = sun2016.ImageRegions(torch.tensor([[0.0, 0, 10, 10], [20, 20, 40, 40]]), torch.tensor([1.0, 0.1]),
                              torch.tensor([[0.5, 0.5], [0.5, 0.5]]), torch.zeros(2, 3), torch.zeros(2),

@@ -89,6 +89,15 @@ def senti_score(probs, log_base: float = 2.0) -> torch.Tensor:
     return 1.0 + torch.special.xlogy(p, p).sum(-1) / math.log(float(log_base))
 
 
+def senti_order(logits, log_base: float = 2.0) -> torch.Tensor:
+    """Eq. 1 without its constant 1, from logits in float64: ``sum_i s_ij log s_ij`` (the negative entropy), ``(N,)``.
+    It orders regions exactly as Senti does, without saturation: a confident region's float32 softmax rounds to
+    ``(1, 0)`` and its Senti to exactly 1, so that dozens of a fine-tuned model's proposals can tie at the top and
+    "the first region by Senti" is whichever the sort puts first; ``log_softmax`` in float64 keeps them apart."""
+    lp = torch.as_tensor(logits).double().log_softmax(-1)
+    return (lp.exp() * lp).sum(-1) / math.log(log_base)
+
+
 def minmax(x, dim: int = -1) -> torch.Tensor:
     """Min-max normalisation ``(x - min) / (max - min)`` along ``dim`` (over one image's regions).
 
@@ -489,7 +498,7 @@ def whole_image_probs(model, image, size: int | None = None, how: str = "warp", 
 
 
 def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_base: float = 2.0,
-                      boxes=None, other_boxes=None) -> dict[str, float]:
+                      boxes=None, other_boxes=None, from_logits: bool = False) -> dict[str, float]:
     """How far ``other`` (e.g. RoIAlign) scores one image's regions as ``reference`` (crop scoring) does: both
     ``(N, M)`` softmax probabilities of the same N boxes.
 
@@ -502,10 +511,13 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
     are fewer than two regions. With ``boxes`` (the N boxes, ``(N, 4)``; ``other_boxes`` where ``other`` scored
     moved copies of them, default the same), ``senti_top1_iou`` is the IoU of the two top-1 boxes under Senti: a
     softer agreement than ``senti_top1``, since near-duplicate proposals of one region count as the same place;
-    ``senti_top1_iou50`` is 1.0 when that IoU is at least 0.5."""
+    ``senti_top1_iou50`` is 1.0 when that IoU is at least 0.5. ``from_logits``: ``reference`` and ``other`` are
+    logits, and the rankings by Senti use :func:`senti_order` (no ties from saturation); ``senti_ties`` and
+    ``other_senti_ties`` count the regions that share each one's largest float32 Senti either way."""
     from scipy import stats
 
-    p_ref, p_oth = (torch.as_tensor(p).float().cpu() for p in (reference, other))
+    x_ref, x_oth = (torch.as_tensor(p).cpu() for p in (reference, other))
+    p_ref, p_oth = (x.float().softmax(-1) if from_logits else x.float() for x in (x_ref, x_oth))
     n = len(p_ref)
     if len(p_oth) != n:
         raise ValueError(f"the two scorings hold {n} and {len(p_oth)} regions; they must score the same boxes")
@@ -513,6 +525,9 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
     if n == 0:
         return out
     s_ref, s_oth = senti_score(p_ref, log_base), senti_score(p_oth, log_base)
+    out["senti_ties"], out["other_senti_ties"] = (float((s == s.max()).sum()) for s in (s_ref, s_oth))
+    if from_logits:
+        s_ref, s_oth = senti_order(x_ref, log_base), senti_order(x_oth, log_base)
 
     def agree(a: torch.Tensor, b: torch.Tensor, name: str) -> None:
         ra, rb = a.argsort(descending=True), b.argsort(descending=True)
@@ -545,7 +560,7 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
 
 
 __all__: Sequence[str] = (
-    "mask_outputs", "ranking_agreement", "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
+    "mask_outputs", "ranking_agreement", "senti_order", "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
     "ar_linear", "top_k", "select_affective_regions", "region_outputs", "score_regions_crop",
     "score_regions_roialign", "region_features_crop", "region_features_roialign", "score_regions",
     "region_features", "shared_map_size", "whole_image_outputs", "whole_image_probs",
