@@ -219,8 +219,8 @@ def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
     agreement with crop: the same top-1 region, the top-1 regions in the same place (IoU >= 0.5) and the share of
     crop's top-10 among each one's top-10 under Sun2016's Senti score (from float32 probabilities, as the records
     do, and from logits, free of the ties that saturation makes; with the number of regions tied at the top), and
-    the mean cosine similarity of the regions' pooled features. The classifier is a fine-tuned Twitter I model where its weights are here (else the
-    ImageNet backbone with a seeded head)."""
+    the mean cosine similarity of the regions' pooled features. The classifier is a fine-tuned Twitter I model
+    where its weights are here (else the ImageNet backbone with a seeded head)."""
     import numpy as np
 
     from vsalib.regions import scoring
