@@ -593,10 +593,10 @@ def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions],
         image = open_image(path)
         decode = time.perf_counter() - t0
         n += 1
+        boxes = np.asarray(r.boxes, dtype=np.float64)
         for name, kw in versus.items():
             kw = dict(kw)
             jitter = int(kw.pop("jitter", 0))
-            boxes = np.asarray(r.boxes, dtype=np.float64)
             moved = jitter_boxes(boxes, jitter, image.width, image.height, seed=n) if jitter else boxes
             t0 = time.perf_counter()
             other = S.region_outputs(model, image, moved, size=size, **kw)
