@@ -272,17 +272,19 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
     from vsalib.methods.multilevel_rcnn import MultiLevelRCNN
 
     values = MultiLevelRCNN.paper_values(runs, ds, sub)
-    fi = 8 if sub == "emotion" else 2  # the paper's FI column to set beside ours: its 8 emotions, or sentiment
-    if sub == "emotion":
+    fi = multilevel_study.paper_classes(multilevel_study.run_classes(runs))  # FI's 8 emotions, or its sentiment
+    if fi == 8:
         _md("Here the labels are the dataset's emotions, not their sentiment, so the paper's column is its 8-class "
-            "FI figure. Rao et al. print no figure for EmotionROI's emotions (their Table 3's multi-class EmotionROI "
-            "column repeats the 2-class one): these rows are ours alone, and Table 3 is not repeated for them.")
+            "FI figure."
+            + (" Rao et al. print no figure for EmotionROI's emotions (their Table 3's multi-class EmotionROI column "
+               "repeats the 2-class one): these rows are ours alone, and Table 3 is not repeated for them."
+               if ds == "emotionroi" else ""))
     _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE1_ROWS, fi, values=values, what_ran=False),
           report.caption("MultiLevelRCNN Table 1 (which regions) and the controls, paper (FI) beside ours", ds, sub, bb,
                          prof))
     _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE2_ROWS, fi, values=values, what_ran=False),
           report.caption("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours", ds, sub, bb, prof))
-    if ds == "emotionroi" and sub != "emotion":
+    if ds == "emotionroi" and fi == 2:
         t3 = multilevel_study.table3(runs, ds, sub, values)
         _show(pd.DataFrame({"Table 3 row": t3["row"], "paper %": t3["paper %"],
                             "ours %": [report.fmt_acc(m, c, n) if n else report.DASH

@@ -251,6 +251,15 @@ def test_the_chapters_tables_come_from_the_records(synthetic_run):
     assert "paper FI (8) %" in RB.multilevel_table(runs, ds.name, "binary", S.TABLE1_ROWS, n_classes=6)
     with pytest.raises(ValueError, match="n_classes"):
         S.paper_classes(1)
+    # the class count of the records themselves, from their labels and predictions (the records keep no count)
+    assert S.run_classes(runs) == 2
+    six = pd.DataFrame({"extra.y_true": [[0, 5, 2], [1]], "extra.y_pred": [[0, 4, 2], None]})
+    assert S.run_classes(six) == 6 and S.paper_classes(S.run_classes(six)) == 8
+    assert S.run_classes(pd.DataFrame({"extra.y_true": [[0, 1]], "extra.y_pred": [[0, 2]]})) == 3  # a predicted label counts
+    with pytest.raises(ValueError, match="extra.y_true"):
+        S.run_classes(pd.DataFrame({"accuracy": [0.5]}))
+    with pytest.raises(ValueError, match="empty"):
+        S.run_classes(pd.DataFrame({"extra.y_true": [[]]}))
     pub = S.published_table(1).set_index("Table 1 row")
     assert pub.loc["object regions only", "FI (2)"] == pytest.approx(88.44)
 

@@ -62,6 +62,18 @@ def paper_classes(n_classes: int) -> int:
     return 2 if n_classes == 2 else 8
 
 
+def run_classes(runs: pd.DataFrame) -> int:
+    """The class count of the data behind ``runs``, read from their records' test labels and predictions
+    (``extra.y_true``, ``extra.y_pred``): the records store no class count, and a run's labels are its classes'
+    indices. Raises when no record carries labels."""
+    if not len(runs) or "extra.y_true" not in runs:
+        raise ValueError("runs: expected records with test labels (extra.y_true); none given")
+    seen = [np.asarray(v) for c in ("extra.y_true", "extra.y_pred") if c in runs for v in runs[c] if isinstance(v, list)]
+    if not seen or not any(v.size for v in seen):
+        raise ValueError("runs: expected records with test labels (extra.y_true); every record's list is empty")
+    return int(max(v.max() for v in seen if v.size)) + 1
+
+
 def _paper(row: str, dataset: str, classes: int) -> float:
     classes = paper_classes(classes)
     r = CARD.row(row)
@@ -217,5 +229,5 @@ def wheel_bars(label: str, p_star: float, order: Sequence[str], plus_one: bool =
                      index=list(order))
 
 
-__all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "paper_classes", "lam_sentence", "lam_sweep", "load_fold", "p_star_mean",
+__all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "paper_classes", "run_classes", "lam_sentence", "lam_sweep", "load_fold", "p_star_mean",
            "proposer_summary", "published_table", "table", "table3", "wheel_bars", "LAMS"]
