@@ -175,109 +175,44 @@ def _finetuned_twitter_model():
     return GlobalCNN(create_backbone("efficientnet_lite0"), 2).eval(), "ImageNet backbone, seeded head"
 
 
-def _masked_roialign(model, image, boxes, size: int, batch: int = 25):
-    """RoIAlign at ``size`` px with the region's surroundings taken away: each box pooled from the feature map of its
-    own copy of the warped image, every pixel outside the box set to the backbone's mean colour (0 once normalised).
-    Costs one forward pass per box, as crop scoring does: a diagnostic, not a scoring to use. What it separates:
-    crop scoring sees the region alone at full resolution, RoIAlign sees it among its context (the network's
-    receptive field spans most of the image) at the map's resolution; this sees it alone at the map's resolution."""
-    import numpy as np
-    from torchvision.ops import roi_align
-
-    from vsalib.regions import cnn
-    from vsalib.regions.scoring import RegionOutputs
-
-    img = cnn.image_tensor(image, "cpu")
-    h, w = img.shape[-2:]
-    x = cnn.normalize_input(model, cnn.warp(img, size))
-    rb = torch.as_tensor(np.asarray(boxes), dtype=torch.float32) * torch.tensor([size / w, size / h, size / w, size / h])
-    centre = torch.arange(size, dtype=torch.float32) + 0.5
-    stride = model.backbone.stride
-    feats, logits = [], []
-    with cnn.eval_mode(model):
-        for i in range(0, len(rb), batch):
-            b = rb[i:i + batch]
-            inside = ((centre[None, None, :] >= b[:, 0, None, None]) & (centre[None, None, :] <= b[:, 2, None, None])
-                      & (centre[None, :, None] >= b[:, 1, None, None]) & (centre[None, :, None] <= b[:, 3, None, None]))
-            fmap = model.feature_map(x[None] * inside[:, None])
-            rois = torch.cat([torch.arange(len(b), dtype=torch.float32)[:, None], b], 1)
-            pooled = roi_align(fmap, rois, output_size=tuple(fmap.shape[-2:]), spatial_scale=1.0 / stride,
-                               sampling_ratio=-1, aligned=True)
-            f, lg = cnn.head_outputs(model, pooled)
-            feats.append(f)
-            logits.append(lg)
-    logits = torch.cat(logits)
-    return RegionOutputs(torch.cat(feats), logits, logits.softmax(-1))
-
-
 def bench_roi_scale(n_boxes: int = 100, n_images: int = 20) -> dict:
-    """RoIAlign at the scale it was made for (issue 16): per image, 100 EdgeBoxes proposals scored by crop (the
-    paper's), by crop again with every box edge moved by up to 2 px (the ceiling: how far crop agrees with itself),
-    by RoIAlign on the image warped to the model's input size (224 px for Lite0: a 7 x 7 map), and by RoIAlign on
-    the image resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept), and the diagnostic
-    :func:`_masked_roialign` (RoIAlign at the input size without the region's surroundings); seconds per image, and
-    agreement with crop: the same top-1 region, the top-1 regions in the same place (IoU >= 0.5) and the share of
-    crop's top-10 among each one's top-10 under Sun2016's Senti score (from float32 probabilities, as the records
-    do, and from logits, free of the ties that saturation makes; with the number of regions tied at the top), and
-    the mean cosine similarity of the regions' pooled features. The classifier is a fine-tuned Twitter I model
-    where its weights are here (else the ImageNet backbone with a seeded head)."""
-    import numpy as np
-
-    from vsalib.regions import scoring
-    from vsalib.regions.boxes import jitter_boxes
-    from vsalib.regions.proposals import propose
+    """RoIAlign at the scale it was made for (issue 16), by :func:`vsalib.methods.scale_check.measure`: per image,
+    100 EdgeBoxes proposals scored by crop (the paper's), by crop again with every box edge moved by up to 2 px (the
+    ceiling: how far crop agrees with itself), by RoIAlign on the image warped to the model's input size (224 px
+    for Lite0: a 7 x 7 map) and on the image resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept),
+    and by RoIAlign without each region's surroundings (a diagnostic); seconds per image, and agreement with crop:
+    the same top-1 region, the top-1 regions in the same place (IoU >= 0.5) and the share of crop's top-10 among
+    each one's top-10 under Sun2016's Senti score (from float32 probabilities, as the records do, and from logits,
+    free of the ties that saturation makes; with the number of regions tied at the top). The classifier is a
+    fine-tuned Twitter I model where its weights are here (else the ImageNet backbone with a seeded head).
+    ``scripts/run_scale_check.py`` records the same measurement on a fold's test images for the book."""
+    from vsalib.methods import scale_check
 
     images, src = bench_images("twitter1", 60, n_images, (375, 500))
     model, head = _finetuned_twitter_model()
     size = model.backbone.info.input_size  # 224 for Lite0, 240 for Lite1
-    # crop_jitter2: crop scoring again, every box edge moved by up to 2 px: how far crop agrees with itself when the
-    # proposals move by less than EdgeBoxes' own localisation error, the ceiling of any other scoring's agreement
-    ways = {"crop": dict(method="crop", size=size), "crop_jitter2": dict(method="crop", size=size),
-            f"roialign{size}": dict(method="roialign", size=size),
-            "roialign600": dict(method="roialign", size=size, shorter_side=600),
-            f"roialign{size}_masked": None}  # the diagnostic: RoIAlign without the region's surroundings
-    secs = {w: 0.0 for w in ways}
-    agree = {w: [] for w in ways if w != "crop"}
-    exact = {w: [] for w in agree}  # the same, with Senti from logits (scoring.senti_order): no saturation ties
-    cos = {w: [] for w in agree}
-    for i, im in enumerate(images):
-        props = propose(im, "edgeboxes", n_boxes)
-        boxes = np.asarray(props.boxes, dtype=np.float64)
-        moved = jitter_boxes(boxes, 2, im.width, im.height, seed=i)
-        out = {}
-        for w, kw in ways.items():
-            t0 = time.perf_counter()
-            out[w] = (_masked_roialign(model, im, boxes, size) if kw is None else
-                      scoring.region_outputs(model, im, moved if w == "crop_jitter2" else boxes, **kw))
-            secs[w] += time.perf_counter() - t0
-        for w in agree:  # Senti alone (Sun2016's "senti" ranking): obj+senti is dominated by the shared objectness
-            kw = dict(boxes=boxes, other_boxes=moved if w == "crop_jitter2" else None)
-            agree[w].append(scoring.ranking_agreement(out["crop"].probs, out[w].probs, **kw))
-            exact[w].append(scoring.ranking_agreement(out["crop"].logits, out[w].logits, from_logits=True, **kw))
-            cos[w].append(float(torch.nn.functional.cosine_similarity(out[w].features, out["crop"].features).mean()))
-    n = len(images)
-    res = {"roi_scale_images": f"{n} {src} images, {n_boxes} EdgeBoxes proposals each; model: {head}, {size} px"}
-    for w in ways:
-        res[f"roi_scale_{w}_s_per_image"] = round(secs[w] / n, 3)
-        if w != "crop":
-            res[f"roi_scale_{w}_speedup_over_crop"] = round(secs["crop"] / secs[w], 1)
-            mean = {k: float(np.nanmean([a[k] for a in agree[w]])) for k in agree[w][0]}
-            res[f"roi_scale_{w}_top1_agreement"] = round(mean["senti_top1"], 2)
-            # the same place: the two top-1 boxes overlap at IoU >= 0.5 (near-duplicate proposals count as one)
-            res[f"roi_scale_{w}_top1_same_place"] = round(float(np.mean([a["senti_top1_iou"] >= 0.5 for a in agree[w]])), 2)
-            res[f"roi_scale_{w}_top10_overlap"] = round(mean["senti_top10_overlap"], 2)
-            # float32 Senti saturates: how many of the 100 regions tie at the top, crop's and this scoring's
-            res[f"roi_scale_{w}_senti_ties_at_top"] = round(mean["other_senti_ties"], 1)
-            if w == "crop_jitter2":
-                res["roi_scale_crop_senti_ties_at_top"] = round(mean["senti_ties"], 1)
-            ex = {k: float(np.nanmean([a[k] for a in exact[w]])) for k in exact[w][0]}
-            res[f"roi_scale_{w}_top1_agreement_from_logits"] = round(ex["senti_top1"], 2)
-            res[f"roi_scale_{w}_top1_same_place_from_logits"] = round(
-                float(np.mean([a["senti_top1_iou"] >= 0.5 for a in exact[w]])), 2)
-            res[f"roi_scale_{w}_top10_overlap_from_logits"] = round(ex["senti_top10_overlap"], 2)
-            res[f"roi_scale_{w}_feature_cosine"] = round(float(np.mean(cos[w])), 3)
-            res[f"roi_scale_{w}_senti_spearman"] = round(mean["senti_spearman"], 3)
-            res[f"roi_scale_{w}_p_positive_pearson"] = round(mean["p_positive_pearson"], 3)
+    with torch.inference_mode():
+        out = scale_check.measure(model, images, n_boxes=n_boxes, size=size)
+    res = {"roi_scale_images": f"{out['crop']['images']} {src} images, {n_boxes} EdgeBoxes proposals each; model: "
+                               f"{head}, {size} px",
+           "roi_scale_crop_s_per_image": round(out["crop"]["seconds_per_image"], 3),
+           "roi_scale_crop_senti_ties_at_top": round(out["crop"]["senti_ties"], 1)}
+    for w, m in out.items():
+        if w == "crop":
+            continue
+        res.update({f"roi_scale_{w}_s_per_image": round(m["seconds_per_image"], 3),
+                    f"roi_scale_{w}_speedup_over_crop": round(out["crop"]["seconds_per_image"] / m["seconds_per_image"], 1),
+                    f"roi_scale_{w}_top1_agreement": round(m["senti_top1"], 2),
+                    # the same place: the two top-1 boxes overlap at IoU >= 0.5 (near-duplicate proposals count as one)
+                    f"roi_scale_{w}_top1_same_place": round(m["senti_top1_iou50"], 2),
+                    f"roi_scale_{w}_top10_overlap": round(m["senti_top10_overlap"], 2),
+                    # float32 Senti saturates: how many of the 100 regions tie at the top
+                    f"roi_scale_{w}_senti_ties_at_top": round(m["other_senti_ties"], 1),
+                    f"roi_scale_{w}_top1_agreement_from_logits": round(m["senti_top1_from_logits"], 2),
+                    f"roi_scale_{w}_top1_same_place_from_logits": round(m["senti_top1_iou50_from_logits"], 2),
+                    f"roi_scale_{w}_top10_overlap_from_logits": round(m["senti_top10_overlap_from_logits"], 2),
+                    f"roi_scale_{w}_senti_spearman": round(m["senti_spearman"], 3),
+                    f"roi_scale_{w}_p_positive_pearson": round(m["p_positive_pearson"], 3)})
     return res
 
 

@@ -82,7 +82,8 @@ def compute() -> dict[str, dict]:
 
     from vsalib import provenance
     from vsalib.data import Protocol, load_dataset, make_splits
-    from vsalib.methods import attr_attention, base, global_cnn, multilevel_rcnn, rcnngsr, sun2016, wsidnet
+    from vsalib.data import open_image
+    from vsalib.methods import attr_attention, base, global_cnn, multilevel_rcnn, rcnngsr, scale_check, sun2016, wsidnet
     from vsalib.regions.grouping import GroupingConfig
     from vsalib.results import ResultStore
 
@@ -121,6 +122,9 @@ def compute() -> dict[str, dict]:
             # the equations' continuous outputs on a few test images, which move where accuracy may not
             sun_eq = _sun2016_equations(ds, kfold[0], ft[0], tmp / "c")
             gsr_eq = _rcnngsr_equations(ds, ratio[0], trained[0], cfg)
+            with torch.inference_mode():  # the scale check's agreements on three test images, 10 proposals each
+                scale = scale_check.measure(global_cnn.load_finetuned(ft[0], 2).eval(),
+                                            [open_image(ds.paths[i]) for i in kfold[0].test[:3]], n_boxes=10, size=64)
     finally:
         torch.set_num_threads(threads)
     versions = provenance.declared_methods()
@@ -130,6 +134,8 @@ def compute() -> dict[str, dict]:
                                             "attribute_val_accuracy")),
                "multilevel": _numbers(mlr, keys=("accuracy", "val_accuracy", "boxes_per_image", "box_area",
                                                  "candidates_per_image", "recall_emotional", "recall_object")),
+               "scalecheck": {f"{name} {k}": float(v) for name, m in scale.items() for k, v in m.items()
+                              if k != "seconds_per_image" and v == v},
                "wsidnet": {**_numbers(wsid), **{f"{_name(r)} final train_loss_detect": r.extra["history"][-1][
                    "train_loss_detect"] for r in wsid}}}
     return {fam: {"version": versions[fam].version, "metrics": m} for fam, m in numbers.items()}

@@ -184,12 +184,27 @@ def test_the_readme_says_where_published_numbers_come_from():
     assert "results/published" in text and "make publish" in text and "jupyter lab" in text.lower()
 
 
-KNOWN = {".venv/bin/papermill", "make", "torchrun", ".venv/bin/jupyter"}
+KNOWN = {".venv/bin/papermill", "make", "torchrun", ".venv/bin/jupyter", ".venv/bin/python"}
 
 
 def test_every_printed_command_is_one_the_tests_run():
     unknown = [(p, c) for p, c in COMMANDS if c.split()[0] not in KNOWN]
     assert not unknown, f"printed commands no test runs: {unknown}"
+
+
+@pytest.mark.parametrize("page,command", [c for c in COMMANDS if c[1].split()[0] == ".venv/bin/python"],
+                         ids=lambda x: x[:40])
+def test_printed_script_command_parses(page, command):
+    """A printed ``.venv/bin/python scripts/X.py ...``: the script exists and its own parser takes the arguments."""
+    import importlib.util
+
+    argv = shlex.split(command)
+    assert argv[1].startswith("scripts/") and (ROOT / argv[1]).is_file(), f"{page}: {argv[1]} does not exist"
+    spec = importlib.util.spec_from_file_location(f"_printed_{Path(argv[1]).stem}", ROOT / argv[1])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert hasattr(mod, "parser"), f"{argv[1]} has no parser() for the tests to read its command line with"
+    mod.parser().parse_args(argv[2:])  # exits (a failure here) on an unknown option or a bad value
 
 
 @pytest.mark.parametrize("page,command", [c for c in COMMANDS if c[1].split()[0] == "torchrun"], ids=lambda x: x[:40])

@@ -211,3 +211,52 @@ def test_open_measurements_read_the_snapshot(two_scorings):
     three = pd.concat([runs.assign(seed=s) for s in (0, 1, 2)], ignore_index=True)
     assert G.open_measurements(done, three, "synthetic", "binary", None) == \
         "Every measurement this page plans is in the snapshot."
+
+
+def _scale_rows(global_key: str, created: str, top1: dict) -> list[dict]:
+    """Scale-check records as the store's table has them: crop 3.0 s/image; the others' seconds and top-1."""
+    secs = {"crop": 3.0, "crop_jitter2": 3.0, "roialign224": 0.1, "roialign600": 0.4, "roialign224_masked": 7.5}
+    rows = []
+    for v, s in secs.items():
+        r = {"dataset": "twitter1", "subset": "five", "method": "scalecheck-sun2016", "created": created,
+             "params.global": global_key, "params.versus": v, "params.backbone": "efficientnet_lite0",
+             "params.image_size": 224, "provenance.run.profile": "cpu", "metrics.seconds_per_image": s,
+             "metrics.images": 50}
+        if v == "crop":
+            r["metrics.senti_ties"] = 8.0
+        else:
+            t = top1[v]
+            r.update({"metrics.senti_top1": t, "metrics.senti_top1_iou50": t + 0.1, "metrics.senti_top10_overlap": t + 0.3,
+                      "metrics.senti_top1_from_logits": t, "metrics.senti_top1_iou50_from_logits": t + 0.1,
+                      "metrics.senti_top10_overlap_from_logits": t + 0.3, "metrics.other_senti_ties": 2.0})
+        rows.append(r)
+    return rows
+
+
+def test_scale_check_table_and_sentence_say_the_numbers():
+    import pandas as pd
+
+    old = _scale_rows("g-old", "2026-12-01T00:00:00+00:00", dict.fromkeys(
+        ("crop_jitter2", "roialign224", "roialign600", "roialign224_masked"), 0.9))
+    top1 = {"crop_jitter2": 0.4, "roialign224": 0.0, "roialign600": 0.1, "roialign224_masked": 0.05}
+    new = _scale_rows("g-new", "2026-12-04T00:00:00+00:00", top1)
+    t = G.scale_check_table(pd.DataFrame(old + new), "twitter1", "five", "cpu")
+    assert list(t["versus"]) == ["crop", "crop_jitter2", "roialign224", "roialign600", "roialign224_masked"]  # latest only
+    by = t.set_index("versus")
+    assert by.loc["roialign224", "speed-up"] == pytest.approx(30.0) and by.loc["roialign600", "speed-up"] == pytest.approx(7.5)
+    assert by.loc["crop", "tied at top"] == 8.0 and by.loc["roialign224", "tied at top"] == 2.0
+    assert by.loc["roialign224", "scoring"] == "RoIAlign, image warped to 224 px (7 x 7 map)"
+    assert "masked" in by.loc["roialign224_masked", "scoring"] and by.loc["crop_jitter2", "same top-1"] == 0.4
+    text = G.scale_check_sentence(t)
+    assert "agrees with itself on the first region of 40 %" in text
+    assert "30.0 times faster than crop, the same first region on 0 %" in text
+    assert "No RoIAlign scale meets the goal of 20 times crop's speed at 75 % top-1" in text
+    assert "crop itself would not meet it against itself" in text
+    # context: the masked top-10 overlap 35 % against RoIAlign's 30 % closes (35 - 30) / (70 - 30) of the gap
+    assert "shares 35 % of crop's ten best instead of 30 %" in text and "about 12 % of the gap" in text
+    # a scale that is fast and agrees is named as meeting the goal
+    good = _scale_rows("g", "2026-12-04T00:00:00+00:00", {**top1, "roialign224": 0.8})
+    assert "RoIAlign, image warped to 224 px (7 x 7 map) meets the goal" in G.scale_check_sentence(
+        G.scale_check_table(pd.DataFrame(good), "twitter1", "five", "cpu"))
+    assert G.scale_check_table(pd.DataFrame(new), "twitter1", "four", "cpu").empty and G.scale_check_sentence(
+        pd.DataFrame()) == ""

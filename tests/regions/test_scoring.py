@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.ops import roi_align
 
 from vsalib.backbones import create_backbone
 from vsalib.methods.global_cnn import GlobalCNN
@@ -143,6 +144,35 @@ def test_roialign_box_coordinates_on_the_grid(tiny_model, image):
     with torch.no_grad():
         fmap = tiny_model.feature_map(x)
     torch.testing.assert_close(feats[0], fmap[0, :, :4, :4].mean((1, 2)), atol=1e-6, rtol=0)
+
+
+def test_roialign_masked_surroundings_by_hand(tiny_model, image, monkeypatch):
+    """The diagnostic: each box pooled from the map of its own copy of the image, every pixel outside the box at
+    the mean colour (0 once normalised)."""
+    whole = [[0, 0, 96, 48]]  # nothing lies outside the whole image: the same as the shared map
+    torch.testing.assert_close(sc.score_regions_roialign(tiny_model, image, whole, size=64, mask_surroundings=True),
+                               sc.score_regions_roialign(tiny_model, image, whole, size=64), atol=1e-6, rtol=0)
+    # [0, 42) x [0, 21) of the 96x48 image is [0, 28) x [0, 28) of the 64 px warp: pixel centres 0.5 .. 27.5 kept,
+    # so the mask cuts the stride-8 map's fourth cell in half (a box on cell edges would not show the tiny trunk's
+    # small receptive field any context)
+    box = [[0, 0, 42, 21]]
+    feats = sc.region_features_roialign(tiny_model, image, box, size=64, output_size=4, mask_surroundings=True)
+    x = tiny_model.backbone.normalize(sc._warp(sc._image_tensor(image, "cpu"), 64)[None])
+    keep = torch.zeros(1, 1, 64, 64)
+    keep[..., :28, :28] = 1
+    roi = torch.tensor([[0.0, 0, 0, 28, 28]])
+    with torch.no_grad():
+        by_hand = sc._head(tiny_model, roi_align(tiny_model.feature_map(x * keep), roi, output_size=4,
+                                                 spatial_scale=1 / 8, sampling_ratio=-1, aligned=True))[0]
+    torch.testing.assert_close(feats, by_hand, atol=1e-6, rtol=0)
+    shared = sc.region_features_roialign(tiny_model, image, box, size=64, output_size=4)
+    assert not torch.allclose(feats, shared, atol=1e-4)  # the surroundings counted in the shared map
+    # each box sees only its own copy: the same scores whether the boxes share a pass or not
+    boxes = [[0, 0, 48, 24], [10, 5, 90, 40], [50, 20, 96, 48]]
+    together = sc.score_regions_roialign(tiny_model, image, boxes, size=64, mask_surroundings=True)
+    monkeypatch.setattr(sc, "MASKED_BATCH", 1)
+    torch.testing.assert_close(sc.score_regions_roialign(tiny_model, image, boxes, size=64, mask_surroundings=True),
+                               together, atol=1e-6, rtol=0)
 
 
 def test_crop_context_equals_grown_box(tiny_model, image):

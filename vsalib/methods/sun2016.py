@@ -575,6 +575,20 @@ AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"me
                       "crop_jitter2": {"method": "crop", "jitter": 2}}
 
 
+def score_as(model, image, boxes: np.ndarray, spec: dict, *, size: int | None = None,
+             seed: int = 0) -> tuple[S.RegionOutputs, np.ndarray, float]:
+    """One image's ``boxes`` scored as ``spec`` says (a scoring of :data:`AGREEMENT_SCORINGS`' form: keyword
+    arguments of :func:`~vsalib.regions.scoring.region_outputs`, and ``jitter``, the boxes moved first by up to that
+    many pixels, :func:`~vsalib.regions.boxes.jitter_boxes` with ``seed``): the outputs, the boxes scored, and the
+    seconds the scoring took."""
+    kw = dict(spec)
+    jitter = int(kw.pop("jitter", 0))
+    moved = jitter_boxes(boxes, jitter, image.width, image.height, seed=seed) if jitter else boxes
+    t0 = time.perf_counter()
+    out = S.region_outputs(model, image, moved, size=size, **kw)
+    return out, moved, time.perf_counter() - t0
+
+
 def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions], *, versus: dict[str, dict],
                       size: int | None = None, log_base: float = 2.0) -> dict[str, dict[str, float]]:
     """Per scoring of ``versus`` (name → keyword arguments of :func:`~vsalib.regions.scoring.region_outputs`, and
@@ -594,13 +608,9 @@ def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions],
         decode = time.perf_counter() - t0
         n += 1
         boxes = np.asarray(r.boxes, dtype=np.float64)
-        for name, kw in versus.items():
-            kw = dict(kw)
-            jitter = int(kw.pop("jitter", 0))
-            moved = jitter_boxes(boxes, jitter, image.width, image.height, seed=n) if jitter else boxes
-            t0 = time.perf_counter()
-            other = S.region_outputs(model, image, moved, size=size, **kw)
-            seconds[name] += decode + time.perf_counter() - t0
+        for name, spec in versus.items():
+            other, moved, secs = score_as(model, image, boxes, spec, size=size, seed=n)
+            seconds[name] += decode + secs
             rows[name].append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base, boxes=boxes,
                                                   other_boxes=moved))
     out = {}
