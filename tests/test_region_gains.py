@@ -202,6 +202,7 @@ def test_open_measurements_read_the_snapshot(two_scorings):
     assert "**Whole-network fine-tuning**" in text and "(not run yet)" in text
     assert "-p backbone efficientnet_lite2 -p image_size 260" in text
     assert "(1 published: fold seed 0)" in text
+    assert "scripts/run_scale_check.py --dataset synthetic --subset binary" in text
     done = pd.DataFrame([{"global model": kind, "backbone": bb, "folds": 5}
                          for kind, bb in (("fine-tuned, every layer", "EfficientNet-Lite0"),
                                           ("fine-tuned from stage 12", "EfficientNet-Lite1"),
@@ -209,16 +210,20 @@ def test_open_measurements_read_the_snapshot(two_scorings):
     part = G.open_measurements(done.assign(folds=[5, 5, 2]), runs, "synthetic", "binary", None)
     assert "Whole-network" not in part and "Lite1" not in part and "(2 of 5 folds published)" in part
     three = pd.concat([runs.assign(seed=s) for s in (0, 1, 2)], ignore_index=True)
+    assert "run_scale_check" in G.open_measurements(done, three, "synthetic", "binary", None)
+    scale = dict.fromkeys(("crop_jitter2", "roialign224", "roialign600", "roialign224_masked"), 0.5)
+    three = pd.concat([three, pd.DataFrame(_scale_rows("g", "2026-12-04T00:00:00+00:00", scale, "synthetic",
+                                                       "binary"))], ignore_index=True)
     assert G.open_measurements(done, three, "synthetic", "binary", None) == \
         "Every measurement this page plans is in the snapshot."
 
 
-def _scale_rows(global_key: str, created: str, top1: dict) -> list[dict]:
+def _scale_rows(global_key: str, created: str, top1: dict, dataset: str = "twitter1", subset: str = "five") -> list[dict]:
     """Scale-check records as the store's table has them: crop 3.0 s/image; the others' seconds and top-1."""
     secs = {"crop": 3.0, "crop_jitter2": 3.0, "roialign224": 0.1, "roialign600": 0.4, "roialign224_masked": 7.5}
     rows = []
     for v, s in secs.items():
-        r = {"dataset": "twitter1", "subset": "five", "method": "scalecheck-sun2016", "created": created,
+        r = {"dataset": dataset, "subset": subset, "method": "scalecheck-sun2016", "created": created,
              "params.global": global_key, "params.versus": v, "params.backbone": "efficientnet_lite0",
              "params.image_size": 224, "provenance.run.profile": "cpu", "metrics.seconds_per_image": s,
              "metrics.images": 50}

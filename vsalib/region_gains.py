@@ -409,8 +409,9 @@ def method_ladder_sentence(ladder: pd.DataFrame) -> str:
 def open_measurements(ladder: pd.DataFrame, runs: pd.DataFrame, dataset: str, subset: str | None,
                       profile: str | None = "cpu") -> str:
     """What this page would measure next, read from the snapshot (so that it cannot go stale), as a Markdown list:
-    Sun2016 on the wholly fine-tuned network, the ladder's larger backbones, and repeated cross-validation (three
-    repetitions of the folds), each with how far the snapshot has it and the command that runs the rest."""
+    Sun2016 on the wholly fine-tuned network, the ladder's larger backbones, repeated cross-validation (three
+    repetitions of the folds) and the scale check, each with how far the snapshot has it and the command that runs
+    the rest."""
     from vsalib.backbones import LITE_INPUT_SIZE
     from vsalib.profiles import PROFILES
 
@@ -444,6 +445,9 @@ def open_measurements(ladder: pd.DataFrame, runs: pd.DataFrame, dataset: str, su
                      "where the folds' spread stays the same: the correction for shared training data does not shrink "
                      "with repetitions (the variance factor goes from 1/5 + 1/4 to 1/15 + 1/4), and the t quantiles "
                      "fall from 2.78 + 0.94 to 2.14 + 0.87.")
+    if len(runs) and not len(scale_check_table(runs, dataset, subset, profile)):
+        items.append(f"**Crop against RoIAlign at two scales** on one fold's test images (not run yet): "
+                     f"`.venv/bin/python scripts/run_scale_check.py --dataset {dataset} --subset {subset or 'five'}`.")
     if not items:
         return "Every measurement this page plans is in the snapshot."
     return ("These would each tell more about the gap between the papers and us; each runs with the library as it "
