@@ -19,7 +19,8 @@ notebooks to results/notebooks/:
   on EmotionROI's six emotions (its fixed split, three seeds): Table 3's second protocol and the 6-class column;
 - ``regions-help``: the runs of *When do regions help?* (Twitter I, Sun2016): three repetitions of the grouped
   5-fold CV on each subset (fold seeds 0, 1, 2: seed 0 is ``sun2016``'s), crop scoring on five-agree, and the
-  ladder's rungs on five-agree (every layer fine-tuned; EfficientNet-Lite1 and -Lite2 at their own 240 and 260 px).
+  ladder's rungs on five-agree (Sun2016 on the frozen features' classifier; every layer fine-tuned; EfficientNet-Lite1
+  and -Lite2 at their own 240 and 260 px, each also on its frozen features).
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -62,8 +63,9 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
         *({**c, "seeds": [0, 1, 2]} for c in TWITTER[:3]),
         {"dataset": "twitter1", "subset": "five", "scoring": "crop"},
         {"dataset": "twitter1", "subset": "five", "full_finetune": True},
-        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite1", "image_size": 240},
-        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260}]),
+        {"dataset": "twitter1", "subset": "five", "on_frozen": True},
+        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite1", "image_size": 240, "on_frozen": True},
+        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260, "on_frozen": True}]),
 }
 
 

