@@ -247,6 +247,10 @@ def test_scale_check_table_and_sentence_say_the_numbers():
     new = _scale_rows("g-new", "2026-12-04T00:00:00+00:00", top1)
     t = G.scale_check_table(pd.DataFrame(old + new), "twitter1", "five", "cpu")
     assert list(t["versus"]) == ["crop", "crop_jitter2", "roialign224", "roialign600", "roialign224_masked"]  # latest only
+    conclusion = G.conclusion(G.region_claims(_board()), _board(), scale=t)
+    assert ("RoIAlign puts crop's first region first on 0 % warped to 224 px and 10 % at a shorter side of 600 px of "
+            "the checked images, where crop with its boxes moved by 2 px agrees with itself on 40 %") in conclusion
+    assert "Which region comes first" not in G.conclusion(G.region_claims(_board()), _board())
     by = t.set_index("versus")
     assert by.loc["roialign224", "speed-up"] == pytest.approx(30.0) and by.loc["roialign600", "speed-up"] == pytest.approx(7.5)
     assert by.loc["crop", "tied at top"] == 8.0 and by.loc["roialign224", "tied at top"] == 2.0

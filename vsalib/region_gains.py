@@ -485,9 +485,11 @@ def agreement_sentence(agree: pd.DataFrame) -> str:
     return text
 
 
-def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFrame | None = None) -> str:
-    """The chapter's conclusion in plain words, from the region claims, the whole scoreboard (its controls too)
-    and (where both scorings ran) the crop-vs-RoIAlign comparison."""
+def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFrame | None = None,
+               scale: pd.DataFrame | None = None) -> str:
+    """The chapter's conclusion in plain words, from the region claims, the whole scoreboard (its controls too),
+    (where both scorings ran) the crop-vs-RoIAlign comparison, and (where it ran) the scale check
+    (:func:`scale_check_table`)."""
     from vsalib.scoreboard import short_name
 
     if not len(gains):
@@ -533,9 +535,23 @@ def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFram
                         f"passed through the CNN) instead of by RoIAlign on one shared map changes Sun2016's K = 1 "
                         f"accuracy by {report.fmt_gain(r['crop − RoIAlign'], r['ci95'])} points on the same folds "
                         f"and models ({r['verdict']}).")
+    if scale is not None and len(scale):
+        by = {r["versus"]: r for _, r in scale.iterrows()}
+        plain = sorted((r for v, r in by.items() if v.startswith("roialign") and not v.endswith("_masked")),
+                       key=lambda r: r["s/image"])
+        if plain:
+            said = " and ".join(f"{100 * r['same top-1']:.0f} % " + (
+                "at a shorter side of 600 px" if r["versus"] == "roialign600" else
+                f"warped to {r['versus'].removeprefix('roialign')} px") for r in plain)
+            own = (f", where crop with its boxes moved by 2 px agrees with itself on "
+                   f"{100 * by['crop_jitter2']['same top-1']:.0f} %" if "crop_jitter2" in by else "")
+            text.append(f"**Which region comes first.** RoIAlign puts crop's first region first on {said} of the "
+                        f"checked images{own}: the first region is not a stable quantity under either scoring, "
+                        "so a scoring that agrees with the paper's on it cannot be asked for.")
     return "\n\n".join(text)
 
 
 __all__ = ["AGREEMENT_NAMES", "SCORING_NAMES", "SCORING_ROWS", "agreement_sentence", "conclusion", "control_claims",
            "control_sentence", "ladder_sentence", "method_ladder_sentence", "open_measurements", "k_curves_by_scoring", "ladder",
-           "power_table", "region_claims", "scoring_agreement", "scoring_comparison", "scoring_runs", "sun2016_ladder"]
+           "power_table", "region_claims", "scale_check_names", "scale_check_sentence", "scale_check_table",
+           "scoring_agreement", "scoring_comparison", "scoring_runs", "sun2016_ladder"]
