@@ -249,7 +249,10 @@ def test_scale_check_table_and_sentence_say_the_numbers():
     assert list(t["versus"]) == ["crop", "crop_jitter2", "roialign224", "roialign600", "roialign224_masked"]  # latest only
     conclusion = G.conclusion(G.region_claims(_board()), _board(), scale=t)
     assert ("RoIAlign puts crop's first region first on 0 % warped to 224 px and 10 % at a shorter side of 600 px of "
-            "the checked images, where crop with its boxes moved by 2 px agrees with itself on 40 %") in conclusion
+            "the checked images. Crop itself, with its boxes moved by 2 px, agrees on 40 %") in conclusion
+    assert "well beyond that" in conclusion  # 10 % < 40 % / 2
+    close = t.assign(**{"same top-1": t["same top-1"].where(t["versus"] != "roialign600", 0.3)})
+    assert "of the same order" in G.conclusion(G.region_claims(_board()), _board(), scale=close)
     assert "Which region comes first" not in G.conclusion(G.region_claims(_board()), _board())
     by = t.set_index("versus")
     assert by.loc["roialign224", "speed-up"] == pytest.approx(30.0) and by.loc["roialign600", "speed-up"] == pytest.approx(7.5)
@@ -263,6 +266,7 @@ def test_scale_check_table_and_sentence_say_the_numbers():
     assert "crop itself would not meet it against itself" in text
     # context: the masked top-10 overlap 35 % against RoIAlign's 30 % closes (35 - 30) / (70 - 30) of the gap
     assert "shares 35 % of crop's ten best instead of 30 %" in text and "about 12 % of the gap" in text
+    assert "The 600 px map closes about 25 % of it" in text and "region's own resolution" in text  # (40 - 30) / 40
     # a scale that is fast and agrees is named as meeting the goal
     good = _scale_rows("g", "2026-12-04T00:00:00+00:00", {**top1, "roialign224": 0.8})
     assert "RoIAlign, image warped to 224 px (7 x 7 map) meets the goal" in G.scale_check_sentence(

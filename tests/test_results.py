@@ -156,3 +156,32 @@ def test_default_dir(monkeypatch, tmp_path):
     assert ResultStore().path == tmp_path / "elsewhere"
     monkeypatch.delenv(RESULTS_ENV)
     assert default_results_dir() == Path(__file__).resolve().parents[1] / "results"
+
+
+def test_code_version_counts_new_untracked_code_as_a_change(tmp_path):
+    """A run made with a module the commit does not hold is not from a clean tree; ignored files and notes outside
+    the code's folders do not count."""
+    import subprocess
+
+    from vsalib.provenance import code_version
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "vsalib").mkdir()
+    (tmp_path / "vsalib" / "a.py").write_text("x = 1\n")
+    (tmp_path / ".gitignore").write_text("*.pyc\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    clean = code_version(tmp_path, max_age_s=0)
+    assert len(clean["commit"]) == 40 and clean["dirty"] is False
+    (tmp_path / "notes.txt").write_text("not code\n")
+    (tmp_path / "vsalib" / "a.pyc").write_text("ignored\n")
+    assert code_version(tmp_path, max_age_s=0)["dirty"] is False
+    (tmp_path / "vsalib" / "new.py").write_text("y = 2\n")  # untracked code
+    assert code_version(tmp_path, max_age_s=0)["dirty"] is True
+    (tmp_path / "vsalib" / "new.py").unlink()
+    (tmp_path / "vsalib" / "a.py").write_text("x = 3\n")  # a tracked file changed
+    assert code_version(tmp_path, max_age_s=0)["dirty"] is True
+    code_version(max_age_s=0)  # leave the cache with this checkout's own state

@@ -121,10 +121,16 @@ def staleness(prov: dict[str, Any]) -> str | None:
 _CODE_CACHE: dict[str, Any] = {}
 
 
+#: The folders whose untracked files make a run's code differ from its commit.
+CODE_DIRS = ("vsalib", "notebooks", "scripts")
+
+
 def code_version(root: Path = _REPO_ROOT, max_age_s: float = 30.0) -> dict[str, Any]:
     """``{"commit", "dirty"}`` of the git checkout holding vsalib (None outside a checkout).
 
-    ``dirty`` is True when tracked files differ from the commit. Cached for ``max_age_s``.
+    ``dirty`` is True when tracked files differ from the commit, or when the code's folders (:data:`CODE_DIRS`) hold
+    files that git neither tracks nor ignores (a new module is code the commit does not hold). Cached for
+    ``max_age_s``.
     """
     now = time.monotonic()
     if _CODE_CACHE and now - _CODE_CACHE["t"] < max_age_s:
@@ -139,7 +145,8 @@ def code_version(root: Path = _REPO_ROOT, max_age_s: float = 30.0) -> dict[str, 
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    v = {"commit": commit, "dirty": None if status is None else bool(status)}
+    new_code = git("ls-files", "--others", "--exclude-standard", "--", *CODE_DIRS) if commit else None
+    v = {"commit": commit, "dirty": None if status is None or new_code is None else bool(status or new_code)}
     _CODE_CACHE.update(t=now, v=v)
     return dict(v)
 
