@@ -178,7 +178,7 @@ def provenance_line(runs: pd.DataFrame) -> str:
     kfold = any(p.startswith("kfold") for p in protocols) if protocols else n_folds > 1
     many, listed = len(seeds) > 1, ", ".join(map(str, seeds))
     if kfold:
-        split = f"{n_folds} folds × {len(seeds)} seed{'s' if many else ''}"
+        split = f"{n_folds} fold{'s' if n_folds != 1 else ''} × {len(seeds)} seed{'s' if many else ''}"
     elif protocols == {"fixed"}:  # one test part; the seeds draw the validation part and the initialisation
         split = f"the dataset's fixed split × {len(seeds)} seed{'s' if many else ''} ({listed})"
     else:
