@@ -1,6 +1,8 @@
 """The emotional-region proposer: the pyramid's levels and strides, one anchor size per level, a training
 step with torchvision's named losses, and regions with p_emo in eval mode."""
 
+import math
+
 import pytest
 import torch
 
@@ -106,7 +108,7 @@ def test_the_proposer_trains_on_the_synthetic_true_boxes(backbone, tmp_path):
 def test_a_killed_proposer_training_resumes_where_it_stopped(backbone, tmp_path):
     import copy
 
-    from vsalib.regions.fpn import train_detector
+    from vsalib.regions.fpn import train_detector, training_seconds
 
     images = [torch.rand(3, 64, 64) for _ in range(4)]
     boxes = [torch.tensor([[8.0, 8.0, 40.0, 40.0]])] * 4
@@ -138,7 +140,12 @@ def test_a_killed_proposer_training_resumes_where_it_stopped(backbone, tmp_path)
                              progress=False)
     assert not ckpt.exists()  # removed once training is over
     assert [h["epoch"] for h in resumed] == [0, 1]
-    assert resumed[1] == pytest.approx(whole[1], rel=1e-5)  # the same second epoch as an unbroken run
+    losses = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
+    assert losses(resumed[1]) == pytest.approx(losses(whole[1]), rel=1e-5)  # the same second epoch as an unbroken run
+    # each epoch keeps what it took, the one run before the stop too: the whole training's time survives a resume
+    assert all(h["seconds"] > 0 for h in resumed) and training_seconds(resumed) == pytest.approx(
+        resumed[0]["seconds"] + resumed[1]["seconds"])
+    assert training_seconds([{"epoch": 0}], fallback=7.0) == 7.0 and math.isnan(training_seconds([]))
 
 
 def test_the_cost_knobs_reach_the_model(backbone):

@@ -580,7 +580,7 @@ class MultiLevelRCNN(OnTrainedModel):
         import copy
 
         from vsalib.backbones import create_backbone
-        from vsalib.regions.fpn import emotional_region_detector, train_detector
+        from vsalib.regions.fpn import emotional_region_detector, train_detector, training_seconds
         from vsalib.train.loop import atomic_torch_save, safe_torch_load
 
         cfg, size = self.config, int(ft.params["image_size"])
@@ -611,7 +611,8 @@ class MultiLevelRCNN(OnTrainedModel):
                 "box_area": float(np.mean([((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum().item() /
                                             (im.shape[-1] * im.shape[-2]) for b, im in zip(boxes, images) if len(b)]
                                            or [math.nan])),
-                "seconds_boxes": t_boxes, "seconds_proposer": time.perf_counter() - t0 - t_boxes, "history": history}
+                "seconds_boxes": t_boxes, "seconds_proposer": training_seconds(history, time.perf_counter() - t0 - t_boxes),
+                "history": history}
         atomic_torch_save({"model": det.state_dict(), "info": info}, weights)
         return det.eval(), info
 

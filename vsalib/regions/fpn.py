@@ -14,6 +14,8 @@ are cached: still no COCO detector).
 
 from __future__ import annotations
 
+import math
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -116,12 +118,22 @@ def region_features(detector: FasterRCNN, images: list[torch.Tensor], boxes: lis
     return list(x.split(sizes)), list(p_emo.split(sizes))
 
 
+def training_seconds(history: list[dict], fallback: float = math.nan) -> float:
+    """What a training took, summed over the epochs of its ``history`` (each epoch keeps its ``seconds``, so a run
+    resumed from its checkpoint counts the epochs run before the stop too); ``fallback`` where an epoch lacks them
+    (a checkpoint written before epochs kept their time)."""
+    secs = [h.get("seconds") for h in history]
+    return float(sum(secs)) if secs and all(isinstance(t, (int, float)) and math.isfinite(t) for t in secs) \
+        else float(fallback)
+
+
 def train_detector(detector: FasterRCNN, images, boxes: list[torch.Tensor], *, epochs: int = 10,
                    batch_size: int = 4, lr: float = 0.01, seed: int = 0, checkpoint_path=None,
                    progress: bool = True) -> list[dict]:
     """Train the proposer on images (tensors in [0, 1], or a sequence that yields them) and their emotional-region
     boxes (N_i, 4) with SGD (momentum 0.9, weight decay 1e-4): torchvision's four named losses summed. Returns each
-    epoch's mean of every term. Images without a box train the RPN and the box classifier on background only.
+    epoch's mean of every term, and its ``seconds`` (so that a resumed run can report what the whole training took).
+    Images without a box train the RPN and the box classifier on background only.
 
     ``checkpoint_path``: the model, the optimiser, the history and the random state are saved there after every
     epoch (atomically), and a run that finds the file resumes after its last epoch as if it had not stopped; the
@@ -147,6 +159,7 @@ def train_detector(detector: FasterRCNN, images, boxes: list[torch.Tensor], *, e
         if epoch < len(history):
             continue
         sums: dict[str, float] = {}
+        t0 = time.perf_counter()
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             targets = [{"boxes": boxes[i].float().reshape(-1, 4), "labels": torch.ones(len(boxes[i]), dtype=torch.long)}
@@ -158,7 +171,8 @@ def train_detector(detector: FasterRCNN, images, boxes: list[torch.Tensor], *, e
             opt.step()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
-        history.append({"epoch": epoch, **{k: v / len(images) for k, v in sums.items()}})
+        history.append({"epoch": epoch, **{k: v / len(images) for k, v in sums.items()},
+                        "seconds": time.perf_counter() - t0})
         if checkpoint_path is not None:
             atomic_torch_save({"model": detector.state_dict(), "optimizer": opt.state_dict(), "history": history,
                                "rng": torch.get_rng_state()}, checkpoint_path)
