@@ -419,8 +419,10 @@ def score_regions_roialign(model, image, boxes, *, size: int | None = None, outp
     trunk's receptive field spans most of the image) at the map's resolution; this sees it alone at the map's
     resolution, which separates the two causes of their disagreement.
 
-    An approximation of the paper's crop scoring (the region's receptive field includes its
-    surroundings), ≥ 20× faster for 100 boxes. Other arguments as :func:`score_regions_crop`.
+    A stand-in for the paper's crop scoring (the region's receptive field includes its surroundings), ≥ 20×
+    faster for 100 boxes, but not an approximation of its rankings: on fine-tuned models it puts crop's first region
+    first on a few per cent of images (:mod:`vsalib.methods.scale_check`). Other arguments as
+    :func:`score_regions_crop`.
     """
     return _roialign_outputs(model, image, boxes, size=size, output_size=output_size, context=context,
                              sampling_ratio=sampling_ratio, shorter_side=shorter_side,
