@@ -247,6 +247,10 @@ def test_scale_check_table_and_sentence_say_the_numbers():
     new = _scale_rows("g-new", "2026-12-04T00:00:00+00:00", top1)
     t = G.scale_check_table(pd.DataFrame(old + new), "twitter1", "five", "cpu")
     assert list(t["versus"]) == ["crop", "crop_jitter2", "roialign224", "roialign600", "roialign224_masked"]  # latest only
+    # the same model checked again on another sample: only that later check is shown
+    again = [{**r, "params.images": 20, "created": "2026-12-05T00:00:00+00:00"} for r in old]
+    t2 = G.scale_check_table(pd.DataFrame([{**r, "params.images": 50} for r in old + new] + again), "twitter1", "five", "cpu")
+    assert len(t2) == 5 and set(t2["same top-1"].dropna()) == {0.9}
     conclusion = G.conclusion(G.region_claims(_board()), _board(), scale=t)
     assert ("RoIAlign puts crop's first region first on 0 % warped to 224 px and 10 % at a shorter side of 600 px of "
             "the checked images. Crop itself, with its boxes moved by 2 px, agrees on 40 %") in conclusion

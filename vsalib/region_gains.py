@@ -278,8 +278,10 @@ def scale_check_table(runs: pd.DataFrame, dataset: str, subset: str | None, prof
     df = df[df["method"] == "scalecheck-sun2016"] if len(df) else df
     if not len(df):
         return pd.DataFrame(columns=cols)
-    latest = df.sort_values("created").groupby("params.global")["created"].max().idxmax()  # one check: the latest
-    df = df[df["params.global"] == latest]
+    # one check, the latest: a check is its model and its sample (the same model may be checked on other images)
+    check = [c for c in ("params.global", "params.images", "params.boxes", "params.sample_seed") if c in df]
+    ids = df[check].astype(str).agg("|".join, axis=1)
+    df = df[ids == ids.loc[df["created"].idxmax()]]
 
     def m(r, k: str) -> float:
         v = r.get(f"metrics.{k}")
