@@ -22,7 +22,10 @@
 - sentiment grouping (R-CNNGSR): seconds per image at 384 px with and without the sentiment term,
   and the scoring of the filtered regions by RoIAlign vs crop-and-forward;
 - with --real: one Twitter I five-agree fold of the `cpu` profile, timed end to end;
-- the published snapshot: its size, reading it as a table, and the scoreboard built from it;
+- the published snapshot: its size and load time as Parquet beside the same records as JSON files (in one
+  run, and their ratio), and the scoreboard built from it;
+- the method reference numbers' spread over thread counts and capped instruction sets, beside the tolerances of
+  tests/test_method_versions.py;
 - with --book: the quick book build (`scripts/build_book.py --force`), seconds.
 Results are printed and written to results/benchmarks/latest.json.
 """
@@ -162,9 +165,12 @@ def _finetuned_twitter_model():
     from vsalib.methods.global_cnn import GlobalCNN, load_finetuned
     from vsalib.results import ResultStore
 
+    from vsalib.results import Record
+
     # the published store first (the chapter's Lite0), then the working store (any backbone a run has fine-tuned)
-    for store in (published.published_store(), ResultStore()):
-        recs = sorted((r for r in store.records() if r.method == "global-finetune" and r.dataset == "twitter1"
+    snapshot = [Record.from_dict(d) for d in published.record_dicts() if d["method"] == "global-finetune"]
+    for records in (snapshot, ResultStore().records()):
+        recs = sorted((r for r in records if r.method == "global-finetune" and r.dataset == "twitter1"
                        and r.subset == "five" and r.seed == 0 and r.fold == 0), key=lambda r: r.params["backbone"])
         for rec in recs:
             try:
@@ -408,16 +414,44 @@ def bench_real_fold() -> dict:
 
 
 def bench_snapshot() -> dict:
-    from vsalib import published, scoreboard
+    """The snapshot's size and load time as Parquet parts, beside the same records as one JSON file each (the
+    form it had until 2026-12-06, written to a temporary folder here), loaded in the same run; the scoreboard."""
+    from vsalib import published, scoreboard, snapshot
+    from vsalib.results import ResultStore
 
-    files = list(published.published_dir().glob("*.json"))
-    t0 = time.perf_counter()
+    root = published.published_dir()
+    records = published.record_dicts()
+    with tempfile.TemporaryDirectory() as d:
+        store = ResultStore(d)
+        for rec in records:
+            name = store.path_for(**{k: rec.get(k) for k in ("dataset", "protocol", "method", "params", "seed", "fold",
+                                                                "subset")}).name
+            (Path(d) / name).write_text(snapshot.record_json(rec) + "\n", encoding="utf-8")
+        json_mib = sum(p.stat().st_size for p in Path(d).iterdir()) / 2**20
+        t_json = timeit(lambda: store.load(), repeat=2)
+    t_parquet = timeit(lambda: published.load(), repeat=3)
     runs = published.load()
     t1 = time.perf_counter()
     board = scoreboard.scoreboard(runs=runs)
     t2 = time.perf_counter()
-    return {"snapshot_records": len(files), "snapshot_MiB": round(sum(p.stat().st_size for p in files) / 2**20, 2),
-            "snapshot_load_s": round(t1 - t0, 2), "scoreboard_s": round(t2 - t1, 2), "scoreboard_rows": len(board)}
+    return {"snapshot_records": len(runs), "snapshot_MiB": round(snapshot.size(root) / 2**20, 2),
+            "snapshot_as_json_MiB": round(json_mib, 2), "snapshot_load_s": round(t_parquet, 3),
+            "snapshot_as_json_load_s": round(t_json, 2), "snapshot_load_speedup": round(t_json / t_parquet, 1),
+            "scoreboard_s": round(t2 - t1, 2), "scoreboard_rows": len(board)}
+
+
+def bench_reference_spread() -> dict:
+    """How far the method reference numbers move under other thread counts and capped instruction sets (one
+    process each; tests/method_reference.py --spread), against the tolerances the reference test uses."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import method_reference as ref
+
+    out = {}
+    for setting, kinds in ref.measure_spread(progress=False).items():
+        for kind, (worst, _, moved) in kinds.items():
+            out[f"reference_{kind}_max_move[{setting}]"] = float(f"{worst:.2g}")
+    out.update({f"reference_tolerance_{k}": v for k, v in ref.TOLERANCES.items()})
+    return out
 
 
 def bench_book() -> dict:
@@ -446,7 +480,7 @@ def bench_crop_batch(n_crops: int = 64) -> dict:
 
 BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "crop_batch": bench_crop_batch, "regions": bench_regions, "roi_scale": bench_roi_scale,
            "grouping": bench_grouping, "wsidnet": bench_wsidnet, "multilevel": bench_multilevel, "attr": bench_attr,
-           "snapshot": bench_snapshot}
+           "snapshot": bench_snapshot, "reference_spread": bench_reference_spread}
 
 
 def main(argv=None) -> int:

@@ -54,8 +54,9 @@ def source_stamp(name: str) -> str:
     h.update(json.dumps({d: is_available(d) for d in list_datasets()}, sort_keys=True).encode())
     from vsalib.published import published_dir
 
-    for rec in sorted(published_dir().glob("*.json")):  # the chapters read the snapshot
-        h.update(rec.name.encode() + rec.read_bytes())
+    root = published_dir()
+    for rec in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:  # the chapters read it
+        h.update(rec.relative_to(root).as_posix().encode() + rec.read_bytes())
     return h.hexdigest()
 
 

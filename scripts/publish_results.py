@@ -1,9 +1,11 @@
 """`make publish`: copy the finished real-data runs of a profile into the committed snapshot.
 
-Reads the working results store ($VSALIB_RESULTS or results/), copies every record of the profile
-whose provenance is complete and that holds results only (metrics, parameters, per-image predictions)
-into results/published/, each atomically, then checks the whole snapshot (size, provenance, no
-image-derived arrays). Commit results/published/ afterwards; the book's chapters and scoreboard read it.
+Reads the working results store ($VSALIB_RESULTS or results/) and adds every record of the profile whose
+provenance is complete, that holds results only (metrics, parameters, per-image predictions) and that the
+snapshot does not hold already with the same content to results/published/ as new Parquet parts (one runs
+part and one predictions part per dataset and method family; old parts are never rewritten), then checks the
+whole snapshot (size, provenance, no image-derived arrays). Commit results/published/ afterwards; the book's
+chapters and scoreboard read it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def main(argv=None) -> int:
     problems = published.check()
     for p in problems:
         print("problem:", p)
-    size = sum(p.stat().st_size for p in published.published_dir().rglob("*.json")) if published.published_dir().is_dir() else 0
-    print(f"snapshot: {len(published.published_store())} records, {size / 2**20:.2f} MiB")
+    root = published.published_dir()
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+    print(f"snapshot: {published.record_count()} records, {size / 2**20:.2f} MiB (limit {published.MAX_BYTES / 2**20:.0f} MiB)")
     return 1 if problems else 0
 
 

@@ -3,6 +3,8 @@ that show exactly the stored numbers."""
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from vsalib import provenance, published
 from vsalib.data import load_dataset
 from vsalib.results import Record, ResultStore
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
@@ -19,21 +23,107 @@ def _own_run_context(monkeypatch):
     monkeypatch.setattr(provenance, "_DATASETS", dict(provenance._DATASETS))
 
 
+def _parquet(table: str) -> "pd.DataFrame":
+    """One table of the committed snapshot read with pandas alone (no vsalib), the latest row of each key."""
+    import pandas as pd
+
+    root = published.published_dir() / table
+    files = sorted(root.glob("*/*/part-*.parquet"), key=lambda p: p.name)
+    if not files:
+        pytest.skip("the snapshot holds no Parquet part")
+    return pd.concat([pd.read_parquet(p).assign(_part=p.name) for p in files], ignore_index=True)
+
+
 def test_the_snapshot_parses_has_provenance_and_is_results_only():
     assert published.check() == []
-    files = list(published.published_dir().glob("*.json"))
-    size = sum(p.stat().st_size for p in files)
+    root = published.published_dir()
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert size <= published.MAX_BYTES
-    for p in files:
-        d = json.loads(p.read_text(encoding="utf-8"))
-        assert d["dataset"] != "synthetic"
-        assert provenance.missing(d["provenance"]) == [], p.name
-        # per-image fields are one scalar per test image, aligned with each other
-        per_image = {k: v for k, v in d["extra"].items() if k in published.PER_IMAGE_FIELDS}
-        assert len({len(v) for v in per_image.values()}) <= 1, p.name
-        n = d["provenance"]["dataset"]["n_images"]
-        for k, v in per_image.items():
-            assert len(v) <= n and all(isinstance(x, (int, float, str)) for x in v), (p.name, k)
+    assert not list(root.glob("*.json"))  # the published runs are Parquet parts, not JSON records
+    runs = _parquet("runs").drop_duplicates("key", keep="last")
+    assert (runs["dataset"] != "synthetic").all()
+    for rec in published.record_dicts():
+        assert provenance.missing(rec["provenance"]) == [], rec["key"]
+    preds = _parquet("predictions")
+    assert set(preds["key"]) <= set(runs["key"])  # no prediction without its record
+    n_images = runs.set_index("key")["provenance.dataset.n_images"]
+    per_record = preds.groupby("key")["position"].agg(["count", "max"])
+    assert (per_record["max"] + 1 == per_record["count"]).all()  # positions 0..n-1, one row each
+    assert (per_record["count"] <= n_images.loc[per_record.index]).all()  # one row per test image at most
+    assert set(preds.columns) == {"key", "position", "image_id", "test_index", "label", "predicted", "_part"}
+
+
+def test_a_researcher_reads_the_snapshot_without_vsalib():
+    """The runs and predictions tables alone give a chapter's number: Sun2016's K = 1 late-fusion accuracy on
+    Twitter I five-agree recomputed from the predictions equals the accuracy stored in the runs table."""
+    runs = _parquet("runs").sort_values("_part").drop_duplicates("key", keep="last")
+    preds = _parquet("predictions")
+    with_preds = runs[runs["key"].isin(preds["key"])]
+    assert len(with_preds) > 100
+    acc = preds.assign(right=preds["label"] == preds["predicted"]).groupby("key")["right"].mean()
+    stored = with_preds.set_index("key")["metrics.accuracy"]
+    both = acc.index.intersection(stored.index)
+    have_labels = preds.groupby("key")["label"].apply(lambda s: s.notna().all())
+    both = [k for k in both if have_labels[k] and stored[k] == stored[k]]
+    assert len(both) > 100 and np.allclose(acc[both], stored[both])
+
+
+def test_the_parquet_snapshot_shows_every_number_the_book_showed():
+    """tests/published_numbers.json was written from the JSON records before they became Parquet parts: every
+    table and sentence the chapters, the scoreboard and When do regions help? show from the snapshot is the same."""
+    import published_numbers
+
+    saved = json.loads(published_numbers.NUMBERS.read_text(encoding="utf-8"))
+    problems = published_numbers.differences(published_numbers.collect(), saved)
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_parquet_parts_give_the_table_of_the_json_records(tmp_path):
+    """snapshot.write then snapshot.read gives ResultStore.load's table of the same records (columns, order, types,
+    None against a missing key, lists, nested params), and a second publish adds parts without rewriting any."""
+    import pandas as pd
+
+    from vsalib import snapshot
+
+    provenance.set_run(profile="cpu")
+    store = ResultStore(tmp_path / "work")
+    store.add(_record(tmp_path, dataset="twitter1", subset="five", params={"backbone": "efficientnet_lite0",
+                                                                           "grid": [1, 2], "g": {"a": 1}}))
+    store.add(_record(tmp_path, dataset="twitter1", subset="five", fold=1, metrics={"accuracy": 0.5, "x": None},
+                      extra={"y_pred": [1, 1], "test_index": [1, 2], "history": [{"loss": 0.1}]}))
+    store.add(_record(tmp_path, dataset="emotion6", method="sun2016-lf", params={"k": 1, "mixed": "a"},
+                      metrics={"accuracy": 0.5, "x": "text"}, extra={}))
+    store.add(_record(tmp_path, dataset="emotion6", method="sun2016-lf", fold=2, params={"k": 2.5, "mixed": 3}))
+    records = [json.loads(p.read_text()) for p in store.files()]
+    root = tmp_path / "pub"
+    first = snapshot.write(records, root, "20260101T000000Z")
+    assert {p.parent.parent.parent.name for p in first} == {"runs", "predictions"}
+    want = store.load().drop(columns="path")
+    got = snapshot.read(root)
+    assert got["path"].str.endswith(".parquet").all()
+    pd.testing.assert_frame_equal(got.drop(columns="path"), want)
+    assert got["extra.y_pred"].map(lambda v: isinstance(v, list)).sum() == 3  # lists again (one record has none)
+    # publishing one changed record adds one part per table and dataset × family; the old parts stay as they were
+    before = {p: p.read_bytes() for p in root.rglob("*.parquet")}
+    changed = dict(records[0], metrics={"accuracy": 0.25})
+    second = snapshot.write([changed], root, "20260102T000000Z")
+    assert all(p.read_bytes() == b for p, b in before.items()) and not set(second) & set(before)
+    again = snapshot.read(root)
+    assert len(again) == len(got) and again.set_index("key").loc[changed["key"], "metrics.accuracy"] == 0.25
+    assert snapshot.shas(root)[changed["key"]] == snapshot.record_sha(changed)
+
+
+def test_publish_adds_parts_and_skips_unchanged_records(tmp_path, capsys):
+    provenance.set_run(profile="cpu")
+    src, dst = ResultStore(tmp_path / "work"), tmp_path / "pub"
+    src.add(_record(tmp_path, dataset="twitter1", subset="five"))
+    assert published.publish(src.path, dst) == {"copied": 1, "unchanged": 0, "refused": 0, "other": 0}
+    n_parts = len(list(dst.rglob("*.parquet")))
+    assert published.publish(src.path, dst) == {"copied": 0, "unchanged": 1, "refused": 0, "other": 0}
+    assert len(list(dst.rglob("*.parquet"))) == n_parts  # nothing written for an unchanged record
+    assert published.check(dst) == [] and published.record_count(dst) == 1
+    (dst / "runs" / "notes.txt").write_text("x")
+    assert any("not part of the snapshot" in p for p in published.check(dst))
 
 
 def _record(tmp_path, **kw):
@@ -84,13 +174,12 @@ def test_publish_copies_complete_records_of_the_profile_only(tmp_path, monkeypat
     counts = published.publish(src.path, dst, profile="cpu")
     assert counts == {"copied": 1, "unchanged": 0, "refused": 1, "other": 2}
     assert "refused" in capsys.readouterr().out
-    copied = (dst / ok.name).read_text()
-    assert json.loads(copied) == json.loads(ok.read_text())  # same record,
-    assert copied.count("\n") == 1 and len(copied) < len(ok.read_text())  # on one line, smaller
+    got = published.load(dst)
+    assert got["key"].tolist() == [json.loads(ok.read_text())["key"]]  # the same record
     assert published.publish(src.path, dst, profile="cpu")["unchanged"] == 1
     assert published.check(dst) == []
     (dst / "notes.txt").write_text("x")
-    assert any("not a record" in p for p in published.check(dst))
+    assert any("not part of the snapshot" in p for p in published.check(dst))
 
 
 def test_provenance_line_and_stale_rows(tmp_path, monkeypatch):
@@ -128,13 +217,8 @@ def test_chapter_runs_keep_the_latest_global_model_of_each_fold(tmp_path):
 
 
 def _raw(dataset, subset):
-    """The snapshot's records of one dataset read straight from the JSON files (no vsalib selection)."""
-    out = []
-    for p in published.published_dir().glob(f"{dataset}-*.json"):
-        d = json.loads(p.read_text(encoding="utf-8"))
-        if d["subset"] == subset:
-            out.append(d)
-    return out
+    """The snapshot's records of one dataset as dicts (no vsalib selection)."""
+    return [d for d in published.record_dicts() if d["dataset"] == dataset and d.get("subset") == subset]
 
 
 @pytest.mark.parametrize("subset", ["five", "four", "three"])
@@ -170,7 +254,7 @@ def test_a_clone_without_datasets_reads_the_snapshot(tmp_path, monkeypatch):
     monkeypatch.setenv("VSALIB_DATA", str(tmp_path / "nothing"))
     copy = tmp_path / "pub"
     shutil.copytree(published.published_dir(), copy) if published.published_dir().is_dir() else copy.mkdir()
-    assert len(published.load(copy)) == len(published.published_store())
+    assert len(published.load(copy)) == published.record_count() > 0
 
 
 def test_base_keys_keep_each_dataset_apart(tmp_path):
@@ -210,14 +294,3 @@ def test_a_chapter_shows_the_profiles_fine_tuning_scope_only():
     paper = df.assign(**{"params.backbone": "vgg16"})
     assert published.profile_runs(paper, "paper").index.tolist() == [1, 2, 3]  # the paper profile: every layer
     assert published.profile_runs(df, None).index.tolist() == [0, 1, 2, 3, 4]
-
-
-def test_compact_rewrites_indented_records_with_the_same_content(tmp_path):
-    provenance.set_run(profile="cpu")
-    src = ResultStore(tmp_path / "work")
-    path = src.add(_record(tmp_path, dataset="twitter1", subset="five"))
-    before = json.loads(path.read_text())
-    assert published.compact(src.path) == 1
-    assert json.loads(path.read_text()) == before and path.read_text().count("\n") == 1
-    assert published.compact(src.path) == 0  # already compact
-    assert published.check(src.path) == []

@@ -1,9 +1,10 @@
 """The published snapshot: the committed records of the real-data runs that the book shows.
 
-``results/published/`` holds one JSON record per run (the :class:`~vsalib.results.ResultStore`
-format) copied from a working store by ``make publish`` (:func:`publish`). It holds results only:
-metrics, parameters, per-image predictions keyed by the dataset's own image ids, and each record's
-provenance; never images, features or anything an image could be rebuilt from (:func:`check`).
+``results/published/`` holds the records of the real-data runs as two Parquet tables, runs and predictions,
+in parts that each publish adds (:mod:`vsalib.snapshot` describes the layout and the schema), written from a
+working store by ``make publish`` (:func:`publish`). It holds results only: metrics, parameters, per-image
+predictions keyed by the dataset's own image ids, and each record's provenance; never images, features or
+anything an image could be rebuilt from (:func:`check`).
 Every chapter's section "On the real benchmarks" and the scoreboard read it, so a clone without
 the datasets shows the study's findings.
 
@@ -22,8 +23,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from vsalib import provenance
-from vsalib.results import ResultStore, latest_runs
+from vsalib import provenance, snapshot
+from vsalib.results import FRAME_IDENTITY, FRAME_TAIL, ResultStore, filter_frame, latest_runs, order_columns
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_DIR = _REPO_ROOT / "results" / "published"
@@ -36,12 +37,17 @@ def published_dir() -> Path:
     env = os.environ.get(PUBLISHED_ENV)
     return Path(env).expanduser() if env else PUBLISHED_DIR
 
-#: The snapshot's size limit (bytes) and the longest list a record may hold: one scalar per test image
-#: of the largest dataset we publish (FI has 23,308 images); an array longer than that is not a result.
-MAX_BYTES = 20 * 1024 * 1024
+#: The snapshot's size limit (bytes). The 8,542 records published until 2026-12-06 take 1.6 MiB as Parquet
+#: (about 200 bytes a record, its predictions included; 19.4 MiB as JSON files). The measurements planned next
+#: (five fold seeds of the global baseline, Sun2016 and WSIDNet on Twitter I's three subsets and Twitter II, the
+#: ladder's lower rungs, the colour-histogram baselines) add about 35,000 records, about 7 MiB: 16 MiB holds
+#: both with room for as much again, and keeps a clone small.
+MAX_BYTES = 16 * 1024 * 1024
+#: The longest list a record may hold: one scalar per test image of the largest dataset we publish (FI has
+#: 23,308 images); an array longer than that is not a result.
 MAX_LIST = 25_000
 #: Per-image fields a record may carry (one scalar per test image each).
-PER_IMAGE_FIELDS = ("y_pred", "y_true", "test_index", "test_ids")
+PER_IMAGE_FIELDS = snapshot.PER_IMAGE_FIELDS
 
 #: Display names of the backbones, for rows named by what ran.
 BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "efficientnet_lite1": "EfficientNet-Lite1",
@@ -64,13 +70,53 @@ FILL_COMMAND = ("make results CHAPTERS={chapter} DATASETS={dataset}{subsets} && 
 
 
 def published_store(path: str | os.PathLike | None = None) -> ResultStore:
-    """The snapshot as a :class:`ResultStore` (:func:`published_dir` unless ``path``)."""
+    """The JSON records in the snapshot folder (:func:`published_dir` unless ``path``) as a
+    :class:`ResultStore`: a reader's own runs or a test's fixture put there; the published runs are Parquet."""
     return ResultStore(published_dir() if path is None else path)
 
 
 def load(path: str | os.PathLike | None = None, **filters: Any) -> pd.DataFrame:
-    """The snapshot as a table (:meth:`ResultStore.load`), quietly empty when there is none."""
-    return published_store(path).load(**filters)
+    """The snapshot as a table, quietly empty when there is none: its Parquet parts (:func:`vsalib.snapshot.read`)
+    and any JSON records in the folder (:meth:`ResultStore.load`), one row per run, as ``ResultStore.load``
+    gives them (same columns and order; ``filters`` as there)."""
+    root = published_dir() if path is None else Path(path)
+    frames = [f for f in (snapshot.read(root), published_store(root).load()) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=[*FRAME_IDENTITY, *FRAME_TAIL, "path"])
+    if len(frames) == 1:
+        return filter_frame(frames[0], filters)
+    df = pd.concat(frames, ignore_index=True).drop_duplicates("key", keep="last").infer_objects()
+    df = df.assign(_name=df["path"].map(lambda p: Path(p).name if str(p).endswith(".json") else "")).sort_values(
+        ["_name", "dataset", "method", "key"], kind="stable").drop(columns="_name")
+    return filter_frame(order_columns(df.reset_index(drop=True)), filters)
+
+
+def _nested(row: dict[str, Any]) -> dict[str, Any]:
+    """A record dict from one table row: dotted names nested again, missing values (NaN) left out."""
+    out: dict[str, Any] = {}
+    for name, v in row.items():
+        if name == "path" or (isinstance(v, float) and math.isnan(v)):
+            continue
+        parts = name.split(".")
+        d = out
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+            if not isinstance(d, dict):  # a scalar and a group of one name: keep the scalar
+                break
+        else:
+            d[parts[-1]] = v
+    return out
+
+
+def record_dicts(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every record of the snapshot as a nested dict (``params``, ``metrics``, ``extra``, ``provenance``), rebuilt
+    from :func:`load`'s rows (a value a record stored as NaN reads as absent)."""
+    return [_nested(row) for row in load(path).to_dict("records")]
+
+
+def record_count(path: str | os.PathLike | None = None) -> int:
+    """How many records the snapshot holds."""
+    return len(load(path))
 
 
 def backbone_name(backbone: str | None) -> str:
@@ -205,16 +251,18 @@ def provenance_line(runs: pd.DataFrame) -> str:
 
 
 def stale_methods(runs: pd.DataFrame) -> dict[str, str]:
-    """``{method name: why}`` for the records that an older version of their method made."""
+    """``{method name: why}`` for the records that an older version of their method made (read from the rows'
+    ``provenance.method.*`` columns)."""
+    cols = [c for c in runs.columns if c == "provenance.method" or c.startswith("provenance.method.")]
     out: dict[str, str] = {}
-    for path in runs.get("path", pd.Series(dtype=str)):
-        try:
-            rec = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        why = provenance.staleness(rec.get("provenance") or {})
+    if not len(runs):
+        return out
+    groups = runs[["method", *cols]].astype(str).drop_duplicates().index
+    for _, row in runs.loc[groups, ["method", *cols]].iterrows():
+        prov = _nested({k: v for k, v in row.items() if k != "method"}).get("provenance", {})
+        why = provenance.staleness(prov)
         if why:
-            out.setdefault(rec["method"], why)
+            out.setdefault(row["method"], why)
     return out
 
 
@@ -268,19 +316,23 @@ def _strings(obj, where: str = "") -> Iterable[tuple[str, str]]:
 
 
 def check(path: str | os.PathLike | None = None) -> list[str]:
-    """Every problem of the snapshot (``[]`` when it is fit to publish): unreadable records, records
-    :func:`check_record` refuses, files that are not records, and a total size over the limit."""
+    """Every problem of the snapshot (``[]`` when it is fit to publish): parts that do not read, records
+    :func:`check_record` refuses, predictions of no record, files that are neither parts nor records, and a total
+    size over :data:`MAX_BYTES`."""
     root = Path(published_dir() if path is None else path)
     if not root.is_dir():
         return []
+    parts = {p for t in (snapshot.RUNS, snapshot.PREDICTIONS) for p in snapshot.parts(root, t)}
     problems, total = [], 0
     for p in sorted(root.rglob("*")):
         if p.is_dir():
             continue
         total += p.stat().st_size
-        if p.suffix != ".json" or p.name.startswith("."):
-            if p.name != "README.md":
-                problems.append(f"{p.name}: not a record (only .json records and README.md belong here)")
+        if p in parts or p.name == "README.md" and p.parent == root:
+            continue
+        if p.suffix != ".json" or p.name.startswith(".") or p.parent != root:
+            problems.append(f"{p.relative_to(root)}: not part of the snapshot (only runs/ and predictions/ parts, "
+                            "JSON records and README.md belong here)")
             continue
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
@@ -291,25 +343,42 @@ def check(path: str | os.PathLike | None = None) -> list[str]:
             problems.append(f"{p.name}: does not parse as a record ({exc})")
             continue
         problems += [f"{p.name}: {m}" for m in check_record(d)]
+    try:
+        rows = snapshot.read(root)
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow raises on a damaged part
+        return problems + [f"the Parquet parts do not read ({type(exc).__name__}: {exc})"]
+    for row in rows.to_dict("records"):
+        problems += [f"{Path(row['path']).relative_to(root)}, record {row['key']}: {m}"
+                     for m in check_record(_nested(row))]
+    kept = set(rows["key"]) if len(rows) else set()
+    for p in snapshot.parts(root, snapshot.PREDICTIONS):
+        import pyarrow.parquet as pq
+
+        orphans = set(pq.read_table(p, columns=["key"]).column("key").to_pylist()) - kept
+        if orphans:
+            problems.append(f"{p.relative_to(root)}: predictions of {len(orphans)} keys no record holds")
     if total > MAX_BYTES:
         problems.append(f"the snapshot is {total / 2**20:.1f} MiB, over {MAX_BYTES / 2**20:.0f} MiB")
     return problems
 
 
 def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | None = None, *,
-            profile: str = "cpu", datasets: Iterable[str] | None = None,
+            profile: str | None = "cpu", datasets: Iterable[str] | None = None,
             synthetic: bool = False) -> dict[str, int]:
-    """Copy the finished runs of ``profile`` from the working store ``source`` into the snapshot.
+    """Add the finished runs of ``profile`` (every profile where None) in the working store ``source`` to the
+    snapshot at ``dest``, as new Parquet parts (:func:`vsalib.snapshot.write`; old parts are never rewritten).
 
-    Only records with complete provenance and fit to publish are copied (each atomically, replacing
-    the record of the same run); records of the synthetic dataset are left out unless ``synthetic``.
-    Returns counts: ``copied``, ``unchanged``, ``refused`` (with reasons printed), ``other`` (another
-    profile or dataset).
+    Only records with complete provenance and fit to publish are added; a record the snapshot already holds
+    with the same content is left as it is, one it holds with other content is added again (the new part's row
+    supersedes the old). Records of the synthetic dataset are left out unless ``synthetic``. Returns counts:
+    ``copied``, ``unchanged``, ``refused`` (with reasons printed), ``other`` (another profile or dataset).
     """
     src = ResultStore(source)
-    dst = published_store(dest)
+    root = published_dir() if dest is None else Path(dest)
     counts = {"copied": 0, "unchanged": 0, "refused": 0, "other": 0}
     wanted = set(datasets) if datasets else None
+    have = snapshot.shas(root)
+    new: list[dict] = []
     for p in src.files():
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
@@ -318,7 +387,7 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
             counts["refused"] += 1
             continue
         run = (d.get("provenance") or {}).get("run") or {}
-        if run.get("profile") != profile or (wanted and d["dataset"] not in wanted) \
+        if (profile is not None and run.get("profile") != profile) or (wanted and d["dataset"] not in wanted) \
                 or (d["dataset"] == "synthetic" and not synthetic):
             counts["other"] += 1
             continue
@@ -327,40 +396,16 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
             print(f"refused {p.name}: {'; '.join(problems)}")
             counts["refused"] += 1
             continue
-        target = dst.path / p.name
-        text = compact_json(d)
-        if target.exists() and target.read_text(encoding="utf-8") == text:
+        if have.get(d["key"]) == snapshot.record_sha(d):
             counts["unchanged"] += 1
             continue
-        dst.path.mkdir(parents=True, exist_ok=True)
-        tmp = dst.path / f".tmp-{p.name}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-        counts["copied"] += 1
+        new.append(d)
+    if new:
+        snapshot.write(new, root)
+    counts["copied"] = len(new)
     return counts
 
 
-def compact_json(record: dict) -> str:
-    """A record as the snapshot holds it: the working store's JSON without indentation (about a fifth
-    smaller; the snapshot's thousands of per-K records are mostly their provenance), one line."""
-    return json.dumps(record, separators=(",", ":"), sort_keys=False, allow_nan=True) + "\n"
-
-
-def compact(path: str | os.PathLike | None = None) -> int:
-    """Rewrite every record of the snapshot at ``path`` in :func:`compact_json` form (atomically, same
-    content); returns how many files changed."""
-    changed = 0
-    for p in published_store(path).files():
-        d = json.loads(p.read_text(encoding="utf-8"))
-        text = compact_json(d)
-        if p.read_text(encoding="utf-8") != text:
-            tmp = p.with_name(f".tmp-{p.name}")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, p)
-            changed += 1
-    return changed
-
-
 __all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
-           "chapter_runs", "check", "check_record", "compact", "compact_json", "profile_runs", "fill_command", "load", "provenance_line", "publish",
-           "published_dir", "published_store", "runs_of", "stale_methods", "stale_note"]
+           "chapter_runs", "check", "check_record", "profile_runs", "fill_command", "load", "provenance_line", "publish",
+           "published_dir", "published_store", "record_count", "record_dicts", "runs_of", "stale_methods", "stale_note"]

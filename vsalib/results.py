@@ -322,38 +322,57 @@ class ResultStore:
             rec = self._try_read(p)
             if rec is None:
                 continue
-            d = rec.to_dict()
-            row = {k: d[k] for k in ("key", *[f for f in IDENTITY_FIELDS if f != "params"])}
-            row.update(_flatten(d["params"], "params"))
-            row.update(_flatten(d["metrics"], "metrics"))
-            row.update({k: d[k] for k in ("wall_time_s", "vsalib_version", "created")})
-            row.update(_flatten(d["extra"], "extra"))
-            row.update(_flatten(d["provenance"], "provenance"))
+            row = flat_row(rec.to_dict())
             row["path"] = str(p)
             rows.append(row)
-        ident = ["key", "dataset", "subset", "protocol", "method", "seed", "fold"]
-        tail = ["wall_time_s", "vsalib_version", "created"]
-        if not rows:
-            df = pd.DataFrame(columns=[*ident, *tail, "path"])
+        df = order_columns(pd.DataFrame(rows)) if rows else pd.DataFrame(columns=[*FRAME_IDENTITY, *FRAME_TAIL, "path"])
+        return filter_frame(df, filters)
+
+
+#: The first and the last plain columns of a table of records (between them: params, metrics; after: extra,
+#: provenance, path).
+FRAME_IDENTITY = ["key", "dataset", "subset", "protocol", "method", "seed", "fold"]
+FRAME_TAIL = ["wall_time_s", "vsalib_version", "created"]
+FLAT_GROUPS = ("params", "metrics", "extra", "provenance")
+
+
+def flat_row(d: dict[str, Any], skip_extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One record (its :meth:`Record.to_dict` form) as one table row: identity, then ``params.*``, ``metrics.*``,
+    ``extra.*`` (without the ``skip_extra`` fields) and ``provenance.*``, nested dicts flattened with dots."""
+    row = {k: d[k] for k in ("key", *[f for f in IDENTITY_FIELDS if f != "params"])}
+    row.update(_flatten(d.get("params") or {}, "params"))
+    row.update(_flatten(d.get("metrics") or {}, "metrics"))
+    row.update({k: d.get(k) for k in FRAME_TAIL})
+    row.update(_flatten({k: v for k, v in (d.get("extra") or {}).items() if k not in skip_extra}, "extra"))
+    row.update(_flatten(d.get("provenance") or {}, "provenance"))
+    return row
+
+
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns in the order :meth:`ResultStore.load` gives them: identity, ``params.*`` and ``metrics.*``
+    (sorted), wall time, version and date, ``extra.*`` and ``provenance.*`` (sorted), ``path``."""
+    flat = {pre: sorted(c for c in df.columns if c.startswith(pre + ".")) for pre in FLAT_GROUPS}
+    return df[[*FRAME_IDENTITY, *flat["params"], *flat["metrics"], *FRAME_TAIL, *flat["extra"], *flat["provenance"],
+               *(["path"] if "path" in df.columns else [])]]
+
+
+def filter_frame(df: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``df`` that match ``filters`` (as :meth:`ResultStore.load` takes them), index reset."""
+    rows = len(df)
+    for name, value in filters.items():
+        if name not in df.columns:
+            if not rows:
+                continue
+            raise KeyError(f"no column {name!r} to filter on; columns: {list(df.columns)}")
+        col = df[name]
+        if value is None:
+            mask = col.isna()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            mask = col.isin(list(value))
         else:
-            df = pd.DataFrame(rows)
-            flat = {pre: sorted(c for c in df.columns if c.startswith(pre + "."))
-                    for pre in ("params", "metrics", "extra", "provenance")}
-            df = df[[*ident, *flat["params"], *flat["metrics"], *tail, *flat["extra"], *flat["provenance"], "path"]]
-        for name, value in filters.items():
-            if name not in df.columns:
-                if not rows:
-                    continue
-                raise KeyError(f"no column {name!r} to filter on; columns: {list(df.columns)}")
-            col = df[name]
-            if value is None:
-                mask = col.isna()
-            elif isinstance(value, (list, tuple, set, frozenset)):
-                mask = col.isin(list(value))
-            else:
-                mask = col == value
-            df = df[mask.fillna(False).astype(bool)]
-        return df.reset_index(drop=True)
+            mask = col == value
+        df = df[mask.fillna(False).astype(bool)]
+    return df.reset_index(drop=True)
 
 
 def latest_runs(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
