@@ -38,10 +38,12 @@ clean:
 	rm -rf book/_build book/notebooks
 
 # make results [PROFILE=cpu] [CHAPTERS="sun2016 rcnngsr"] [DATASETS=twitter1] [SUBSETS="five four"]
+#              [SCHEDULER=tcp://host:8786] [WORKERS=2]: a grid of jobs on Dask (a local cluster unless SCHEDULER)
 PROFILE ?= cpu
 results: setup
 	$(PY) scripts/run_real_results.py --profile $(PROFILE) \
-	  $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(if $(DATASETS),--only $(DATASETS)) $(if $(SUBSETS),--subsets $(SUBSETS))
+	  $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(if $(DATASETS),--only $(DATASETS)) $(if $(SUBSETS),--subsets $(SUBSETS)) \
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(WORKERS),--workers $(WORKERS))
 
 # Copy the finished real-data runs of PROFILE from the working store into results/published/ (committed).
 publish: setup

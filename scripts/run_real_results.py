@@ -1,7 +1,11 @@
 """`make results`: the chapters on the real benchmarks with the `cpu` profile.
 
-Executes each chapter's notebook with papermill once per configuration below, writing the executed
-notebooks to results/notebooks/:
+A grid of independent jobs (:mod:`vsalib.grid`), one per configuration below and seed, each the chapter's
+notebook executed by papermill with that seed, run by Dask distributed: a local cluster by default (one worker
+per two cores: a 2-core laptop runs one job at a time), or the scheduler given by ``--scheduler tcp://host:8786``
+(a SLURM allocation through dask-jobqueue, one worker per GPU: the book's *Rerunning the study*). Once every job
+is done, each configuration's notebook runs once more over all its seeds (it reads the store) and is written to
+results/notebooks/. Failed jobs are listed with their parameters and logs (results/grid/); the others go on.
 
 - ``global_baseline``: Twitter I five/four/three-agree and Twitter II (5-fold CV), and R-CNNGSR's
   datasets (Emotion6, IAPS, ArtPhoto, Abstract; binary, 75/20/5 split over three seeds);
@@ -26,7 +30,8 @@ Datasets not found under the data root are skipped with a line that says so. ``m
 copies the finished runs into the committed snapshot (results/published/).
 
 Every fold is a record in the results store, so the book's chapters show them beside the papers'
-figures, and an interrupted run resumes where it stopped (a chapter re-run skips finished folds).
+figures, and an interrupted run resumes where it stopped (a finished job is skipped, a chapter re-run skips
+finished folds; jobs running at once write one store without loss).
 Needs the datasets (VSALIB_DATA or ../shared/datasets).
 """
 
@@ -38,12 +43,12 @@ import sys
 import time
 from pathlib import Path
 
-import papermill as pm
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vsalib import grid  # noqa: E402
 from vsalib.data import is_available  # noqa: E402
+from vsalib.grid import run_name  # noqa: E402,F401  (the executed notebooks' names)
 
 TWITTER = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")] + [{"dataset": "twitter2"}]
 # R-CNNGSR's four datasets, binary labels, its 75/20/5 random split over three seeds
@@ -69,42 +74,44 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
 }
 
 
-def run_name(chapter: str, profile: str, cfg: dict) -> str:
-    """The executed notebook's file name: chapter, profile, dataset, subset, and every other setting of ``cfg``
-    (so that two configurations of one chapter and dataset never write the same file)."""
-    extra = [f"{k}-{'-'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in cfg.items()
-             if k not in ("dataset", "subset", "seeds")]
-    return "_".join([chapter, profile, cfg["dataset"], cfg.get("subset") or "all", *extra]) + ".ipynb"
-
-
-def main(argv=None) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # kernels inherit it (see vsalib/__init__.py)
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
     ap.add_argument("--only", nargs="*", help="dataset names to run (default: all available)")
     ap.add_argument("--subsets", nargs="*", help="subsets to run (default: all)")
     ap.add_argument("--chapters", nargs="*", choices=list(CONFIGS), default=list(CONFIGS),
                     help="chapters to run, in this order (default: all)")
+    ap.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    ap.add_argument("--workers", type=int, help="workers of the local cluster (default: one per two cores, or per GPU)")
+    ap.add_argument("--list", action="store_true", help="print the jobs and stop")
+    return ap
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # kernels inherit it (see vsalib/__init__.py)
+    ap = parser()
     args = ap.parse_args(argv)
-    out = ROOT / "results" / "notebooks"
-    out.mkdir(parents=True, exist_ok=True)
-    for chapter in args.chapters:
-        notebook, configs = CONFIGS[chapter]
-        for cfg in configs:
-            if args.only and cfg["dataset"] not in args.only:
-                continue
-            if args.subsets and cfg.get("subset") not in args.subsets:
-                continue
-            if not is_available(cfg["dataset"]):
-                print(f"skip {cfg['dataset']}: not found (set VSALIB_DATA)")
-                continue
-            name = run_name(chapter, args.profile, cfg)
-            t0 = time.perf_counter()
-            pm.execute_notebook(str(ROOT / "notebooks" / notebook), str(out / name),
-                                parameters={"profile": args.profile, **cfg}, cwd=str(ROOT / "notebooks"),
-                                progress_bar=False)
-            print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    return 0
+    wanted = {cfg["dataset"] for c in args.chapters for cfg in CONFIGS[c][1]}
+    for name in sorted(d for d in wanted if (not args.only or d in args.only) and not is_available(d)):
+        print(f"skip {name}: not found (set VSALIB_DATA)")
+    jobs, finals = grid.notebook_jobs(args.chapters, profile=args.profile, datasets=args.only, subsets=args.subsets,
+                                      configs=CONFIGS)
+    if args.list:
+        print("\n".join(j.describe() for j in jobs) + f"\n{len(jobs)} jobs, then {len(finals)} chapter runs")
+        return 0
+    client = None if args.scheduler else grid.client_for(n_workers=args.workers)
+    t0 = time.perf_counter()
+    results = grid.run_grid(jobs, finals, client=client, scheduler=args.scheduler,
+                            out_dir=ROOT / "results" / "notebooks")
+    if client is not None:
+        client.close()
+        client.cluster.close()
+    failed = [r for r in results if r["status"] == "failed"]
+    print(f"{len(results) - len(failed)} jobs done or already done, {len(failed)} failed, "
+          f"{time.perf_counter() - t0:.0f} s")
+    for r in failed:
+        print(f"failed: {r['job']}: {r['error']} (log: {r['log']})")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

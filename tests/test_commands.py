@@ -184,7 +184,31 @@ def test_the_readme_says_where_published_numbers_come_from():
     assert "results/published" in text and "make publish" in text and "jupyter lab" in text.lower()
 
 
-KNOWN = {".venv/bin/papermill", "make", "torchrun", ".venv/bin/jupyter", ".venv/bin/python"}
+KNOWN = {".venv/bin/papermill", "make", "torchrun", ".venv/bin/jupyter", ".venv/bin/python", ".venv/bin/dask", "for"}
+
+
+def _dask_calls(command: str) -> list[list[str]]:
+    """The ``dask <subcommand> ...`` calls of a printed line (a ``for`` loop's body included)."""
+    argv = shlex.split(command.replace(";", " ; "))
+    starts = [i for i, a in enumerate(argv) if a == ".venv/bin/dask"]
+    return [argv[i:next((j for j in range(i, len(argv)) if argv[j] in (";", "&", "done")), len(argv))] for i in starts]
+
+
+@pytest.mark.parametrize("page,command", [c for c in COMMANDS if ".venv/bin/dask" in c[1]], ids=lambda x: x[:40])
+def test_printed_dask_command_names_a_subcommand_and_its_options(page, command):
+    calls = _dask_calls(command)
+    assert calls, f"{page}: no dask call in {command!r}"
+    for argv in calls:
+        out = subprocess.run([sys.executable, "-m", "distributed.cli.dask_" + argv[1], "--help"], cwd=ROOT,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, f"{page}: dask {argv[1]}: {out.stderr[-300:]}"
+        for flag in [a for a in argv[2:] if a.startswith("--")]:
+            assert flag in out.stdout, f"{page}: dask {argv[1]} has no option {flag}"
+
+
+def test_a_printed_for_loop_runs_a_known_command():
+    loops = [c for _, c in COMMANDS if c.split()[0] == "for"]
+    assert all(_dask_calls(c) for c in loops), loops
 
 
 def test_every_printed_command_is_one_the_tests_run():
