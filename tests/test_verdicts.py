@@ -38,9 +38,21 @@ def test_holm_by_hand():
 
 
 def test_detectable_gain_by_hand():
+    """The exact detectable gain: at δ = detectable, a t-test on 4 degrees of freedom rejects 80 % of the time
+    (by the noncentral t's formula and by simulation); the textbook sum of quantiles (3.717) is a little low."""
     se, df = 1.0, 4
-    assert V.detectable_gain(se, df) == pytest.approx(stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4))  # 3.717
+    delta = V.detectable_gain(se, df)
+    crit = stats.t.ppf(0.975, df)  # 2.776
+    power = stats.nct.sf(crit, df, delta / se) + stats.nct.cdf(-crit, df, delta / se)
+    assert power == pytest.approx(0.8, abs=1e-8)
+    assert delta == pytest.approx(3.7611, abs=1e-3) and delta > stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4)
+    rng = np.random.default_rng(0)  # simulated: mean of 5 differences, sd chosen so the standard error is 1
+    d = rng.normal(delta, math.sqrt(5), size=(200_000, 5))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(5))
+    assert np.mean(np.abs(t) > crit) == pytest.approx(0.8, abs=0.005)
+    assert V.detectable_gain(2.0, df) == pytest.approx(2 * delta)  # linear in the standard error
     assert math.isnan(V.detectable_gain(1.0, 0))
+    assert V.test_claim([1.0, 2.0, 0.5, 1.5, 1.0], 0.25).df == 4
 
 
 def _decide(d, ratio=0.25, paper=math.nan, **kw):
@@ -54,7 +66,9 @@ def test_verdicts():
     assert _decide([0.2, -0.1, 0.1, 0.0, -0.2]).verdict == "no practical difference"  # within ±2 points
     wide = [6.0, -5.0, 4.0, -6.0, 2.0]
     assert _decide(wide, paper=1.5).verdict == "not testable here"  # the design detects ~13 points, not 1.5
-    assert _decide(wide, paper=30.0).verdict == "not resolved"
+    assert _decide(wide, paper=30.0).verdict == "paper's gain ruled out"  # 0.2 ± 9.6: 30 lies above it
+    mid = [8.0, 0.0, 6.0, 2.0, 4.0]  # 4.0 ± 5.5 (df 4), detectable 7.5
+    assert _decide(mid, paper=8.0).verdict == "not resolved"  # inside the interval, above what the design detects
     assert _decide([0.0, 0.0, 0.0]).verdict == "no difference"
     assert _decide([1.5]).verdict == "one run only"
     assert _decide([]).verdict == "–"
@@ -66,6 +80,21 @@ def test_verdicts():
     better, worse = y.copy(), y.copy()
     worse[:10] = 1
     assert _decide(same, paper=30.0, y_true=y, pred_better=better, pred_worse=worse).verdict == "held"
+
+
+def test_the_paper_s_gain_ruled_out_and_consistent_with_the_paper():
+    """Two verdicts about the paper's own gain, with the numbers worked by hand (ratio 1/4, five folds)."""
+    d = [-1.0, 0.5, -2.0, 1.0, -0.5]  # mean -0.4, s = 1.194, se = sqrt(0.45) * s = 0.801, ci95 = 2.776 * se = 2.224
+    t = V.test_claim(d, 0.25)
+    assert t.gain == pytest.approx(-0.4) and t.ci95 == pytest.approx(2.2243, abs=1e-3)
+    assert _decide(d, paper=4.34).verdict == "paper's gain ruled out"  # top of the interval +1.82 < +4.34
+    assert _decide(d, paper=-4.0).verdict == "paper's gain ruled out"  # a claimed loss below the bottom, -2.62
+    assert _decide(d, paper=1.5).verdict == "not testable here"  # inside: the design cannot tell
+    tight = [0.2, -0.1, 0.1, 0.0, -0.2]  # 0.0 ± 0.2, the 90 % interval within ±2
+    assert _decide(tight, paper=0.16).verdict == "consistent with the paper"  # the paper's +0.16 inside ours
+    assert _decide(tight).verdict == "no practical difference"  # no paper gain to be consistent with
+    assert _decide(tight, paper=1.5).verdict == "paper's gain ruled out"  # +1.5 beyond 0.0 ± 0.2
+    assert _decide([3.0, 2.5, 3.5, 3.0, 2.8], paper=10.0).verdict == "held"  # significance comes first
 
 
 def test_holm_can_undo_a_single_claims_significance():

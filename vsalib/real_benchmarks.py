@@ -9,6 +9,8 @@ that fills it. The same functions return the tables, for tests and the scoreboar
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from vsalib import figures, published, report, scoreboard
@@ -73,7 +75,7 @@ def verdict_sentence(verdicts: pd.DataFrame, where: str) -> str:
     what = verdicts.columns[0]
     counts = verdicts["verdict"].value_counts().to_dict()
     text = report.verdict_tally(counts, len(verdicts), lead=f"On {where}, of", end="")
-    for verdict in ("held", "reversed"):
+    for verdict in ("held", "reversed", "paper's gain ruled out"):
         named = list(verdicts.loc[verdicts["verdict"] == verdict, what])
         if named:
             text += f"; {verdict}: {'; '.join(named)}"
@@ -85,7 +87,8 @@ def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") 
     detect with 80 % power, the number of splits and the verdict (:mod:`vsalib.verdicts`)."""
     return pd.DataFrame({what: verdicts[what], "paper gain": verdicts["paper gain"].map(report.fmt_gain),
                          "our gain": [report.fmt_gain(m, c) for m, c in zip(verdicts["our gain"], verdicts["ci95"])],
-                         "detectable": verdicts["detectable"].map(lambda v: report.fmt_num(v, 1)),
+                         "detectable": [report.fmt_detectable(v, d) for v, d in
+                                        zip(verdicts["detectable"], verdicts.get("df", [math.nan] * len(verdicts)))],
                          n: verdicts[n], "verdict": verdicts["verdict"]})
 
 

@@ -408,7 +408,8 @@ def method_ladder_sentence(ladder: pd.DataFrame) -> str:
             + ("The regions help the weaker model more: they correct mistakes a stronger model no longer makes."
                if t.verdict == "held" else
                "Even on the weaker model the regions do not help more: a weak baseline does not by itself make "
-               "them help here." if t.verdict in ("no practical difference", "reversed", "no difference") else
+               "them help here." if t.verdict in ("no practical difference", "consistent with the paper", "reversed",
+                                                   "no difference") else
                "Whether they help the weaker model more is not resolved by these folds."))
 
 

@@ -291,11 +291,11 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataF
                                   **(dict(zip(("y_true", "pred_better", "pred_worse"), pooled)) if pooled else {})))
         papers.append(pa - pb)
     out = [{what: claim.text, "paper gain": paper, "our gain": t.gain, "ci95": t.ci95, n: t.n,
-            "detectable": t.detectable, "p (Holm)": t.p_holm, "verdict": t.verdict,
+            "detectable": t.detectable, "df": t.df, "p (Holm)": t.p_holm, "verdict": t.verdict,
             "excludes the paper's gain": bool(_finite(paper) and _finite(t.ci95) and abs(paper - t.gain) > t.ci95)}
            for claim, paper, t in zip(card.claims, papers, V.decide(tests, papers))]
-    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "p (Holm)", "verdict",
-                                      "excludes the paper's gain"])
+    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "df", "p (Holm)",
+                                      "verdict", "excludes the paper's gain"])
 
 
 def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame):
@@ -369,6 +369,10 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
             parts.setdefault(r["verdict"], []).append(f"{ds} ({fmt_gain(r['our gain'], r['ci95'])} points; {paper})")
         said = []
         for verdict, label in (("held", "held on"), ("reversed", "reversed on"),
+                               ("paper's gain ruled out", "had the paper's gain ruled out (it lies beyond our 95 % "
+                                                          "interval) on"),
+                               ("consistent with the paper", "was consistent with the paper (a gain within ±2 "
+                                                             "points, the paper's inside our interval) on"),
                                ("no practical difference", "made no practical difference (within ±2 points) on"),
                                ("not testable here", "was not testable here (our splits cannot detect the paper's "
                                                      "gain) on"),
@@ -390,22 +394,33 @@ def verdict_tally(tally: dict, n: int, pairs: str = "claim × dataset pairs", le
     """One sentence: of ``n`` ``pairs``, how many got each verdict (``tally``: verdict → count); ``lead`` opens
     it and ``end`` closes it (another sentence's start, and ``""`` where the caller's sentence goes on)."""
     parts = [f"{tally.get('held', 0)} held", f"{tally.get('reversed', 0)} reversed"]
-    for verdict in ("no practical difference", "not testable here", "not resolved"):
+    phrases = {"paper's gain ruled out": "had the paper's gain ruled out", "consistent with the paper":
+               "{verb} consistent with the paper", "no practical difference": "showed no practical difference",
+               "not testable here": "{verb} not testable here", "not resolved": "{verb} not resolved"}
+    for verdict, phrase in phrases.items():
         if tally.get(verdict):
             k = tally[verdict]
-            verb = "showed" if verdict == "no practical difference" else ("was" if k == 1 else "were")
-            parts.append(f"{k} {verb} {verdict}")
-    rest = n - sum(tally.get(v, 0) for v in ("held", "reversed", "no practical difference", "not testable here",
-                                              "not resolved"))
+            parts.append(f"{k} " + phrase.format(verb="was" if k == 1 else "were"))
+    rest = n - sum(tally.get(v, 0) for v in ("held", "reversed", *phrases))
     if rest:
-        parts.append(f"{rest} other{'s' if rest > 1 else ''} (no difference, one run, not run)")
+        others = [v for v in ("no difference", "one run only", "–") if tally.get(v)]
+        what = ", ".join({"no difference": "no difference", "one run only": "one run", "–": "not run"}[v]
+                         for v in others) or "no difference, one run, not run"
+        parts.append(f"{rest} other{'s' if rest > 1 else ''} ({what})")
     return f"{lead} {n} {pairs}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + end
+
+
+def fmt_detectable(value: float, df) -> str:
+    """The detectable gain with the degrees of freedom it rests on: ``3.8 (df 4)``; a dash where there is none."""
+    if not _finite(value):
+        return DASH
+    return f"{fmt_num(value, 1)} (df {int(df)})" if _finite(df) else fmt_num(value, 1)
 
 
 def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
+__all__ = ["DASH", "caption", "card_claims", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
            "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
            "walkthrough_banner", "what_ran"]

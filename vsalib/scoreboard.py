@@ -54,7 +54,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
                     "paper baseline %": paper_base, "ours baseline": report.mean_ci_pct(base_fold)[0],
                     "paper %": paper, "paper gain": v["paper gain"],
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
-                    "n": v["folds"], "detectable": v["detectable"], "verdict": v["verdict"],
+                    "n": v["folds"], "detectable": v["detectable"], "df": v["df"], "verdict": v["verdict"],
                     "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
     return out
 
@@ -103,7 +103,8 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
                     row.update(dataset=name, protocol=proto, majority=maj)
                 rows += new
     cols = ["paper", "dataset", "protocol", "claim", "regions", "control", "paper baseline %", "ours baseline", "paper %", "paper gain",
-            "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "verdict", "region step s/image", "majority"]
+            "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "df", "verdict", "region step s/image",
+            "majority"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -114,7 +115,7 @@ def formatted(board: pd.DataFrame) -> pd.DataFrame:
         "paper %": board["paper %"].map(report.fmt_num), "paper gain": board["paper gain"].map(report.fmt_gain),
         "ours %": [report.fmt_acc(m, c) for m, c in zip(board["ours mean"], board["ours ci"])],
         "our gain": [report.fmt_gain(m, c) for m, c in zip(board["our gain"], board["gain ci"])],
-        "detectable": board["detectable"].map(lambda v: report.fmt_num(v, 1)), "n": board["n"],
+        "detectable": [report.fmt_detectable(v, d) for v, d in zip(board["detectable"], board["df"])], "n": board["n"],
         "verdict": board["verdict"],
         "region s/img": board["region step s/image"].map(lambda v: report.fmt_num(v, 3)),
         "majority %": board["majority"].map(report.fmt_num),

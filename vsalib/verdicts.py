@@ -12,11 +12,17 @@ gives a paired difference ``d_j`` (points of accuracy, j = 1..J over folds and r
    records hold them. A claim is significant only where both tests are (the larger of
    the two p-values), so neither the spread over splits nor the count of test images alone decides it.
 3. **Holm's correction** over the claims of one chapter on one dataset (the family), at α = 0.05.
-4. **Verdicts**: *held* / *reversed*: significant after the correction, our gain above / below 0; *no practical
-   difference*: the corrected 90 % interval lies within ±``margin`` points (two one-sided tests at α);
-   *not testable here*: neither, and the paper's gain is smaller than the gain the design detects with 80 %
-   power; *not resolved*: neither, where the design could have detected the paper's gain. *no difference*:
-   every paired difference is 0; *one run only*: one split, no interval.
+4. **Verdicts**: *held* / *reversed*: significant after the correction, our gain above / below 0; *paper's
+   gain ruled out*: not significant, and the paper's gain lies beyond our corrected 95 % interval on the side
+   it claims; *consistent with the paper*: the corrected 90 % interval lies within ±``margin`` points and the
+   paper's gain, itself within ±``margin``, lies inside our 95 % interval; *no practical difference*: the 90 %
+   interval lies within ±``margin`` points (two one-sided tests at α) and the paper printed a larger gain or
+   none; *not testable here*: none of these, and the paper's gain is smaller than the gain the design detects
+   with 80 % power; *not resolved*: none of these, where the design could have detected the paper's gain.
+   *no difference*: every paired difference is 0; *one run only*: one split, no interval.
+
+The detectable gain comes from the exact noncentral t distribution on the design's degrees of freedom
+(:func:`detectable_gain`), which :class:`Test` keeps beside it (``df``).
 
 Five identical non-zero differences have no spread: the t-test is undefined there, no interval is printed and
 no equivalence shown, and only McNemar's test (or nothing, without predictions) can call them.
@@ -36,8 +42,8 @@ ALPHA = 0.05
 POWER = 0.8
 #: Points of accuracy within which a gain counts as no practical difference.
 MARGIN = 2.0
-VERDICTS = ("held", "reversed", "no practical difference", "not testable here", "not resolved", "no difference",
-            "one run only", "–")
+VERDICTS = ("held", "reversed", "paper's gain ruled out", "consistent with the paper", "no practical difference",
+            "not testable here", "not resolved", "no difference", "one run only", "–")
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Test:
     p_holm: float = math.nan
     se: float = math.nan  # the corrected standard error of the gain (points)
     all_zero: bool = False  # every paired difference is 0 (the two rows predicted alike wherever it matters)
+    df: int = 0  # the corrected t's degrees of freedom (J - 1), on which ci95 and detectable rest
 
 
 def corrected_t(d: Sequence[float], ratio: float) -> tuple[float, float, int, float]:
@@ -106,11 +113,28 @@ def mcnemar_folds(folds: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def detectable_gain(se: float, df: int, alpha: float = ALPHA, power: float = POWER) -> float:
-    """The smallest true gain (points) a two-sided corrected t-test at ``alpha`` finds with ``power``:
-    ``(t_{1-α/2} + t_{power}) · se`` on ``df`` degrees of freedom."""
+    """The smallest true gain (points) that a two-sided t-test at ``alpha`` on ``df`` degrees of freedom, with
+    standard error ``se``, finds with probability ``power``: the δ with ``P(|T| > t_{1-α/2}) = power`` for ``T``
+    noncentral t with noncentrality ``δ / se`` (exact; the textbook ``(t_{1-α/2} + t_{power}) · se`` is its
+    approximation, a few per cent low at 2-4 degrees of freedom)."""
     if df < 1 or not math.isfinite(se):
         return math.nan
-    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
+    if se == 0:
+        return 0.0
+    crit = stats.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(nc: float) -> float:
+        return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)) - power
+
+    guess = crit + stats.t.ppf(power, df)
+    hi = guess
+    while hi < 1e3 and shortfall(hi) < 0:
+        hi *= 1.5
+    if not shortfall(hi) >= 0:  # the noncentral t does not evaluate there (one degree of freedom): the approximation
+        return float(guess * se)
+    from scipy.optimize import brentq
+
+    return float(brentq(shortfall, 0.0, hi, xtol=1e-10) * se)
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
@@ -137,7 +161,7 @@ def test_claim(d: Sequence[float], ratio: float, *, paper_gain: float = math.nan
     ci = float(stats.t.ppf(1 - alpha / 2, df) * se) if spread else math.nan
     return Test(float(mean) if v.size else math.nan, ci, int(v.size), p_t, p_mc,
                 detectable_gain(se, df, alpha) if spread else math.nan, se=se,
-                all_zero=bool(v.size and (v == 0).all()))
+                all_zero=bool(v.size and (v == 0).all()), df=int(df))
 
 
 def _p(t: Test) -> float:
@@ -168,14 +192,25 @@ def decide(tests: Sequence[Test], paper_gains: Sequence[float] | None = None, *,
             verdict = "no difference"
         elif not math.isnan(p) and p < alpha:
             verdict = "held" if t.gain > 0 else "reversed"
+        elif _rules_out(t, paper):
+            verdict = "paper's gain ruled out"
         elif _equivalent(t, margin, alpha):
-            verdict = "no practical difference"
+            inside = math.isfinite(paper) and abs(paper) < margin and abs(paper - t.gain) <= t.ci95
+            verdict = "consistent with the paper" if inside else "no practical difference"
         elif math.isfinite(paper) and math.isfinite(t.detectable) and abs(paper) < t.detectable:
             verdict = "not testable here"
         else:
             verdict = "not resolved"
         out.append(replace(t, verdict=verdict, p_holm=float(p)))
     return out
+
+
+def _rules_out(t: Test, paper: float) -> bool:
+    """Whether the paper's gain lies beyond our corrected 95 % interval on the side the paper claims (a gain
+    above the interval's top, or a loss below its bottom)."""
+    if not (math.isfinite(paper) and paper != 0 and math.isfinite(t.ci95)):
+        return False
+    return t.gain + t.ci95 < paper if paper > 0 else t.gain - t.ci95 > paper
 
 
 def _equivalent(t: Test, margin: float, alpha: float) -> bool:
