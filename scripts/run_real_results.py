@@ -99,13 +99,9 @@ def main(argv=None) -> int:
     if args.list:
         print("\n".join(j.describe() for j in jobs) + f"\n{len(jobs)} jobs, then {len(finals)} chapter runs")
         return 0
-    client = None if args.scheduler else grid.client_for(n_workers=args.workers)
     t0 = time.perf_counter()
-    results = grid.run_grid(jobs, finals, client=client, scheduler=args.scheduler,
+    results = grid.run_grid(jobs, finals, scheduler=args.scheduler, n_workers=args.workers,
                             out_dir=ROOT / "results" / "notebooks")
-    if client is not None:
-        client.close()
-        client.cluster.close()
     failed = [r for r in results if r["status"] == "failed"]
     print(f"{len(results) - len(failed)} jobs done or already done, {len(failed)} failed, "
           f"{time.perf_counter() - t0:.0f} s")

@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture(autouse=True)
 def _own_run_context(monkeypatch):
-    """Each test sets the run context and notes datasets in copies that are put back afterwards."""
-    monkeypatch.setattr(provenance, "_RUN", dict(provenance._RUN))
+    """Each test starts from an empty run context (not what an earlier test's chapter left: another backbone) and
+    notes datasets in a copy; both are put back afterwards."""
+    monkeypatch.setattr(provenance, "_RUN", {})
     monkeypatch.setattr(provenance, "_DATASETS", dict(provenance._DATASETS))
 
 

@@ -220,9 +220,10 @@ def client_for(scheduler: str | None = None, *, n_workers: int | None = None):
 
 
 def run_grid(jobs: Sequence, finals: Sequence = (), *, client=None, scheduler: str | None = None,
-             out_dir: str | os.PathLike | None = None, state_dir: str | os.PathLike | None = None,
-             progress: bool = True) -> list[dict[str, Any]]:
-    """Run ``jobs`` on a Dask cluster (``client``, else :func:`client_for` ``scheduler``), then ``finals``
+             n_workers: int | None = None, out_dir: str | os.PathLike | None = None,
+             state_dir: str | os.PathLike | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Run ``jobs`` on a Dask cluster (``client``, else :func:`client_for` ``scheduler`` / ``n_workers``, closed
+    afterwards), then ``finals``
     (each after every job, e.g. the chapters' notebooks that read the store). Each job runs once at a time on a
     worker (a job lost with a killed worker is given to another, which resumes from the store); failures are
     reported and the rest go on. Returns one result per job (:func:`execute`), in submission order."""
@@ -234,7 +235,7 @@ def run_grid(jobs: Sequence, finals: Sequence = (), *, client=None, scheduler: s
     out_dir = str(Path(out_dir) if out_dir else default_results_dir() / "notebooks")
     state_dir = str(Path(state_dir) if state_dir else default_results_dir() / "grid")
     own = client is None
-    client = client_for(scheduler) if own else client
+    client = client_for(scheduler, n_workers=n_workers) if own else client
     results: list[dict[str, Any]] = []
     try:
         for stage, force in ((list(jobs), False), (list(finals), True)):  # the chapter runs read the store anew

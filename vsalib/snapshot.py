@@ -219,7 +219,7 @@ def _read_predictions(paths: list[Path], keep: dict[str, str]) -> dict[str, dict
             fields = {}
             for f, vals in cols.items():
                 chunk = vals[a:b]
-                if chunk[0] is not None or any(v is not None for v in chunk):
+                if any(v is not None for v in chunk):  # a field the record does not hold is null throughout
                     fields[f] = chunk
             out[key] = fields
     return out

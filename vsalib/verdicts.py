@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 ALPHA = 0.05
 POWER = 0.8
@@ -132,9 +132,7 @@ def detectable_gain(se: float, df: int, alpha: float = ALPHA, power: float = POW
         hi *= 1.5
     if not shortfall(hi) >= 0:  # the noncentral t does not evaluate there (one degree of freedom): the approximation
         return float(guess * se)
-    from scipy.optimize import brentq
-
-    return float(brentq(shortfall, 0.0, hi, xtol=1e-10) * se)
+    return float(optimize.brentq(shortfall, 0.0, hi, xtol=1e-10) * se)
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
