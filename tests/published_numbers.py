@@ -50,7 +50,7 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vsalib import published, real_benchmarks, region_gains, report, scoreboard
+    from vsalib import meta_analysis, published, real_benchmarks, region_gains, report, scoreboard
     from vsalib.methods import attr_study, multilevel_study, rcnngsr, sun2016, wsidnet_study
 
     shown: list[dict] = []
@@ -84,6 +84,12 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
         display(report.show(scoreboard.formatted(board), "scoreboard"))
         display(report.show(scoreboard.verdict_counts(board), "verdict counts"))
         display(IPython.display.Markdown(report.verdict_tally(board["verdict"].value_counts().to_dict(), len(board))))
+        display(IPython.display.Markdown(scoreboard.global_correction_sentence(board)))
+        pooled_claims = meta_analysis.pooled_claims(board)
+        pooled = meta_analysis.pool(pooled_claims)
+        display(report.show(pooled_claims, "pooled claims"))
+        display(report.show(meta_analysis.summary(pooled), "pooled region gain"))
+        display(IPython.display.Markdown(meta_analysis.answer(pooled, pooled_claims)))
         for chapter in claims:
             for ds, sub in published.CHAPTER_DATASETS[chapter]:
                 r = published.chapter_runs(chapter, ds, sub, profile=profile, runs=runs)

@@ -116,6 +116,14 @@ def test_book_builds_with_its_figures(tmp_path):
                  "notebooks/own_data.html"):
         assert (html / page).is_file(), page
     check_pages(html)
+    # the introduction states the pooled answer, pasted from the scoreboard (issue 31): the same sentence
+    from vsalib import meta_analysis, scoreboard
+
+    board = scoreboard.scoreboard()
+    claims = meta_analysis.pooled_claims(board)
+    answer = meta_analysis.answer(meta_analysis.pool(claims), claims)
+    intro = (html / "intro.html").read_text(encoding="utf-8")
+    assert answer.split(":")[0].replace("±", "&#177;") in intro or answer.split(":")[0] in intro, answer
     for chapter in REWRITTEN_CHAPTERS:  # the template every paper chapter follows (issue 12)
         text = (html / "notebooks" / f"{chapter}.html").read_text(encoding="utf-8")
         for section in CHAPTER_SECTIONS:

@@ -46,6 +46,8 @@ def test_the_snapshot_parses_has_provenance_and_is_results_only():
     for rec in published.record_dicts():
         assert provenance.missing(rec["provenance"]) == [], rec["key"]
     preds = _parquet("predictions")
+    # a record published again lands in a new part: its predictions are those of its latest part
+    preds = preds[preds["_part"] == preds.groupby("key")["_part"].transform("max")]
     assert set(preds["key"]) <= set(runs["key"])  # no prediction without its record
     n_images = runs.set_index("key")["provenance.dataset.n_images"]
     per_record = preds.groupby("key")["position"].agg(["count", "max"])
@@ -59,6 +61,7 @@ def test_a_researcher_reads_the_snapshot_without_vsalib():
     Twitter I five-agree recomputed from the predictions equals the accuracy stored in the runs table."""
     runs = _parquet("runs").sort_values("_part").drop_duplicates("key", keep="last")
     preds = _parquet("predictions")
+    preds = preds[preds["_part"] == preds.groupby("key")["_part"].transform("max")]  # each key's latest part
     with_preds = runs[runs["key"].isin(preds["key"])]
     assert len(with_preds) > 100
     acc = preds.assign(right=preds["label"] == preds["predicted"]).groupby("key")["right"].mean()
@@ -125,6 +128,35 @@ def test_publish_adds_parts_and_skips_unchanged_records(tmp_path, capsys):
     assert published.check(dst) == [] and published.record_count(dst) == 1
     (dst / "runs" / "notes.txt").write_text("x")
     assert any("not part of the snapshot" in p for p in published.check(dst))
+
+
+def test_publish_refuses_a_model_trained_again_under_published_records(tmp_path, capsys):
+    """A global model trained again (its weights lost) has the same key and another score: publishing it while
+    the published region records built on it were made with the earlier model would pair them with a model they
+    were not made with. It is refused, naming them; published together with its dependants made again, it goes."""
+    import time
+
+    provenance.set_run(profile="cpu")
+    src, dst = ResultStore(tmp_path / "work"), tmp_path / "pub"
+    glob_rec = _record(tmp_path, dataset="twitter1", subset="five")
+    src.add(glob_rec)
+    dep = _record(tmp_path, dataset="twitter1", subset="five", method="sun2016-lf",
+                  params={"backbone": "efficientnet_lite0", "global": glob_rec.key, "k": 1})
+    src.add(dep)
+    assert published.publish(src.path, dst)["copied"] == 2
+    time.sleep(1.1)  # provenance dates have a resolution of one second
+    again = _record(tmp_path, dataset="twitter1", subset="five", metrics={"accuracy": 0.8})
+    assert again.key == glob_rec.key
+    src.add(again)
+    counts = published.publish(src.path, dst)
+    assert counts["refused"] == 1 and counts["copied"] == 0
+    out = capsys.readouterr().out
+    assert glob_rec.key in out and "trained again" in out and "sun2016-lf" in out
+    assert published.load(dst).set_index("key").loc[glob_rec.key, "metrics.accuracy"] == 0.75
+    src.add(_record(tmp_path, dataset="twitter1", subset="five", method="sun2016-lf", metrics={"accuracy": 0.7},
+                    params={"backbone": "efficientnet_lite0", "global": glob_rec.key, "k": 1}))
+    assert published.publish(src.path, dst) == {"copied": 2, "unchanged": 0, "refused": 0, "other": 0}
+    assert published.load(dst).set_index("key").loc[glob_rec.key, "metrics.accuracy"] == 0.8
 
 
 def _record(tmp_path, **kw):

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -172,7 +173,7 @@ def test_mcnemar_pools_one_repetition(tmp_path):
         regions = y.copy()
         regions[:2 + seed] = 1 - y[:2 + seed]  # 2, 3, 4 wrong: only the regions row right on 4, 3, 2 images
         for v, pred in (("whole", whole), ("regions", regions)):
-            store.add(Record(dataset="toy", subset=None, protocol="fixed", method="toy", params={"v": v},
+            store.add(Record(dataset="toy", subset=None, protocol="kfold5", method="toy", params={"v": v},
                              seed=seed, fold=0, metrics={"accuracy": float((pred == y).mean())},
                              extra={"y_true": y.tolist(), "y_pred": pred.tolist(),
                                     "sizes": {"train": 160, "val": 20, "test": 40}}))
@@ -180,6 +181,7 @@ def test_mcnemar_pools_one_repetition(tmp_path):
     values = {r.name: (report.row_accuracy(r, runs), float("nan")) for r in card.rows}
     c = report.card_claims(card, values, runs).iloc[0]
     assert c["folds"] == 3 and c["our gain"] == pytest.approx(100 * 3 / 40)  # the t over all three seeds
+    assert c["test"] == "corrected t"
     y_true, better, worse = report._paired_predictions(card, "regions", "whole", values["regions"][0],
                                                        values["whole"][0], values["regions"][0].index, runs)
     assert len(y_true) == 40  # seed 0 only: not 120 images, 40 of them three times
@@ -199,3 +201,141 @@ def test_identical_differences_show_no_equivalence():
 def test_mcnemar_folds_keeps_the_first_repetition():
     assert V.mcnemar_folds([(1, 0), (0, 1), (0, 0), (2, 0)]) == [(0, 1), (0, 0)]
     assert V.mcnemar_folds([]) == []
+
+
+def test_mcnemar_detectable_by_hand():
+    """100 images, 10 discordant: the exact test rejects at 9 of 10 (2 · 11/1024 = 0.021; 8 of 10 gives 0.109),
+    so 80 % power needs 10 π⁹ (1 − π) + π¹⁰ = 0.8, π = 0.9167, a gain of (2π − 1) · 10 / 100 = 8.33 points."""
+    g = V.mcnemar_detectable(100, 10)
+    pi = (g / 10 + 1) / 2
+    assert 10 * pi ** 9 * (1 - pi) + pi ** 10 == pytest.approx(0.8, abs=1e-9)
+    assert g == pytest.approx(8.33, abs=0.01)
+    assert V.mcnemar_detectable(100, 5) == math.inf  # 5 of 5 gives p = 2/32 = 0.0625: never significant
+    assert V.mcnemar_detectable(100, 0) == math.inf and math.isnan(V.mcnemar_detectable(100, -1))
+    assert V.mcnemar_detectable(100, 10, alpha=0.01) > g  # a stricter level needs a larger gain
+
+
+def test_paired_bootstrap_against_the_formula():
+    """One seed: the bootstrap's standard error of a mean of 0/1 differences is sqrt(p (1 − p) / n); 10 of 100
+    images right only by row a gives +10 points, se 3.0, p well below 0.01. Identical rows: 0, 0, 0, p = 1."""
+    a = np.zeros((1, 100), int)
+    a[0, :10] = 1
+    b = np.zeros((1, 100), int)
+    gain, se, half, p = V.paired_bootstrap(a, b)
+    assert gain == pytest.approx(10.0)
+    assert se == pytest.approx(100 * math.sqrt(0.1 * 0.9 / 100), rel=0.05)
+    assert half == pytest.approx(1.96 * se, rel=0.15) and p < 0.01
+    assert V.paired_bootstrap(a, a) == (0.0, 0.0, 0.0, 1.0)
+    assert V.paired_bootstrap(a, b) == V.paired_bootstrap(a, b)  # seeded
+    with pytest.raises(ValueError, match="same seeds and images"):
+        V.paired_bootstrap(a, b[:, :50])
+
+
+def test_paired_bootstrap_resamples_the_seeds_too():
+    """Two seeds whose gains are +10 and −10 points: 0 on average, and the seeds' disagreement widens the
+    interval beyond what the images alone give (their mean difference per image is 0 everywhere)."""
+    a = np.zeros((2, 100), int)
+    b = np.zeros((2, 100), int)
+    a[0, :10] = 1  # seed 0: a right on 10 more images
+    b[1, 10:20] = 1  # seed 1: b right on 10 more
+    gain, se, half, p = V.paired_bootstrap(a, b)
+    assert gain == pytest.approx(0.0) and p > 0.5
+    images_only = V.paired_bootstrap(a.mean(0, keepdims=True), b.mean(0, keepdims=True))[1]
+    assert se > 1.5 * images_only  # seeds drawn as (0, 0) or (1, 1) give ±10 points
+
+
+def test_holm_levels_by_hand():
+    """p = 0.01, 0.04, nan, 0.02: Holm tests the smallest at 0.05/3, then 0.05/2, then 0.05; the claim without a
+    p-value gets the strictest step."""
+    assert V.holm_levels([0.01, 0.04, np.nan, 0.02]) == pytest.approx([0.05 / 3, 0.05, 0.05 / 3, 0.05 / 2])
+
+
+def test_detectable_gain_at_the_holm_level_and_with_mcnemar():
+    """In a family of three the claim with the smallest p is tested at α/3: its detectable gain is the one at
+    that level; where McNemar must agree, the larger of the two detectable gains."""
+    d = [1.0, 2.0, 3.0, 2.5, 1.5]
+    t = V.test_claim(d, 0.25)
+    fam = V.decide([t, V.test_claim([0.1, -0.3, 0.2, 0.0, 0.4], 0.25), V.test_claim([-1, 2, 0.5, -2, 1], 0.25)])
+    assert fam[0].alpha_used == pytest.approx(0.05 / 3)
+    assert fam[0].detectable == pytest.approx(V.detectable_gain(t.se, t.df, 0.05 / 3))
+    assert fam[0].detectable > t.detectable
+    y = np.array([0, 1] * 50)
+    better, worse = y.copy(), y.copy()
+    worse[:4] = 1 - y[:4]  # four discordant images of 100: McNemar cannot reach p < 0.05 at all
+    m = V.decide([V.test_claim(d, 0.25, y_true=y, pred_better=better, pred_worse=worse)])[0]
+    assert m.discordant == 4 and m.detectable == math.inf
+    assert m.verdict == "not resolved"  # not significant (McNemar's p = 0.125), and no gain detectable
+
+
+def test_identical_by_construction():
+    """Zero differences on every split, and the two rows' predictions alike on every pooled image: the variants
+    are one model ("identical by construction"); zero differences with some images disagreeing both ways are
+    "no difference"."""
+    y = np.array([0, 1] * 20)
+    same = V.decide([V.test_claim([0.0] * 5, 0.25, y_true=y, pred_better=y, pred_worse=y)])[0]
+    assert same.verdict == "identical by construction"
+    swapped = y.copy()
+    swapped[:2] = 1 - y[:2]
+    other = y.copy()
+    other[2:4] = 1 - y[2:4]
+    balanced = V.decide([V.test_claim([0.0] * 5, 0.25, y_true=y, pred_better=swapped, pred_worse=other)])[0]
+    assert balanced.verdict == "no difference"
+    assert V.decide([V.test_claim([0.0] * 5, 0.25)])[0].verdict == "no difference"  # no predictions
+
+
+def test_card_claims_on_a_fixed_split_use_the_paired_bootstrap(tmp_path):
+    """Three seeds on one fixed split test the same 40 images: the claim is decided by the per-image paired
+    bootstrap over the seeds' predictions (aligned by test id, whatever order a record lists them in), not by the
+    corrected t, and its detectable gain is printed with its images."""
+    from vsalib import report
+    from vsalib.methods.base import Claim, PaperCard, PaperRow
+    from vsalib.results import Record, ResultStore
+
+    card = PaperCard(key="toy", short="toy", title="", venue="", table=1,
+                     rows=(PaperRow("whole", "toy", {"v": "whole"}), PaperRow("regions", "toy", {"v": "regions"})),
+                     claims=(Claim("regions help", "regions", "whole"),))
+    store = ResultStore(tmp_path)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    ids = [f"img{i:02d}" for i in range(40)]
+    correct = {}
+    for seed in (0, 1, 2):
+        whole = np.where(rng.random(40) < 0.7, y, 1 - y)
+        regions = np.where(rng.random(40) < 0.8, y, 1 - y)
+        correct[seed] = ((regions == y).astype(int), (whole == y).astype(int))
+        order = rng.permutation(40) if seed == 1 else np.arange(40)  # seed 1 lists its images in another order
+        for v, pred in (("whole", whole), ("regions", regions)):
+            store.add(Record(dataset="toy", subset=None, protocol="fixed", method="toy", params={"v": v},
+                             seed=seed, fold=0, metrics={"accuracy": float((pred == y).mean())},
+                             extra={"y_true": y[order].tolist(), "y_pred": pred[order].tolist(),
+                                    "test_ids": [ids[i] for i in order],
+                                    "sizes": {"train": 140, "val": 20, "test": 40}}))
+    runs = store.load()
+    assert V.is_fixed_split(runs)
+    values = {r.name: (report.row_accuracy(r, runs), float("nan")) for r in card.rows}
+    c = report.card_claims(card, values, runs).iloc[0]
+    better = np.stack([correct[s][0] for s in (0, 1, 2)])
+    worse = np.stack([correct[s][1] for s in (0, 1, 2)])
+    gain, se, half, p = V.paired_bootstrap(better, worse)
+    assert c["test"] == "paired bootstrap" and c["images"] == 40 and c["folds"] == 3
+    assert c["our gain"] == pytest.approx(gain) and c["ci95"] == pytest.approx(half) and c["p"] == pytest.approx(p)
+    assert c["detectable"] == pytest.approx(V.detectable_gain(se, 39))
+    assert report.fmt_detectable(c["detectable"], c["df"], c["test"], c["images"]).endswith("(40 images)")
+    # other images on one seed: not one fixed split, back to the corrected t
+    moved = runs.copy()
+    i = moved.index[(moved["seed"] == 2)]
+    moved.loc[i, "extra.test_ids"] = pd.Series([[f"x{j}" for j in range(40)]] * len(i), index=i)
+    assert report.card_claims(card, values, moved).iloc[0]["test"] == "corrected t"
+
+
+def test_global_correction_over_the_scoreboard():
+    """Holm over every claim of the board: a claim significant in its family of two (p = 0.02 · 2 = 0.04) is
+    not over ten (p = 0.02 · 10 = 0.2)."""
+    from vsalib import scoreboard
+
+    board = pd.DataFrame({"paper": ["sun2016"] * 10, "dataset": ["Twitter I five-agree"] * 10,
+                          "claim": [f"c{i}" for i in range(10)], "verdict": ["reversed"] + ["not resolved"] * 9,
+                          "p": [0.02] + [0.5] * 9})
+    g = scoreboard.global_correction(board)
+    assert len(g) == 1 and g["p (whole scoreboard)"].iloc[0] == pytest.approx(0.2) and not g["survives"].iloc[0]
+    assert "does not survive" in scoreboard.global_correction_sentence(board)

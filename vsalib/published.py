@@ -400,10 +400,43 @@ def publish(source: str | os.PathLike | None = None, dest: str | os.PathLike | N
             counts["unchanged"] += 1
             continue
         new.append(d)
+    for key, why in _retrained(new, root, have).items():
+        print(f"refused {key}: {why}")
+        counts["refused"] += 1
+        new = [d for d in new if d["key"] != key]
     if new:
         snapshot.write(new, root)
     counts["copied"] = len(new)
     return counts
+
+
+def _retrained(new: list[dict], root: Path, have: dict[str, str]) -> dict[str, str]:
+    """The records in ``new`` that replace a published record of their key with a model trained again (its
+    weights were lost: :func:`vsalib.methods.base.run_fold`'s ``need_weights``), while published records built on
+    that model (a parameter naming its key, e.g. ``params.global``) were made before it and are not replaced in
+    the same publish: those describe the earlier model, and publishing the new one would pair them with a model
+    they were not made with. ``{key: why}``."""
+    replaced = {d["key"]: d for d in new if d["key"] in have}
+    if not replaced:
+        return {}
+    rows = snapshot.read(root)
+    cols = [c for c in rows.columns if c.startswith("params.")]
+    if not len(rows) or not cols:
+        return {}
+    fresh = {d["key"]: str((d.get("provenance") or {}).get("date") or "") for d in new}
+    names = rows[cols].astype(str)
+    out = {}
+    for key, d in replaced.items():
+        when = str((d.get("provenance") or {}).get("date") or "")
+        deps = rows.loc[(names == key).any(axis=1), ["key", "method", "provenance.date"]]
+        stale = [r for r in deps.to_dict("records")
+                 if str(r["provenance.date"]) < when and fresh.get(r["key"], "") < when]
+        if stale:
+            methods = sorted({r["method"] for r in stale})
+            out[key] = (f"its model was trained again ({when[:19]}) after {len(stale)} published records built on it "
+                        f"({', '.join(methods)}) were made; they describe the earlier model. Publish them again "
+                        f"with it (rerun them on the new model) or keep the published record")
+    return out
 
 
 __all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",

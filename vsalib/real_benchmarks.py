@@ -82,13 +82,21 @@ def verdict_sentence(verdicts: pd.DataFrame, where: str) -> str:
     return text + "."
 
 
+def detectable_column(verdicts: pd.DataFrame) -> list[str]:
+    """The detectable gains of a claims table as printed, each with what it rests on (degrees of freedom, or
+    the test images of a fixed split's paired bootstrap)."""
+    k = len(verdicts)
+    return [report.fmt_detectable(v, d, t, i) for v, d, t, i in
+            zip(verdicts["detectable"], verdicts.get("df", [math.nan] * k),
+                verdicts.get("test", ["corrected t"] * k), verdicts.get("images", [math.nan] * k))]
+
+
 def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") -> pd.DataFrame:
     """A claims table as the book prints it: the paper's gain, ours ± its corrected 95 % CI, the gain our splits
     detect with 80 % power, the number of splits and the verdict (:mod:`vsalib.verdicts`)."""
     return pd.DataFrame({what: verdicts[what], "paper gain": verdicts["paper gain"].map(report.fmt_gain),
                          "our gain": [report.fmt_gain(m, c) for m, c in zip(verdicts["our gain"], verdicts["ci95"])],
-                         "detectable": [report.fmt_detectable(v, d) for v, d in
-                                        zip(verdicts["detectable"], verdicts.get("df", [math.nan] * len(verdicts)))],
+                         "detectable": detectable_column(verdicts),
                          n: verdicts[n], "verdict": verdicts["verdict"]})
 
 

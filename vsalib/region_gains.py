@@ -409,7 +409,7 @@ def method_ladder_sentence(ladder: pd.DataFrame) -> str:
                if t.verdict == "held" else
                "Even on the weaker model the regions do not help more: a weak baseline does not by itself make "
                "them help here." if t.verdict in ("no practical difference", "consistent with the paper", "reversed",
-                                                   "no difference") else
+                                                   "no difference", "identical by construction") else
                "Whether they help the weaker model more is not resolved by these folds."))
 
 

@@ -268,7 +268,7 @@ def card_table(card, runs: pd.DataFrame, dataset: str, subset: str | None = None
 
 
 def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataFrame | None, *,
-                what: str = "claim", n: str = "folds") -> pd.DataFrame:
+                what: str = "claim", n: str = "folds", rows: dict | None = None) -> pd.DataFrame:
     """What held of a paper's claims (its card's): the paper's gain (better row minus worse row, points) beside
     ours, the mean of the paired per-fold differences (same folds, same models) with its corrected 95 % CI, the
     gain the design detects with 80 % power, and the verdict of :mod:`vsalib.verdicts` (corrected resampled t,
@@ -276,61 +276,124 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataF
 
     ``values``: :func:`row_values` (a method's ``paper_values``, with its derived rows); a row it does not hold
     counts as not run. ``runs``: the records ``values`` came from (the design's n_test / n_train and the rows'
-    predictions); None only where no record exists (every verdict is then "–")."""
+    predictions); None only where no record exists (every verdict is then "–"). ``rows``: the
+    :class:`~vsalib.methods.base.PaperRow` each figure was read with, where a method adds settings to its card's
+    rows (:meth:`~vsalib.methods.base.Method.paper_rows`), so that the per-image tests read the same records.
+
+    On a fixed split (:func:`vsalib.verdicts.is_fixed_split`) the claims whose rows hold predictions are
+    decided by the per-image paired bootstrap, the others by the corrected t."""
     from vsalib import verdicts as V
 
     none = (row_accuracy(None, pd.DataFrame()), math.nan)
     runs = runs if runs is not None else pd.DataFrame()
     ratio = V.design_of(runs).test_train_ratio if len(runs) else 0.0
+    fixed = V.is_fixed_split(runs)
     tests, papers = [], []
     for claim in card.claims:
         (a, pa), (b, pb) = values.get(claim.better, none), values.get(claim.worse, none)
         d = (a - b).dropna()
-        pooled = _paired_predictions(card, claim.better, claim.worse, a, b, d.index, runs)
-        tests.append(V.test_claim(d.to_numpy(), ratio, paper_gain=pa - pb,
-                                  **(dict(zip(("y_true", "pred_better", "pred_worse"), pooled)) if pooled else {})))
+        kw = {}
+        if fixed and (correct := fixed_split_correct(card, claim.better, claim.worse, a, b, d.index, runs, rows)):
+            kw["fixed_split"] = correct
+        elif pooled := _paired_predictions(card, claim.better, claim.worse, a, b, d.index, runs, rows):
+            kw = dict(zip(("y_true", "pred_better", "pred_worse"), pooled))
+        tests.append(V.test_claim(d.to_numpy(), ratio, paper_gain=pa - pb, **kw))
         papers.append(pa - pb)
     out = [{what: claim.text, "paper gain": paper, "our gain": t.gain, "ci95": t.ci95, n: t.n,
-            "detectable": t.detectable, "df": t.df, "p (Holm)": t.p_holm, "verdict": t.verdict,
+            "detectable": t.detectable, "df": t.df, "se": t.se, "test": t.basis, "images": t.n_images, "p": t.p,
+            "p (Holm)": t.p_holm, "verdict": t.verdict,
             "excludes the paper's gain": bool(_finite(paper) and _finite(t.ci95) and abs(paper - t.gain) > t.ci95)}
            for claim, paper, t in zip(card.claims, papers, V.decide(tests, papers))]
-    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "df", "p (Holm)",
-                                      "verdict", "excludes the paper's gain"])
+    return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "df", "se", "test",
+                                      "images", "p", "p (Holm)", "verdict", "excludes the paper's gain"])
 
 
-def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame):
+def _row_predictions(card, name: str, acc: pd.Series, folds, runs: pd.DataFrame, rows: dict | None = None) -> dict | None:
+    """One row's test predictions per fold, ``{fold: (y_true, y_pred, ids)}``, where the row has exactly one
+    record per fold holding them and its accuracy there is the row's figure (so that the per-image tests test
+    the very predictions the row's figure comes from); None otherwise. ``ids``: the records' test image ids
+    where they hold them, else None."""
+    import numpy as np
+
+    try:
+        row = (rows or {}).get(name) or card.row(name)
+    except KeyError:
+        return None
+    sel = row_records(row, runs)
+    per = {}
+    for f in folds:
+        hit = sel[(sel["seed"] == f[0]) & (sel["fold"] == f[1])]
+        found = []
+        for _, rec in hit.iterrows():
+            y, p = rec["extra.y_true"], rec["extra.y_pred"]
+            if not (isinstance(y, list) and isinstance(p, list) and len(y) == len(p) and len(y)):
+                continue
+            y, p = np.asarray(y), np.asarray(p)
+            if abs(100 * float((y == p).mean()) - float(acc.loc[f])) <= 1e-6:
+                ids = rec["extra.test_ids"] if "extra.test_ids" in rec else None
+                found.append((y, p, [str(i) for i in ids] if isinstance(ids, list) and len(ids) == len(y) else None))
+        # the record the row's figure comes from: where the row selects among several (a validation choice), the
+        # one whose accuracy is the figure; two such with other predictions leave it unknown
+        if not found or any(not (np.array_equal(found[0][0], y) and np.array_equal(found[0][1], p))
+                            for y, p, _ in found[1:]):
+            return None
+        per[f] = found[0]
+    return per
+
+
+def _has_predictions(runs: pd.DataFrame, folds) -> bool:
+    return bool(len(runs) and {"extra.y_true", "extra.y_pred"} <= set(runs.columns) and len(folds))
+
+
+def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame,
+                        rows: dict | None = None):
     """The two rows' test predictions pooled over ``folds`` as ``(y_true, pred_better, pred_worse)``, where each
-    row has exactly one record per fold holding them and its accuracy there is the row's (so that McNemar tests
-    the very predictions the row's figure comes from); None otherwise. Only the first repetition's folds are
-    pooled (:func:`vsalib.verdicts.mcnemar_folds` says why)."""
+    row holds them for every fold (:func:`_row_predictions`); None otherwise. Only the first repetition's folds
+    are pooled (:func:`vsalib.verdicts.mcnemar_folds` says why)."""
     import numpy as np
 
     from vsalib.verdicts import mcnemar_folds
 
-    if not len(runs) or not {"extra.y_true", "extra.y_pred"} <= set(runs.columns) or not len(folds):
+    if not _has_predictions(runs, folds):
         return None
     folds = mcnemar_folds(folds)
-    preds = []
-    for name, acc in ((better, a), (worse, b)):
-        try:
-            row = card.row(name)
-        except KeyError:
-            return None
-        sel = row_records(row, runs)
-        per = {}
-        for f in folds:
-            hit = sel[(sel["seed"] == f[0]) & (sel["fold"] == f[1])]
-            if len(hit) != 1 or not all(isinstance(hit[c].iloc[0], list) for c in ("extra.y_true", "extra.y_pred")):
-                return None
-            y, p = np.asarray(hit["extra.y_true"].iloc[0]), np.asarray(hit["extra.y_pred"].iloc[0])
-            if len(y) != len(p) or not len(y) or abs(100 * float((y == p).mean()) - float(acc.loc[f])) > 1e-6:
-                return None
-            per[f] = (y, p)
-        preds.append(per)
+    preds = [_row_predictions(card, name, acc, folds, runs, rows) for name, acc in ((better, a), (worse, b))]
+    if any(p is None for p in preds):
+        return None
     if any(not np.array_equal(preds[0][f][0], preds[1][f][0]) for f in folds):
         return None  # not the same test images
     return (np.concatenate([preds[0][f][0] for f in folds]), np.concatenate([preds[0][f][1] for f in folds]),
             np.concatenate([preds[1][f][1] for f in folds]))
+
+
+def fixed_split_correct(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame,
+                        rows: dict | None = None):
+    """Where every split of a claim tests the same images (a fixed split run with several seeds): each row's
+    correctness per seed and image, ``(correct_better, correct_worse)`` as seeds × images arrays with the images
+    in one order (by the records' test ids where they hold them), for :func:`vsalib.verdicts.paired_bootstrap`;
+    None where the records do not hold both rows' predictions on the same images."""
+    import numpy as np
+
+    if not _has_predictions(runs, folds):
+        return None
+    folds = sorted(folds)
+    preds = [_row_predictions(card, name, acc, folds, runs, rows) for name, acc in ((better, a), (worse, b))]
+    if any(p is None for p in preds):
+        return None
+    labels, out = None, []
+    for per in preds:
+        rows = []
+        for f in folds:
+            y, p, ids = per[f]
+            order = np.argsort(np.asarray(ids), kind="stable") if ids is not None else np.arange(len(y))
+            key = (tuple(sorted(ids)) if ids is not None else None, y[order].tolist())
+            if labels is None:
+                labels = key
+            elif key != labels:
+                return None  # other images (or the same ones labelled otherwise): not one fixed split
+            rows.append((y[order] == p[order]).astype(np.int8))
+        out.append(np.stack(rows))
+    return out[0], out[1]
 
 
 def substitutions(card, measured: dict[str, str] | None = None) -> pd.DataFrame:
@@ -377,6 +440,8 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
                                ("not testable here", "was not testable here (our splits cannot detect the paper's "
                                                      "gain) on"),
                                ("not resolved", "could not be told from no gain on"),
+                               ("identical by construction", "gave the same predictions as the row it is "
+                                                             "compared with (identical by construction) on"),
                                ("no difference", "made no difference on"), ("one run only", "has one run only on"),
                                ("–", "was not run on")):
             if verdict in parts:
@@ -386,7 +451,8 @@ def findings(verdicts: dict[str, pd.DataFrame]) -> str:
     if not n:
         return "No claim of this chapter has both of its rows run on a real benchmark yet, so there is nothing to report."
     summary = verdict_tally(tally, n) + (" How a verdict is reached: the page *How a verdict is reached* (a corrected "
-                                         "t-test over the splits, McNemar on the test images, Holm over the claims).")
+                                         "t-test over the splits, McNemar on the test images or, on a fixed split, a paired bootstrap over "
+                                         "them, Holm over the claims).")
     return "\n".join(lines) + "\n\n" + summary
 
 
@@ -403,17 +469,25 @@ def verdict_tally(tally: dict, n: int, pairs: str = "claim × dataset pairs", le
             parts.append(f"{k} " + phrase.format(verb="was" if k == 1 else "were"))
     rest = n - sum(tally.get(v, 0) for v in ("held", "reversed", *phrases))
     if rest:
-        others = [v for v in ("no difference", "one run only", "–") if tally.get(v)]
-        what = ", ".join({"no difference": "no difference", "one run only": "one run", "–": "not run"}[v]
-                         for v in others) or "no difference, one run, not run"
+        names = {"identical by construction": "identical by construction", "no difference": "no difference",
+                 "one run only": "one run", "–": "not run"}
+        others = [v for v in names if tally.get(v)]
+        what = ", ".join(f"{tally[v]} {names[v]}" if len(others) > 1 else names[v] for v in others) \
+            or "no difference, one run, not run"
         parts.append(f"{rest} other{'s' if rest > 1 else ''} ({what})")
     return f"{lead} {n} {pairs}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + end
 
 
-def fmt_detectable(value: float, df) -> str:
-    """The detectable gain with the degrees of freedom it rests on: ``3.8 (df 4)``; a dash where there is none."""
+def fmt_detectable(value: float, df, test: str = "corrected t", images: Any = None) -> str:
+    """The detectable gain with what it rests on: ``3.8 (df 4)`` for the corrected t, ``3.1 (594 images)`` for
+    the paired bootstrap of a fixed split; ``∞`` where no gain could be detected (fewer than six test images told
+    apart by the two rows: McNemar's exact test cannot reach 5 %); a dash where there is none."""
+    if isinstance(value, float) and math.isinf(value):
+        return "∞ (too few images differ for McNemar)"
     if not _finite(value):
         return DASH
+    if test == "paired bootstrap" and _finite(images):
+        return f"{fmt_num(value, 1)} ({int(images)} images)"
     return f"{fmt_num(value, 1)} (df {int(df)})" if _finite(df) else fmt_num(value, 1)
 
 
@@ -421,6 +495,6 @@ def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
+__all__ = ["DASH", "caption", "card_claims", "fixed_split_correct", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
            "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
            "walkthrough_banner", "what_ran"]

@@ -43,7 +43,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
     """One row per claim of ``method``'s card on one dataset: the better row's figure (paper, ours) and
     the paired gain, from its ``paper_values`` / ``paper_claims``."""
     values = method.paper_values(runs, dataset, subset)
-    verdicts = report.card_claims(method.card, values, method.claim_runs(runs))  # what paper_claims computes, from the values at hand
+    verdicts = report.card_claims(method.card, values, method.claim_runs(runs), rows=method.paper_rows(runs))  # what paper_claims computes, from the values at hand
     cost = _seconds(runs, method.cost_method)
     out = []
     for claim, (_, v) in zip(method.card.claims, verdicts.iterrows()):
@@ -54,7 +54,8 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
                     "paper baseline %": paper_base, "ours baseline": report.mean_ci_pct(base_fold)[0],
                     "paper %": paper, "paper gain": v["paper gain"],
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
-                    "n": v["folds"], "detectable": v["detectable"], "df": v["df"], "verdict": v["verdict"],
+                    "n": v["folds"], "detectable": v["detectable"], "df": v["df"], "se": v["se"], "test": v["test"],
+                    "images": v["images"], "p": v["p"], "verdict": v["verdict"],
                     "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
     return out
 
@@ -103,8 +104,8 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
                     row.update(dataset=name, protocol=proto, majority=maj)
                 rows += new
     cols = ["paper", "dataset", "protocol", "claim", "regions", "control", "paper baseline %", "ours baseline", "paper %", "paper gain",
-            "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "df", "verdict", "region step s/image",
-            "majority"]
+            "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "df", "se", "test", "images", "p", "verdict",
+            "region step s/image", "majority"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -115,7 +116,8 @@ def formatted(board: pd.DataFrame) -> pd.DataFrame:
         "paper %": board["paper %"].map(report.fmt_num), "paper gain": board["paper gain"].map(report.fmt_gain),
         "ours %": [report.fmt_acc(m, c) for m, c in zip(board["ours mean"], board["ours ci"])],
         "our gain": [report.fmt_gain(m, c) for m, c in zip(board["our gain"], board["gain ci"])],
-        "detectable": [report.fmt_detectable(v, d) for v, d in zip(board["detectable"], board["df"])], "n": board["n"],
+        "detectable": [report.fmt_detectable(v, d, t, i) for v, d, t, i in
+                       zip(board["detectable"], board["df"], board["test"], board["images"])], "n": board["n"],
         "verdict": board["verdict"],
         "region s/img": board["region step s/image"].map(lambda v: report.fmt_num(v, 3)),
         "majority %": board["majority"].map(report.fmt_num),
@@ -131,10 +133,50 @@ def verdict_counts(board: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+def global_correction(board: pd.DataFrame) -> pd.DataFrame:
+    """The claims significant within their family (held or reversed) with Holm's correction over the whole
+    scoreboard instead: the claim, its p-value, the family's adjusted p, the scoreboard's, and whether it
+    survives (:func:`vsalib.verdicts.survive_globally`)."""
+    from vsalib import verdicts as V
+
+    cols = ["paper", "dataset", "claim", "verdict", "p", "p (whole scoreboard)", "survives"]
+    if not len(board) or "p" not in board:
+        return pd.DataFrame(columns=cols)
+    adjusted = V.holm(board["p"].to_numpy(dtype=float))
+    sig = board["verdict"].isin(["held", "reversed"]).to_numpy()
+    out = board.loc[sig, ["paper", "dataset", "claim", "verdict", "p"]].copy()
+    out["p (whole scoreboard)"] = adjusted[sig]
+    out["survives"] = V.survive_globally(board["p"].to_numpy(dtype=float))[sig]
+    return out.reset_index(drop=True)[cols]
+
+
+def global_correction_sentence(board: pd.DataFrame) -> str:
+    """In words: how many of the verdicts that a family's correction calls significant survive Holm over every
+    claim of the scoreboard with a p-value."""
+    if not len(board) or "p" not in board:
+        return "The snapshot holds no claim yet."
+    m = int(board["p"].notna().sum())
+    g = global_correction(board)
+    if not len(g):
+        return (f"No claim is significant within its paper × dataset family, so none can be over all {m} claims "
+                f"with a p-value either.")
+    kept = int(g["survives"].sum())
+    names = "; ".join(f"{short_name(r['paper'])} on {r['dataset']}, {r['claim']} ({r['verdict']}, p = "
+                      f"{r['p']:.4f}, {r['p (whole scoreboard)']:.2f} over the scoreboard)" for _, r in g.iterrows())
+    if len(g) == 1:
+        told = "the one significant verdict " + ("survives" if kept else "does not survive")
+    elif kept == 0:
+        told = f"none of the {len(g)} significant verdicts survives"
+    else:
+        told = f"{kept} of the {len(g)} significant verdicts survive{'s' if kept == 1 else ''}"
+    return (f"Holm's correction runs within each paper × dataset family. Over all {m} claims of the scoreboard "
+            f"with a p-value, {told}: {names}.")
+
+
 def short_name(key: str) -> str:
     """How the book names a paper (its card's ``short``)."""
     return next((m.card.short for m in papers() if key in (m.card.key, m.name)), key)
 
 
-__all__ = ["claim_rows", "formatted", "short_name", "majority_rate", "papers", "protocol_label", "scoreboard",
+__all__ = ["claim_rows", "formatted", "global_correction", "global_correction_sentence", "short_name", "majority_rate", "papers", "protocol_label", "scoreboard",
            "verdict_counts"]

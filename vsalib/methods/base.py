@@ -375,7 +375,14 @@ class Method(ABC):
         """What held of the card's claims on ``runs`` (:func:`vsalib.report.card_claims`)."""
         from vsalib import report
 
-        return report.card_claims(cls.card, cls.paper_values(runs, dataset, subset), cls.claim_runs(runs))
+        return report.card_claims(cls.card, cls.paper_values(runs, dataset, subset), cls.claim_runs(runs),
+                                  rows=cls.paper_rows(runs))
+
+    @classmethod
+    def paper_rows(cls, runs) -> dict:
+        """The :class:`PaperRow` each of ``paper_values``' figures is read with, by name (the card's own rows; a
+        method whose figures add a run's settings to them says so), for the per-image tests' records."""
+        return {r.name: r for r in cls.card.rows} if cls.card is not None else {}
 
     @classmethod
     def claim_runs(cls, runs):

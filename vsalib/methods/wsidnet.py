@@ -402,10 +402,8 @@ class WSIDNet(GlobalFinetune):
         knobs = default_knobs(runs) if knobs is None else knobs
         col = report.paper_column(CARD, dataset, subset)
         out = {}
-        for r in CARD.rows:
-            params = r.params if r.params.get("branch") == "holistic" else {**knobs, **r.params}
-            out[r.name] = (report.row_accuracy(PaperRow(r.name, r.method, params), runs),
-                           report.published_value(CARD, r.name, col)[0])
+        for name, row in cls.paper_rows(runs, knobs).items():
+            out[name] = (report.row_accuracy(row, runs), report.published_value(CARD, name, col)[0])
         d = CARD.derived[0]
         # every k the runs hold (a user's sweep may go beyond KS), in ascending order: ties go to the smaller k
         ks = sorted({int(k) for k in runs["params.k"].dropna()}) if len(runs) and "params.k" in runs else list(KS)
@@ -415,6 +413,15 @@ class WSIDNet(GlobalFinetune):
         swept = sum(len(t) > 0 for t, _ in per_k.values()) >= 2  # a choice needs two values of k at least
         out[d.name] = (validation_choice(per_k)[0] if swept else pd.Series(dtype=float), math.nan)
         return out
+
+    @classmethod
+    def paper_rows(cls, runs, knobs: dict | None = None) -> dict:
+        """The rows ``paper_values`` reads, with the shared knobs added to the graph-branch rows."""
+        knobs = default_knobs(runs) if knobs is None else knobs
+        from dataclasses import replace
+
+        return {r.name: r if r.params.get("branch") == "holistic" else replace(r, params={**knobs, **r.params})
+                for r in CARD.rows}
 
     def __init__(self, config=None, *, source=None, **settings):
         """``source``: ``(dataset, split)`` to train the detection branch on when ``detector_init`` names a

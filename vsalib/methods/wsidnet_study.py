@@ -135,7 +135,8 @@ def claims(runs: pd.DataFrame, dataset: str, subset: str | None = None, knobs: d
     """The card's claims on ``runs`` (:func:`vsalib.report.card_claims`); ``run_only``: without the claims
     whose rows did not run on this dataset (the EmotionROI-trained detector on EmotionROI itself, a control
     graph a run left out)."""
-    v = report.card_claims(CARD, WSIDNet.paper_values(runs, dataset, subset, knobs=knobs), runs)
+    v = report.card_claims(CARD, WSIDNet.paper_values(runs, dataset, subset, knobs=knobs), runs,
+                           rows=WSIDNet.paper_rows(runs, knobs))
     return v[v["verdict"] != "–"].reset_index(drop=True) if run_only else v
 
 
