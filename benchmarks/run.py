@@ -440,6 +440,26 @@ def bench_snapshot() -> dict:
             "scoreboard_s": round(t2 - t1, 2), "scoreboard_rows": len(board)}
 
 
+def bench_verdicts() -> dict:
+    """The verdicts' per-image tests: one paired bootstrap of a fixed split (3 seeds x 594 images, 10,000
+    resamples, as EmotionROI's), one McNemar detectable gain, and the pooled meta-analysis of the scoreboard's
+    region claims."""
+    import numpy as np
+
+    from vsalib import meta_analysis, scoreboard
+    from vsalib import verdicts as V
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, (3, 594)), rng.integers(0, 2, (3, 594))
+    t_boot = timeit(lambda: V.paired_bootstrap(a, b), repeat=3)
+    t_mc = timeit(lambda: V.mcnemar_detectable(882, 90, 0.05 / 7), repeat=3)
+    board = scoreboard.scoreboard()
+    claims = meta_analysis.pooled_claims(board)
+    t_pool = timeit(lambda: meta_analysis.pool(claims), repeat=3)
+    return {"paired_bootstrap_3x594_s": round(t_boot, 3), "mcnemar_detectable_ms": round(1000 * t_mc, 2),
+            "meta_analysis_ms": round(1000 * t_pool, 1), "pooled_claims": len(claims)}
+
+
 def bench_reference_spread() -> dict:
     """How far the method reference numbers move under other thread counts and capped instruction sets (one
     process each; tests/method_reference.py --spread), against the tolerances the reference test uses."""
@@ -478,7 +498,7 @@ def bench_crop_batch(n_crops: int = 64) -> dict:
     return out
 
 
-BENCHES = {"synthetic": bench_synthetic, "backbone": bench_backbone, "crop_batch": bench_crop_batch, "regions": bench_regions, "roi_scale": bench_roi_scale,
+BENCHES = {"verdicts": bench_verdicts, "synthetic": bench_synthetic, "backbone": bench_backbone, "crop_batch": bench_crop_batch, "regions": bench_regions, "roi_scale": bench_roi_scale,
            "grouping": bench_grouping, "wsidnet": bench_wsidnet, "multilevel": bench_multilevel, "attr": bench_attr,
            "snapshot": bench_snapshot, "reference_spread": bench_reference_spread}
 

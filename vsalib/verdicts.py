@@ -162,12 +162,14 @@ def paired_bootstrap(correct_a, correct_b, *, n_boot: int = 10_000, seed: int = 
     gain = 100 * float(d.mean())
     rng = np.random.default_rng(seed)
     boot = np.empty(n_boot)
-    for start in range(0, n_boot, 1000):  # in blocks: 1000 × images indices at a time
+    for start in range(0, n_boot, 1000):  # in blocks of 1000 resamples
         m = min(1000, n_boot - start)
-        counts = np.stack([np.bincount(rng.integers(0, n_seeds, n_seeds), minlength=n_seeds) for _ in range(m)])
-        weighted = counts @ d / n_seeds  # m × images: each draw's mean over its seeds
-        idx = rng.integers(0, n_images, size=(m, n_images))
-        boot[start:start + m] = 100 * np.take_along_axis(weighted, idx, axis=1).mean(axis=1)
+        seeds = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=m)  # m × seeds: times drawn
+        offset = n_images * np.arange(m, dtype=np.int32)[:, None]  # row r's images counted in its own bins
+        idx = rng.integers(0, n_images, size=(m, n_images), dtype=np.int32) + offset
+        images = np.bincount(idx.ravel(), minlength=m * n_images).reshape(m, n_images).astype(float)  # times drawn
+        # a resample's gain: Σ_s Σ_i seeds[s] images[i] d[s, i] / (S N)
+        boot[start:start + m] = 100 * (seeds * (images @ d.T)).sum(axis=1) / (n_seeds * n_images)
     dev = np.abs(boot - gain)
     se = float(boot.std(ddof=1))
     if se < 1e-12:
