@@ -110,7 +110,7 @@ def pool(claims: pd.DataFrame, margin: float = MARGIN) -> Pooled | None:
                   equivalent=bool(-margin < lo90 and hi90 < margin))
 
 
-def answer(pooled: Pooled | None, claims: pd.DataFrame, names: dict[str, str] | None = None) -> str:
+def answer(pooled: Pooled | None, claims: pd.DataFrame) -> str:
     """The study's answer in one sentence (plain text: the introduction pastes it), from the numbers."""
     if pooled is None:
         return ("The snapshot does not yet hold two region claims with a variance, so the papers' region gains "

@@ -341,8 +341,13 @@ def _row_predictions(card, name: str, acc: pd.Series, folds, runs: pd.DataFrame,
     return per
 
 
-def _has_predictions(runs: pd.DataFrame, folds) -> bool:
-    return bool(len(runs) and {"extra.y_true", "extra.y_pred"} <= set(runs.columns) and len(folds))
+def _both_rows(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame,
+               rows: dict | None) -> list[dict] | None:
+    """Both rows' predictions per fold (:func:`_row_predictions`), or None where either lacks them."""
+    if not (len(runs) and {"extra.y_true", "extra.y_pred"} <= set(runs.columns) and len(folds)):
+        return None
+    preds = [_row_predictions(card, name, acc, folds, runs, rows) for name, acc in ((better, a), (worse, b))]
+    return None if any(p is None for p in preds) else preds
 
 
 def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Series, folds, runs: pd.DataFrame,
@@ -354,11 +359,9 @@ def _paired_predictions(card, better: str, worse: str, a: pd.Series, b: pd.Serie
 
     from vsalib.verdicts import mcnemar_folds
 
-    if not _has_predictions(runs, folds):
-        return None
     folds = mcnemar_folds(folds)
-    preds = [_row_predictions(card, name, acc, folds, runs, rows) for name, acc in ((better, a), (worse, b))]
-    if any(p is None for p in preds):
+    preds = _both_rows(card, better, worse, a, b, folds, runs, rows)
+    if preds is None:
         return None
     if any(not np.array_equal(preds[0][f][0], preds[1][f][0]) for f in folds):
         return None  # not the same test images
@@ -374,15 +377,13 @@ def fixed_split_correct(card, better: str, worse: str, a: pd.Series, b: pd.Serie
     None where the records do not hold both rows' predictions on the same images."""
     import numpy as np
 
-    if not _has_predictions(runs, folds):
-        return None
     folds = sorted(folds)
-    preds = [_row_predictions(card, name, acc, folds, runs, rows) for name, acc in ((better, a), (worse, b))]
-    if any(p is None for p in preds):
+    preds = _both_rows(card, better, worse, a, b, folds, runs, rows)
+    if preds is None:
         return None
     labels, out = None, []
     for per in preds:
-        rows = []
+        per_seed = []
         for f in folds:
             y, p, ids = per[f]
             order = np.argsort(np.asarray(ids), kind="stable") if ids is not None else np.arange(len(y))
@@ -391,8 +392,8 @@ def fixed_split_correct(card, better: str, worse: str, a: pd.Series, b: pd.Serie
                 labels = key
             elif key != labels:
                 return None  # other images (or the same ones labelled otherwise): not one fixed split
-            rows.append((y[order] == p[order]).astype(np.int8))
-        out.append(np.stack(rows))
+            per_seed.append((y[order] == p[order]).astype(np.int8))
+        out.append(np.stack(per_seed))
     return out[0], out[1]
 
 
