@@ -7,13 +7,16 @@ per two cores: a 2-core laptop runs one job at a time), or the scheduler given b
 is done, each configuration's notebook runs once more over all its seeds (it reads the store) and is written to
 results/notebooks/. Failed jobs are listed with their parameters and logs (results/grid/); the others go on.
 
-- ``global_baseline``: Twitter I five/four/three-agree and Twitter II (5-fold CV), and R-CNNGSR's
+- ``global_baseline``: Twitter I five/four/three-agree and Twitter II (5-fold CV), EmotionROI (binary, its
+  fixed split, three seeds) and R-CNNGSR's
   datasets (Emotion6, IAPS, ArtPhoto, Abstract; binary, 75/20/5 split over three seeds);
 - ``sun2016``: Twitter I five/four/three-agree and Twitter II (5-fold CV), Table 1 and Fig. 4 of Sun et al.;
 - ``rcnngsr``: Emotion6, IAPS, ArtPhoto, Abstract (binary, 75/20/5 split over three seeds), Table 2 and
   Fig. 5 of R-CNNGSR;
-- ``wsidnet``: Twitter I five/four/three-agree (5-fold CV) and EmotionROI (binary, its fixed split, three
-  seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps;
+- ``wsidnet``: Twitter I five/four/three-agree and Twitter II (5-fold CV) and EmotionROI (binary, its fixed
+  split, three seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps;
+- ``wsidnet-graph``: the same chapter's main rows and controls alone (no k or λ sweep) on Twitter I five-agree
+  and EmotionROI, the runs that decide whether the graph matters;
 - ``multilevel-rcnn``: EmotionROI (binary, its fixed split, three seeds) and Twitter I five/four/three-agree
   (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8;
 - ``attr-attention``: Emotion6 (folder polarity, three random 80/10/10 splits): AttrAttention's four variants
@@ -54,10 +57,14 @@ TWITTER = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three
 # R-CNNGSR's four datasets, binary labels, its 75/20/5 random split over three seeds
 RCNNGSR = [{"dataset": d, "subset": "binary", "seeds": [0, 1, 2]} for d in ("emotion6", "iaps", "artphoto", "abstract")]
 CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here are skipped
-    "global_baseline": ("global_baseline.ipynb", TWITTER + RCNNGSR),
+    "global_baseline": ("global_baseline.ipynb", TWITTER + RCNNGSR
+                        + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
     "sun2016": ("sun2016_affective_regions.ipynb", TWITTER),
     "rcnngsr": ("rcnngsr.ipynb", RCNNGSR),
-    "wsidnet": ("wsidnet.ipynb", TWITTER[:3] + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
+    "wsidnet": ("wsidnet.ipynb", TWITTER + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
+    "wsidnet-graph": ("wsidnet.ipynb", [  # the main rows and the graph controls first, without the k and λ sweeps
+        {"dataset": "twitter1", "subset": "five", "ks": [4], "lams": [0.1]},
+        {"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2], "ks": [4], "lams": [0.1]}]),
     "multilevel-rcnn": ("multilevel_rcnn.ipynb", [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]
                         + TWITTER[:3]),
     "attr-attention": ("attr_attention.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),

@@ -116,7 +116,7 @@ def _rcnngsr_equations(ds, split, trained_record, cfg, n: int = 3) -> dict[str, 
 
 
 #: The method families of the reference, in the order compute() runs them.
-FAMILIES = ("majority", "global", "sun2016", "rcnngsr", "wsidnet", "multilevel", "attr", "scalecheck")
+FAMILIES = ("majority", "gch", "lch", "global", "sun2016", "rcnngsr", "wsidnet", "multilevel", "attr", "scalecheck")
 
 
 def compute(threads: int = 1, families=None) -> dict[str, dict]:
@@ -127,7 +127,8 @@ def compute(threads: int = 1, families=None) -> dict[str, dict]:
 
     from vsalib.data import Protocol, load_dataset, make_splits
     from vsalib.data import open_image
-    from vsalib.methods import attr_attention, base, global_cnn, multilevel_rcnn, rcnngsr, scale_check, sun2016, wsidnet
+    from vsalib.methods import (attr_attention, base, color_histogram, global_cnn, multilevel_rcnn, rcnngsr, scale_check,
+                                sun2016, wsidnet)
     from vsalib.regions.grouping import GroupingConfig
     from vsalib.results import ResultStore
 
@@ -147,6 +148,9 @@ def compute(threads: int = 1, families=None) -> dict[str, dict]:
             if "majority" in want:
                 numbers["majority"] = _numbers(base.run(base.create_method("majority"), ds, kfold, subset="binary",
                                                         store=store, progress=False))
+            for hist in {"gch", "lch"} & want:  # the colour histograms
+                numbers[hist] = _numbers(color_histogram.run_histograms(ds, kfold, subset="binary", store=store,
+                                                                        kinds=(hist,), progress=False))
             if "global" in want:
                 numbers["global"] = _numbers(global_cnn.run_frozen(ds, kfold, **kw))
             if want & {"global", "sun2016", "multilevel", "scalecheck"}:  # the fine-tuned model they build on
@@ -166,10 +170,11 @@ def compute(threads: int = 1, families=None) -> dict[str, dict]:
                 trained = rcnngsr.train(ds, ratio, cfg, epochs=4, batch_size=16, finetune_from=12, lrs=LRS, **kw)
                 fused = rcnngsr.run_rcnngsr(ds, trained, ratio, cfg, store=store, cache_dir=tmp / "c", progress=False)
                 numbers["rcnngsr"] = {**_numbers(trained + fused), **_rcnngsr_equations(ds, ratio[0], trained[0], cfg)}
-            if "wsidnet" in want:
-                wsid = base.run(wsidnet.WSIDNet(image_size=64, epochs=3, batch_size=16, finetune_from=12, lrs=LRS, k=2,
-                                                gcn_width=32, holistic_dim=64, cache_dir=tmp / "c", progress=False),
-                                ds, kfold, subset="binary", store=store, progress=False)
+            if "wsidnet" in want:  # both read-outs: the mean (the first default) and the concatenation (today's)
+                wsid = [r for readout in ("mean", "concat") for r in base.run(wsidnet.WSIDNet(
+                    image_size=64, epochs=3, batch_size=16, finetune_from=12, lrs=LRS, k=2, gcn_width=32,
+                    holistic_dim=64, readout=readout, cache_dir=tmp / "c", progress=False),
+                    ds, kfold, subset="binary", store=store, progress=False)]
                 numbers["wsidnet"] = {**_numbers(wsid), **{f"{_name(r)} final train_loss_detect": r.extra["history"][-1][
                     "train_loss_detect"] for r in wsid}}
             if "multilevel" in want:

@@ -85,7 +85,8 @@ def declared_methods() -> dict[str, MethodVersion]:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import attr_attention, global_cnn, majority, multilevel_rcnn, rcnngsr, scale_check, sun2016, wsidnet  # noqa: F401  (they declare themselves)
+    from vsalib.methods import (attr_attention, color_histogram, global_cnn, majority, multilevel_rcnn,  # noqa: F401
+                                rcnngsr, scale_check, sun2016, wsidnet)  # (they declare themselves)
 
 
 def method_stamp(method: str) -> dict[str, Any]:

@@ -57,10 +57,11 @@ BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "efficientnet_lite
 #: The chapters' datasets on the real benchmarks: (dataset, subset) in the order they are shown.
 CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
     "global_baseline": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
-                        ("emotion6", "binary")],
+                        ("emotion6", "binary"), ("emotionroi", "binary")],
     "sun2016": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None)],
     "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
-    "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("emotionroi", "binary")],
+    "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
+                ("emotionroi", "binary")],
     "multilevel-rcnn": [("emotionroi", "binary"), ("emotionroi", "emotion"), ("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three")],
     "attr-attention": [("emotion6", "binary")],
 }
@@ -182,8 +183,10 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
     if not len(df):
         return df
     df = profile_runs(df, profile)
-    if chapter == "global_baseline":
-        return df[df["key"].isin(base_keys(df, ["global-frozen", "global-finetune"]))]
+    if chapter == "global_baseline":  # the two CNN baselines and the colour histograms
+        from vsalib.methods.global_cnn import BASELINE_METHODS
+
+        return df[df["key"].isin(base_keys(df, BASELINE_METHODS))]
     if chapter == "sun2016":
         from vsalib.methods import sun2016
 

@@ -111,6 +111,36 @@ def test_head_end_to_end(readout):
     assert head.detector.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("readout, cancels", [("mean", True), ("concat", False)])
+def test_the_mean_readout_cancels_a_regular_graph(readout, cancels):
+    """Eq. 3 on Mikels' wheel is regular: every emotion's row sums to 2·(1 + 1/2 + 1/3) + 1/4 = 3.92 from 1/dis,
+    plus 1 for each of the 4 emotions of the other polarity, 7.92. So Â's columns sum to 1 and the mean over the
+    nodes of ÂHW is the mean of HW: a linear GCN read out by the mean gives the faithful and the identity graph
+    the same logits; concatenated, they differ."""
+    import numpy as np
+
+    from vsalib.emotions import normalized_adjacency
+    from vsalib.methods import wsidnet_study as S
+
+    mikels = sentiment_graph_adjacency()
+    assert np.allclose(mikels.sum(axis=1), 2 * (1 + 1 / 2 + 1 / 3) + 1 / 4 + 4)  # regular: 7.92 for every emotion
+    assert np.allclose(np.asarray(normalized_adjacency(mikels)).sum(axis=0), 1.0)
+    assert W.mean_readout_ignores_graph(mikels) and W.mean_readout_ignores_graph(np.ones((6, 6)) - np.eye(6))
+    irregular = np.array([[0, 1.0, 0], [1.0, 0, 2.0], [0, 2.0, 0]])
+    assert not W.mean_readout_ignores_graph(irregular) and S.readout_gap(irregular, "mean") > 0.01
+    logits = []
+    for graph in (mikels, np.zeros((8, 8))):
+        torch.manual_seed(0)
+        cfg = W.WSIDNetHeadConfig(k=2, gcn_layers=2, gcn_width=8, holistic_dim=16, readout=readout, dropout=0.0,
+                                  activation="none")
+        head = W.WSIDNetHead(n_channels=5, pooled_dim=12, adjacency=graph, config=cfg).eval()
+        torch.manual_seed(1)
+        logits.append(head(torch.randn(3, 5, 4, 4), torch.randn(3, 12)).logits.detach())
+    gap = float((logits[0] - logits[1]).abs().max())
+    assert (gap < 1e-5) == cancels and (S.readout_gap(mikels, readout) < 1e-9) == cancels
+    assert W.HeadKnobs().readout == "concat"  # the default keeps node identity
+
+
 def test_config_is_checked():
     with pytest.raises(ValueError, match="readout"):
         W.WSIDNetHeadConfig(readout="max")
@@ -295,16 +325,49 @@ def test_study_table_and_sweep_from_records():
     assert everything.loc["the emotion graph against its weights shuffled", "verdict"] == "–"
 
 
+def test_knobs_pick_the_readout_and_the_start_the_runs_hold():
+    """Runs of the earlier default only (mean read-out) are shown as they are; where the runs hold both read-outs
+    the default (concatenated) is the main row and the mean its own row. On binary-only data the main row is
+    the one whose detection branch started from EmotionROI's emotions, where the runs hold one."""
+    base = {**{k: getattr(W.WSIDNetConfig(), k) for k in W.SHARED_KNOBS}, "branch": "full", "graph": "auto", "lam": 0.0}
+    old = _records([({**base, "readout": "mean", "detector_init": "none"}, 0, 0, 0.80, 0.5),
+                    ({**base, "readout": "mean", "detector_init": "emotionroi"}, 0, 0, 0.82, 0.5)])
+    knobs = W.default_knobs(old)
+    assert knobs["readout"] == "mean" and knobs["detector_init"] == "emotionroi" and knobs["lam"] == 0.0
+    rows = W.WSIDNet.paper_rows(old)
+    assert "WSIDNet, mean read-out" not in rows  # it is the main row under these knobs: not shown twice
+    both = _records([({"branch": "holistic"}, 0, 0, 0.80, 0.5),
+                     ({**base, "readout": "mean", "detector_init": "emotionroi"}, 0, 0, 0.82, 0.5),
+                     ({**base, "readout": "concat", "detector_init": "none"}, 0, 0, 0.84, 0.5),
+                     ({**base, "readout": "concat", "detector_init": "emotionroi"}, 0, 0, 0.86, 0.5)])
+    knobs = W.default_knobs(both)
+    assert knobs["readout"] == "concat" and knobs["detector_init"] == "emotionroi"
+    rows = W.WSIDNet.paper_rows(both)
+    assert rows["WSIDNet, mean read-out"].params["readout"] == "mean"
+    assert rows["WSIDNet, no emotion supervision (λ = 0)"].params["detector_init"] == "none"
+    t = __import__("vsalib.methods.wsidnet_study", fromlist=["table"]).table(both, "twitter1", "five").set_index("row")
+    assert t.loc["WSIDNet", "ours"] == pytest.approx(86.0) and t.loc["WSIDNet, mean read-out", "ours"] == pytest.approx(82.0)
+    assert t.loc["WSIDNet, no emotion supervision (λ = 0)", "ours"] == pytest.approx(84.0)
+    with_emotions = _records([({**base, "lam": 0.1, "readout": "concat", "detector_init": "none"}, 0, 0, 0.8, 0.5)])
+    assert W.default_knobs(with_emotions)["detector_init"] == "none"
+
+
 def test_variants_name_the_chapters_runs():
     from vsalib.methods import wsidnet_study as S
 
     v = S.variants({"epochs": 2}, emotions=True)
     assert v["WSIDNet"]["lam"] == W.PAPER_LAM and v["Backbone"]["branch"] == "holistic"
     assert "k = 4" not in v  # the same run as WSIDNet: runs once
-    assert {"λ = 0", "λ = 1"} <= set(v) and "WSIDNet, detector from EmotionROI" not in v
+    assert "λ = 1" in v and "λ = 0" not in v  # λ = 0 is the row without emotion supervision: runs once
+    assert v["WSIDNet"]["detector_init"] == "none" and v["WSIDNet, no emotion supervision (λ = 0)"]["lam"] == 0.0
+    assert v["WSIDNet, mean read-out"]["readout"] == "mean" and v["WSIDNet"].get("readout", "concat") == "concat"
     binary = S.variants({"epochs": 2}, emotions=False)
-    assert binary["WSIDNet"]["lam"] == 0.0 and not any(n.startswith("λ") for n in binary)
-    assert binary["WSIDNet, detector from EmotionROI"]["detector_init"] == "emotionroi"
+    assert binary["WSIDNet"]["lam"] == 0.0 and not any(n.startswith("λ =") for n in binary)
+    # the main row starts from EmotionROI's emotions; the λ = 0 row has no start; the controls keep the main row's
+    assert binary["WSIDNet"]["detector_init"] == "emotionroi"
+    assert binary["WSIDNet, no emotion supervision (λ = 0)"]["detector_init"] == "none"
+    assert binary["WSIDNet, identity graph"]["detector_init"] == "emotionroi"
+    assert S.variants({}, emotions=False, detector_from=None)["WSIDNet"]["detector_init"] == "none"
     with pytest.raises(ValueError, match="no emotion labels"):
         S.variants({"lam": 0.1}, emotions=False)
     with pytest.raises(ValueError, match="unknown variant group"):

@@ -239,6 +239,19 @@ def choose_on_validation(options: Iterable, val_score) -> tuple[Any, float]:
     return best, best_s
 
 
+def fit_on_validation(make, grid: Iterable, x, fold: "Fold") -> tuple[Any, Any, float]:
+    """A classifier ``make(c)`` on the features ``x`` (one row per image of the fold's dataset), fitted on the
+    training part with the ``c`` of ``grid`` whose fit scores best on the validation part (the first of equals;
+    the first of the grid where there is no validation part): ``(fitted, c, validation accuracy or nan)``."""
+    grid = list(grid)
+    x_tr, y_tr = x[fold.index("train")], fold.labels("train")
+    x_va, y_va = x[fold.index("val")], fold.labels("val")
+    best_c, best_acc = grid[0], float("nan")
+    if len(y_va):
+        best_c, best_acc = choose_on_validation(grid, lambda c: float((make(c).fit(x_tr, y_tr).predict(x_va) == y_va).mean()))
+    return make(best_c).fit(x_tr, y_tr), best_c, best_acc
+
+
 # -- a paper as data --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PaperRow:
@@ -403,6 +416,27 @@ class OneRecordPerFold:
         return None if rec is None else [rec]
 
 
+class LinearOnFeatures(OneRecordPerFold):
+    """For a :class:`Method` that fits a linear classifier on fixed features of every image: ``features(fold)``
+    (one row per image of the fold's dataset), ``make_classifier(c)`` and ``config.c_grid``; ``train`` keeps
+    the c chosen on the validation part (:func:`fit_on_validation`), ``evaluate`` writes one record with the
+    test predictions (and ``record_extra()``)."""
+
+    def train(self, fold: Fold, store: ResultStore) -> Trained:
+        return Trained(fold.id, fit_on_validation(self.make_classifier, self.config.c_grid, self.features(fold), fold))
+
+    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
+        clf, c, val_acc = trained.model
+        test = fold.index("test")
+        s = fold.score(clf.predict(self.features(fold)[test]))
+        return [fold.record(self.name, self.params(), {"accuracy": s["accuracy"], "val_accuracy": val_acc, "C": c},
+                            extra={"y_true": s["y_true"], "y_pred": s["y_pred"], "test_index": test,
+                                   **self.record_extra()})]
+
+    def record_extra(self) -> dict:
+        return {}
+
+
 def make_config(cls: type, settings: dict, owner: str = "method"):
     """``cls(**settings)`` with unknown names answered by the list of valid ones."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -444,7 +478,8 @@ def create_method(name: str, **settings) -> Method:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import attr_attention, global_cnn, majority, multilevel_rcnn, rcnngsr, sun2016, wsidnet  # noqa: F401  (importing registers them)
+    from vsalib.methods import (attr_attention, color_histogram, global_cnn, majority, multilevel_rcnn,  # noqa: F401
+                                rcnngsr, sun2016, wsidnet)  # (importing registers them)
 
 
 # -- the fold runner --------------------------------------------------------------------------------
@@ -569,6 +604,6 @@ class OnTrainedModel(Method):
         return Trained(fold.id, self.load(rec, fold), rec)
 
 
-__all__ = ["Claim", "Fold", "FoldId", "FoldMismatchError", "Method", "OnTrainedModel", "OneRecordPerFold", "PaperCard", "PaperRow", "Substitution", "Trained",
+__all__ = ["Claim", "Fold", "FoldId", "fit_on_validation", "LinearOnFeatures", "FoldMismatchError", "Method", "OnTrainedModel", "OneRecordPerFold", "PaperCard", "PaperRow", "Substitution", "Trained",
            "check_pairing", "choose_on_validation", "create_method", "folds_of", "list_methods", "make_config",
            "method_class", "missing_weights", "model_identity", "pair_by_identity", "protocol_name", "register_method", "run", "run_fold"]

@@ -37,7 +37,7 @@ from vsalib.data.registry import ImageDataset
 from vsalib.data.splits import Split
 from vsalib import provenance
 from vsalib.methods.base import (
-    Fold, Method, OneRecordPerFold, Substitution, Trained, choose_on_validation, register_method, run,
+    Fold, LinearOnFeatures, Method, OneRecordPerFold, Substitution, Trained, register_method, run,
 )
 from vsalib.results import Record, ResultStore, latest_runs
 from vsalib.train import distributed as ddp
@@ -92,7 +92,7 @@ class FrozenConfig:
 
 
 @register_method
-class GlobalFrozen(OneRecordPerFold, Method):
+class GlobalFrozen(LinearOnFeatures, Method):
     """Frozen ImageNet features of the whole image + L2 logistic regression (the papers' "VGG16" rows).
 
     ``train``: the pooled features of every image (extracted once, cached on disk), a logistic
@@ -119,7 +119,7 @@ class GlobalFrozen(OneRecordPerFold, Method):
         return {"backbone": self.config.backbone, "image_size": size, "classifier": "logreg",
                 "c_grid": list(self.config.c_grid)}
 
-    def _features(self, fold: Fold) -> np.ndarray:
+    def features(self, fold: Fold) -> np.ndarray:
         key = _images_key(fold)
         if key not in self._feats:
             self._feats[key] = feature_cache.extract(self._backbone(), fold.all_paths(), size=self.params()["image_size"],
@@ -127,23 +127,11 @@ class GlobalFrozen(OneRecordPerFold, Method):
                                                      progress=self.progress)[:, 0].numpy()
         return self._feats[key]
 
-    def train(self, fold: Fold, store: ResultStore) -> Trained:
-        feats = self._features(fold)
-        x_tr, y_tr = feats[fold.index("train")], fold.labels("train")
-        x_va, y_va = feats[fold.index("val")], fold.labels("val")
-        best_c, best_acc = self.config.c_grid[0], -1.0
-        if len(y_va):  # C on the validation part
-            best_c, best_acc = choose_on_validation(
-                self.config.c_grid, lambda c: float((_logreg(c).fit(x_tr, y_tr).predict(x_va) == y_va).mean()))
-        return Trained(fold.id, (_logreg(best_c).fit(x_tr, y_tr), best_c, best_acc))
+    def make_classifier(self, c: float):
+        return _logreg(c)
 
-    def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
-        clf, c, val_acc = trained.model
-        test = fold.index("test")
-        s = fold.score(clf.predict(self._features(fold)[test]))
-        return [fold.record(self.name, self.params(), {"accuracy": s["accuracy"], "val_accuracy": val_acc, "C": c},
-                            extra={"y_true": s["y_true"], "y_pred": s["y_pred"], "test_index": test,
-                                   "device": str(pick_device())})]
+    def record_extra(self) -> dict:
+        return {"device": str(pick_device())}
 
 
 def run_frozen(
@@ -442,7 +430,18 @@ PAPER_BASELINES: list[tuple[str, int, dict[str, str], dict[str, tuple[str, str |
       "emotionroi": ("emotionroi", "binary")}),
     ("rcnngsr", 2, {"VGG16": "global-frozen", "VGG16 fine-tuned": "global-finetune"},
      {"emotion6": ("emotion6", "binary")}),
+    # the hand-crafted rows (vsalib.methods.color_histogram), quoted by both from Siersdorfer et al. 2010
+    ("wsidnet", 1, {"GCH": "gch", "LCH": "lch"},
+     {"twitter1-5": ("twitter1", "five"), "twitter1-4": ("twitter1", "four"),
+      "twitter1-3": ("twitter1", "three"), "twitter2": ("twitter2", None),
+      "emotionroi": ("emotionroi", "binary")}),
+    ("rao", 3, {"GCH": "gch", "LCH": "lch"}, {"emotionroi": ("emotionroi", "binary")}),
 ]
+#: The protocol of the papers' tables where our runs of a dataset hold several (EmotionROI: its fixed split, not
+#: Rao's per-category 5-fold CV, whose test sets differ: they are never averaged together).
+PAPER_PROTOCOLS = {"emotionroi": "fixed"}
+#: Every method the comparison reads: the two CNN baselines and the two colour histograms.
+BASELINE_METHODS = ("global-frozen", "global-finetune", "gch", "lch")
 
 
 def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict | None = None):
@@ -459,13 +458,16 @@ def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict 
     from vsalib import targets
     from vsalib.evaluate import summarize
 
-    df = runs[runs["method"].isin(["global-frozen", "global-finetune"])] if len(runs) else runs
+    df = runs[runs["method"].isin(BASELINE_METHODS)] if len(runs) else runs
+    cnn = df["method"].str.startswith("global-") if len(df) else None
     if backbone is not None and len(df):
-        df = df[df["params.backbone"] == backbone]
+        df = df[~cnn | (df["params.backbone"] == backbone)]
     for k, v in (profile_params or {}).items():
         if len(df) and f"params.{k}" in df:
-            df = df[df[f"params.{k}"] == v]
-    df = latest_runs(df, ["dataset", "subset", "method", "params.backbone", "seed", "fold"])
+            df = df[~df["method"].str.startswith("global-") | (df[f"params.{k}"] == v)]
+    # the latest run of each fold of each protocol (EmotionROI's fixed split and per-category CV are two runs)
+    df = latest_runs(df, [c for c in ("dataset", "subset", "protocol", "method", "params.backbone", "seed", "fold")
+                          if c in df])
     rows = []
     for paper, table, methods, datasets in PAPER_BASELINES:
         pub = targets.published(paper=paper, table=table)
@@ -477,13 +479,15 @@ def paper_comparison(runs, *, backbone: str | None = None, profile_params: dict 
                 sel = df[(df["dataset"] == ds) & (df["method"] == ours_method)] if len(df) else df
                 if len(sel) and subset is not None:
                     sel = sel[sel["subset"] == subset]
+                if len(sel) and ds in PAPER_PROTOCOLS and "protocol" in sel:
+                    sel = sel[sel["protocol"] == PAPER_PROTOCOLS[ds]]
                 mean = ci = float("nan")
                 n = 0
                 bb = ""
                 if len(sel):
                     s = summarize(sel, by=["method"])
                     mean, ci, n = 100 * s["mean"].iloc[0], 100 * s["ci95"].iloc[0], int(s["n"].iloc[0])
-                    bb = ", ".join(sorted(sel["params.backbone"].astype(str).unique()))
+                    bb = ", ".join(sorted(sel["params.backbone"].dropna().astype(str).unique())) if "params.backbone" in sel else ""
                 rows.append({"paper": paper, "table": table, "paper method": pm, "dataset": pd_name,
                              "paper accuracy": float(p["accuracy"].iloc[0]), "ours": mean, "ci95": ci,
                              "runs": n, "our method": ours_method, "our backbone": bb})

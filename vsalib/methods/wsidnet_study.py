@@ -1,8 +1,10 @@
 """WSIDNet's experiments: the variants its chapter runs, their tables, and what its maps point at.
 
-- :func:`variants`: the runs of the chapter, by name — Table 2 (Backbone, WSIDNet; on binary-only data
-  also WSIDNet with its detection branch trained on EmotionROI), the graph controls (identity, uniform,
-  shuffled), the k sweep and the λ sweep — as :class:`~vsalib.methods.wsidnet.WSIDNetConfig` settings;
+- :func:`variants`: the runs of the chapter, by name — Table 2 (Backbone, WSIDNet: on binary-only data its
+  detection branch trained on EmotionROI's emotions; WSIDNet without emotion supervision, λ = 0), the
+  controls (identity, uniform and shuffled graphs, the mean read-out), the k sweep and the λ sweep — as
+  :class:`~vsalib.methods.wsidnet.WSIDNetConfig` settings; :func:`readout_gap`: what the read-out lets
+  the graph change;
   :func:`run_variants` runs them on the fold runner (a fold already stored is read back).
 - :func:`table`, :func:`sweep_table`: the paper's rows beside ours, and a sweep with the value the
   validation part chooses on each fold (never the test part).
@@ -21,11 +23,10 @@ import torch
 
 from vsalib import report
 from vsalib.methods import base
-from vsalib.methods.wsidnet import (CARD, DEFAULT_K, KS, LAMS, PAPER_LAM, WSIDNet, WSIDNetHeadConfig, WSIDNetNet,
-                                    default_knobs, validation_choice)
+from vsalib.methods.wsidnet import (CARD, DEFAULT_K, DETECTOR_SOURCE, KS, LAMS, PAPER_LAM, WSIDNet, WSIDNetHeadConfig,
+                                    WSIDNetNet, default_knobs, validation_choice)
 
 CONTROL_GRAPHS = ("identity", "uniform", "shuffled")
-DETECTOR_SOURCE = "emotionroi"  # the dataset with emotion labels whose detection branch starts Twitter I's
 GROUPS = ("table2", "controls", "k", "lam")
 
 
@@ -39,25 +40,29 @@ def variants(settings: dict, *, emotions: bool, groups: Sequence[str] = GROUPS, 
              ) -> dict[str, dict]:
     """The chapter's runs, name → :class:`~vsalib.methods.wsidnet.WSIDNetConfig` settings (``settings``: the
     training's and the head's shared ones). With emotion labels (``emotions``) WSIDNet trains with the
-    paper's λ = 0.1; without, with λ = 0, and ``detector_from`` adds the variant whose detection branch
-    comes from WSIDNet trained on that dataset. A setting that two names share runs once."""
+    paper's λ = 0.1; without, with λ = 0 and its detection branch from WSIDNet trained on ``detector_from``
+    (the paper's "initialised from FI": without it the C nodes carry no emotion; None: from nothing). Every
+    other row keeps the main row's settings but one: λ = 0 with no start (no emotion supervision), the mean
+    read-out, a control graph, a k or a λ. A setting that two names share runs once."""
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown variant group(s) {unknown}; valid: {', '.join(GROUPS)}")
     lam = settings.get("lam", PAPER_LAM if emotions else 0.0)
     if lam > 0 and not emotions:
         raise ValueError(f"lam={lam}: this dataset has no emotion labels, so L_detect is undefined; use lam=0")
+    start = detector_from if not emotions and detector_from else "none"
     main = {**settings, "branch": "full", "graph": settings.get("graph", "auto"), "k": settings.get("k", DEFAULT_K),
-            "lam": lam, "detector_init": "none"}
+            "lam": lam, "detector_init": start}
     out: dict[str, dict] = {}
     if "table2" in groups:
-        out["Backbone"] = {**{k: v for k, v in settings.items() if k not in ("k", "lam", "graph")}, "branch": "holistic",
-                           "lam": 0.0}
+        out["Backbone"] = {**{k: v for k, v in settings.items() if k not in ("k", "lam", "graph", "readout")},
+                           "branch": "holistic", "lam": 0.0}
         out["WSIDNet"] = main
-        if not emotions and detector_from:
-            out["WSIDNet, detector from EmotionROI"] = {**main, "detector_init": detector_from}
+        out["WSIDNet, no emotion supervision (λ = 0)"] = {**main, "lam": 0.0, "detector_init": "none"}
     if "controls" in groups:
         out.update({f"WSIDNet, {g} graph": {**main, "graph": g} for g in controls})
+        if main.get("readout", "concat") != "mean":
+            out["WSIDNet, mean read-out"] = {**main, "readout": "mean"}
     if "k" in groups:
         out.update({f"k = {k}": {**main, "k": k} for k in ks})
     if "lam" in groups and emotions:
@@ -84,6 +89,21 @@ def run_variants(dataset, splits, runs: dict[str, dict], *, subset: str | None, 
     return out
 
 
+def readout_gap(adjacency, readout: str, *, dim: int = 16, seed: int = 0) -> float:
+    """How far one linear graph convolution read out by ``readout`` (``mean`` or ``concat``) moves when the
+    graph ``adjacency`` is replaced by no edges (the identity control): the largest absolute difference of
+    the two read-outs of ``Â H W`` for random H and W (seeded). 0 (to float precision) for the mean on a
+    regular graph (:func:`~vsalib.methods.wsidnet.mean_readout_ignores_graph`): its edges cannot matter."""
+    from vsalib.emotions import normalized_adjacency
+
+    a = np.asarray(adjacency, dtype=float)
+    rng = np.random.default_rng(seed)
+    h, w = rng.standard_normal((a.shape[0], dim)), rng.standard_normal((dim, dim))
+    outs = [np.asarray(normalized_adjacency(g)) @ h @ w for g in (a, np.zeros_like(a))]
+    read = [o.mean(axis=0) if readout == "mean" else o.ravel() for o in outs]
+    return float(np.abs(read[0] - read[1]).max())
+
+
 # -- tables --------------------------------------------------------------------------------------------
 def table(runs: pd.DataFrame, dataset: str, subset: str | None = None, knobs: dict | None = None) -> pd.DataFrame:
     """Every row of the card that ran (and the k chosen on validation): the paper's % beside ours (mean ±
@@ -106,8 +126,7 @@ def sweep_table(runs: pd.DataFrame, param: str, values: Sequence, knobs: dict | 
     """One knob swept (``k`` or ``lam``), the others at ``knobs``: per value, validation and test accuracy
     (mean over the folds where every value ran), on how many of them the validation part chose it; last,
     the test accuracy of the value chosen on each fold's validation part."""
-    knobs = {**(default_knobs(runs) if knobs is None else knobs), "branch": "full", "graph": "auto",
-             "detector_init": "none"}
+    knobs = {**(default_knobs(runs) if knobs is None else knobs), "branch": "full", "graph": "auto"}
     per = {}
     for v in values:
         row = base.PaperRow(f"{param} = {v}", "wsidnet", {**knobs, param: v})
