@@ -27,7 +27,9 @@ results/notebooks/. Failed jobs are listed with their parameters and logs (resul
 - ``regions-help``: the runs of *When do regions help?* (Twitter I, Sun2016): three repetitions of the grouped
   5-fold CV on each subset (fold seeds 0, 1, 2: seed 0 is ``sun2016``'s), crop scoring on five-agree, and the
   ladder's rungs on five-agree (Sun2016 on the frozen features' classifier; every layer fine-tuned; EfficientNet-Lite1
-  and -Lite2 at their own 240 and 260 px, each also on its frozen features).
+  and -Lite2 at their own 240 and 260 px, each also on its frozen features; Lite0 on 96, 128 and 160-px images with
+  its regions scored at 224 px, the lower rungs);
+- ``ladder-low``: the lower rungs alone.
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -56,6 +58,8 @@ from vsalib.grid import run_name  # noqa: E402,F401  (the executed notebooks' na
 TWITTER = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")] + [{"dataset": "twitter2"}]
 # R-CNNGSR's four datasets, binary labels, its 75/20/5 random split over three seeds
 RCNNGSR = [{"dataset": d, "subset": "binary", "seeds": [0, 1, 2]} for d in ("emotion6", "iaps", "artphoto", "abstract")]
+#: The ladder's lower rungs: Lite0 on 96/128/160-px images, its regions scored at 224 px from the original image.
+LOWER = [{"dataset": "twitter1", "subset": "five", "image_size": px, "region_size": 224} for px in (96, 128, 160)]
 CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here are skipped
     "global_baseline": ("global_baseline.ipynb", TWITTER + RCNNGSR
                         + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
@@ -77,7 +81,9 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
         {"dataset": "twitter1", "subset": "five", "full_finetune": True},
         {"dataset": "twitter1", "subset": "five", "on_frozen": True},
         {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite1", "image_size": 240, "on_frozen": True},
-        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260, "on_frozen": True}]),
+        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260, "on_frozen": True},
+        *LOWER]),
+    "ladder-low": ("sun2016_affective_regions.ipynb", LOWER),  # the lower rungs alone
 }
 
 

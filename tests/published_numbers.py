@@ -85,6 +85,8 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
         display(report.show(scoreboard.verdict_counts(board), "verdict counts"))
         display(IPython.display.Markdown(report.verdict_tally(board["verdict"].value_counts().to_dict(), len(board))))
         display(IPython.display.Markdown(scoreboard.global_correction_sentence(board)))
+        display(IPython.display.Markdown(scoreboard.undecided_sentence(board)))
+        display(report.show(scoreboard.undecided(board), "undecided claims"))
         pooled_claims = meta_analysis.pooled_claims(board)
         pooled = meta_analysis.pool(pooled_claims)
         display(report.show(pooled_claims, "pooled claims"))
@@ -105,6 +107,10 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
             lad = region_gains.sun2016_ladder(runs, "twitter1", subset)
             display(report.show(lad.drop(columns=["per fold"], errors="ignore"), "ladder"))
             display(IPython.display.Markdown(region_gains.method_ladder_sentence(lad)))
+            display(IPython.display.Markdown(region_gains.trend_sentence(region_gains.ladder_trend(lad), "rungs",
+                                                                         "folds")))
+            display(IPython.display.Markdown(region_gains.trend_sentence(region_gains.claims_trend(board), "claims",
+                                                                         "images")))
             agree = region_gains.scoring_agreement(runs, "twitter1", subset, profile)
             display(report.show(agree, "agreement"))
             if len(agree):

@@ -69,12 +69,35 @@ def test_pooled_claims_take_one_row_per_paper_and_dataset():
         ["rao", "EmotionROI (per-emotion 5-fold CV)", "r", True, -2.2, 1.6, 3.4, 5, np.nan, "x"],
         ["rao", "EmotionROI (emotion)", "r", True, -4.9, np.nan, np.nan, 1, np.nan, "one run only"],
         ["rao", "Twitter I five-agree", "c", False, 1.0, 1.0, 2.0, 5, np.nan, "x"],
+        ["sun", "Twitter II", "r", True, -0.2, 0.7, 1.4, 5, 6.29, "x"],  # other images than Twitter I's
     ])
     c = M.pooled_claims(board)
     assert list(zip(c["paper"], c["dataset"])) == [("sun", "Twitter I five-agree"), ("wsid", "Twitter I five-agree"),
-                                                  ("rao", "EmotionROI (per-emotion 5-fold CV)")]
-    assert list(c["gain"]) == [0.1, 2.0, -2.2] and list(c["se"]) == [1.0, 3.0, 1.6]
+                                                  ("rao", "EmotionROI (per-emotion 5-fold CV)"), ("sun", "Twitter II")]
+    assert list(c["gain"]) == [0.1, 2.0, -2.2, -0.2] and list(c["se"]) == [1.0, 3.0, 1.6, 0.7]
     assert M.family("Twitter I three-agree") == "Twitter I" and M.family("Emotion6") == "Emotion6"
+    assert M.family("Twitter II") == "Twitter II" and M.family("Twitter I") == "Twitter I"
+
+
+def test_meta_regression_by_hand():
+    """Three points on x = 0, 1, 2 with unit standard errors: y = 1, 2, 4 lie nearly on a line (Q_E = 1/6 < k − 2,
+    so τ² = 0): OLS slope 1.5, intercept 5/6, Knapp–Hartung scale Σr²/(k − 2) = 1/6, se(b1) = √(1/6 / 2).
+    Four points y = 0, 3, 0, 3 on x = 0..3: slope 0.6, residuals ±0.6, ±1.8, Q_E = 7.2, tr P = 4 − 2, so
+    τ² = (7.2 − 2)/2 = 2.6; equal weights 1/3.6 keep the slope, the scale is (7.2/3.6)/2 = 1 and
+    var(b1) = 3.6/Sxx = 3.6/5."""
+    t = M.meta_regression([1, 2, 4], [1, 1, 1], [0, 1, 2])
+    assert t.k == 3 and t.tau2 == 0.0
+    assert t.slope == pytest.approx(1.5) and t.intercept == pytest.approx(5 / 6)
+    assert t.se == pytest.approx(math.sqrt(1 / 12))
+    half = stats.t.ppf(0.975, 1) * math.sqrt(1 / 12)
+    assert t.ci95 == pytest.approx((1.5 - half, 1.5 + half))
+    assert t.p == pytest.approx(2 * stats.t.sf(1.5 / math.sqrt(1 / 12), 1))
+    t = M.meta_regression([0, 3, 0, 3], [1, 1, 1, 1], [0, 1, 2, 3])
+    assert t.tau2 == pytest.approx(2.6) and t.slope == pytest.approx(0.6) and t.intercept == pytest.approx(0.6)
+    assert t.se == pytest.approx(math.sqrt(3.6 / 5))
+    assert M.meta_regression([1, 2], [1, 1], [0, 1]) is None  # two points: no degrees of freedom
+    assert M.meta_regression([1, 2, 3], [1, 1, 1], [5, 5, 5]) is None  # a constant moderator
+    assert M.meta_regression([1, 2, 3], [1, 0, 1], [0, 1, 2]) is None  # no spread in one point
 
 
 def test_forest_plot_draws_every_claim_and_the_diamond():

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vsalib import published
 from vsalib import region_gains as G
 from vsalib import scoreboard
 
@@ -193,6 +194,39 @@ def test_sun2016_ladder_pairs_each_rung_with_its_own_global_model(two_scorings):
     assert G.sun2016_ladder(runs, "twitter1", "five").empty
 
 
+def test_a_lower_rung_names_both_sizes_and_enters_the_trend(two_scorings):
+    """A rung whose whole image is seen at a smaller size than its regions (region_size) is its own rung, named
+    with both sizes; the chapter's tables (profile_runs) leave a global model at another input size out; the
+    trend over the rungs is the meta-regression of their gains on their global accuracy."""
+    from vsalib import meta_analysis as M
+
+    runs = two_scorings
+    rung = runs[(runs["method"] == "global-finetune") | (runs["params.scoring"] == "roialign")].copy()
+    rung["key"] = rung["key"] + "-small"
+    rung.loc[rung["params.global"].notna(), "params.global"] += "-small"
+    rung["params.image_size"] = 32
+    rung.loc[rung["method"].str.startswith("sun2016"), "params.region_size"] = 64
+    rung.loc[rung["method"] == "sun2016-global", "metrics.accuracy"] -= 0.25  # a weaker model alone
+    rung["created"] = "2099-01-01T00:00:00+00:00"
+    both = pd.concat([runs, rung], ignore_index=True)
+    lad = G.sun2016_ladder(both, "synthetic", "binary")
+    assert "EfficientNet-Lite0 at 32 px, regions at 64 px" in set(lad["backbone"])
+    assert len(lad) == len(G.sun2016_ladder(runs, "synthetic", "binary")) + 1 and (lad["folds"] == 2).all()
+    small = lad[lad["backbone"].str.contains("32 px")].iloc[0]
+    base = lad[(lad["global model"] == small["global model"]) & ~lad["backbone"].str.contains("px")].iloc[0]
+    assert small["global %"] == pytest.approx(base["global %"] - 25)
+    assert small["gain"] == pytest.approx(base["gain"] + 25)
+    t = G.ladder_trend(lad)
+    want = M.meta_regression(lad["gain"], lad["se"], lad["global %"])
+    assert (t is None and want is None) or t == want
+    text = G.trend_sentence(t, "three rungs", "the same folds")
+    assert ("needs at least three" in text) if t is None else f"slope of {t.slope:+.2f} points" in text
+    df = pd.DataFrame({"method": ["global-finetune", "global-finetune", "gch"],
+                       "params.backbone": ["efficientnet_lite0", "efficientnet_lite0", None],
+                       "params.image_size": [224, 96, None], "params.finetune_from": [12.0, 12.0, None]})
+    assert published.profile_runs(df, "cpu").index.tolist() == [0, 2]  # the 96-px rung is the ladder's alone
+
+
 def test_open_measurements_read_the_snapshot(two_scorings):
     """The page's "not measured yet" list comes from the snapshot: each item says how far it is, and an item
     leaves the list once its runs are in (here: a five-fold ladder rung per planned model, three fold seeds)."""
@@ -203,12 +237,16 @@ def test_open_measurements_read_the_snapshot(two_scorings):
     assert "-p backbone efficientnet_lite2 -p image_size 260" in text
     assert "(1 published: fold seed 0)" in text
     assert "scripts/run_scale_check.py --dataset synthetic --subset binary" in text
+    assert "**EfficientNet-Lite0 on 96-px images**" in text and "-p image_size 96 -p region_size 224" in text
     done = pd.DataFrame([{"global model": kind, "backbone": bb, "folds": 5}
                          for kind, bb in (("fine-tuned, every layer", "EfficientNet-Lite0"),
                                           ("fine-tuned from stage 12", "EfficientNet-Lite1"),
-                                          ("fine-tuned from stage 12", "EfficientNet-Lite2"))])
-    part = G.open_measurements(done.assign(folds=[5, 5, 2]), runs, "synthetic", "binary", None)
+                                          ("fine-tuned from stage 12", "EfficientNet-Lite2"),
+                                          *(("fine-tuned from stage 12", f"EfficientNet-Lite0 at {px} px, regions at "
+                                             "224 px") for px in G.LOWER_RUNGS))])
+    part = G.open_measurements(done.assign(folds=[5, 5, 2, 5, 5, 3]), runs, "synthetic", "binary", None)
     assert "Whole-network" not in part and "Lite1" not in part and "(2 of 5 folds published)" in part
+    assert "96-px" not in part and "(3 of 5 folds published): `papermill" in part and "160-px" in part
     three = pd.concat([runs.assign(seed=s) for s in (0, 1, 2)], ignore_index=True)
     assert "run_scale_check" in G.open_measurements(done, three, "synthetic", "binary", None)
     scale = dict.fromkeys(("crop_jitter2", "roialign224", "roialign600", "roialign224_masked"), 0.5)

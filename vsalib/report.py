@@ -299,13 +299,25 @@ def card_claims(card, values: dict[str, tuple[pd.Series, float]], runs: pd.DataF
             kw = dict(zip(("y_true", "pred_better", "pred_worse"), pooled))
         tests.append(V.test_claim(d.to_numpy(), ratio, paper_gain=pa - pb, **kw))
         papers.append(pa - pb)
+    folds = _folds_per_repetition(runs)
     out = [{what: claim.text, "paper gain": paper, "our gain": t.gain, "ci95": t.ci95, n: t.n,
             "detectable": t.detectable, "df": t.df, "se": t.se, "test": t.basis, "images": t.n_images, "p": t.p,
             "p (Holm)": t.p_holm, "verdict": t.verdict,
-            "excludes the paper's gain": bool(_finite(paper) and _finite(t.ci95) and abs(paper - t.gain) > t.ci95)}
+            "excludes the paper's gain": bool(_finite(paper) and _finite(t.ci95) and abs(paper - t.gain) > t.ci95),
+            "to decide": V.design_to_decide(t, ratio, paper, folds=folds).text}
            for claim, paper, t in zip(card.claims, papers, V.decide(tests, papers))]
     return pd.DataFrame(out, columns=[what, "paper gain", "our gain", "ci95", n, "detectable", "df", "se", "test",
-                                      "images", "p", "p (Holm)", "verdict", "excludes the paper's gain"])
+                                      "images", "p", "p (Holm)", "verdict", "excludes the paper's gain", "to decide"])
+
+
+def _folds_per_repetition(runs: pd.DataFrame) -> int | None:
+    """k of a k-fold protocol (``kfold5-grouped`` → 5) read from the records; None for random or fixed splits."""
+    import re
+
+    if not len(runs) or "protocol" not in runs or not runs["protocol"].notna().any():
+        return None
+    m = re.match(r"kfold(\d+)", str(runs["protocol"].dropna().iloc[0]))
+    return int(m.group(1)) if m else None
 
 
 def _row_predictions(card, name: str, acc: pd.Series, folds, runs: pd.DataFrame, rows: dict | None = None) -> dict | None:

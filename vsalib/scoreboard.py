@@ -55,7 +55,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
                     "paper %": paper, "paper gain": v["paper gain"],
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
                     "n": v["folds"], "detectable": v["detectable"], "df": v["df"], "se": v["se"], "test": v["test"],
-                    "images": v["images"], "p": v["p"], "verdict": v["verdict"],
+                    "images": v["images"], "p": v["p"], "verdict": v["verdict"], "to decide": v["to decide"],
                     "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
     return out
 
@@ -105,7 +105,7 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
                 rows += new
     cols = ["paper", "dataset", "protocol", "claim", "regions", "control", "paper baseline %", "ours baseline", "paper %", "paper gain",
             "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "df", "se", "test", "images", "p", "verdict",
-            "region step s/image", "majority"]
+            "region step s/image", "majority", "to decide"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -122,6 +122,38 @@ def formatted(board: pd.DataFrame) -> pd.DataFrame:
         "region s/img": board["region step s/image"].map(lambda v: report.fmt_num(v, 3)),
         "majority %": board["majority"].map(report.fmt_num),
     })
+
+
+def undecided(board: pd.DataFrame) -> pd.DataFrame:
+    """The claims still undecided ("not resolved", "not testable here", "one run only"), each with the design
+    that would decide it if its spread and gain stayed as observed (:func:`vsalib.verdicts.design_to_decide`)."""
+    from vsalib.verdicts import UNDECIDED
+
+    u = board[board["verdict"].isin(UNDECIDED)] if len(board) else board
+    return pd.DataFrame({"paper": u["paper"].map(short_name), "dataset": u["dataset"], "claim": u["claim"],
+                         "paper gain": u["paper gain"].map(report.fmt_gain),
+                         "our gain": [report.fmt_gain(m, c) for m, c in zip(u["our gain"], u["gain ci"])],
+                         "n": u["n"], "verdict": u["verdict"], "what would decide it": u["to decide"]}
+                        ).reset_index(drop=True)
+
+
+def undecided_sentence(board: pd.DataFrame) -> str:
+    """How many claims are undecided, and how many of them more repetitions would decide."""
+    from vsalib.verdicts import UNDECIDED
+
+    if not len(board):
+        return ""
+    u = board[board["verdict"].isin(UNDECIDED)]
+    plan = u["to decide"].fillna("")
+    one = plan.str.contains("a second split", regex=False)
+    images = int((~one & (plan.str.startswith("no number") | plan.str.contains("on one fixed split", regex=False))).sum())
+    reps = len(u) - images - int(one.sum())
+    return (f"{len(u)} of {len(board)} claims ({100 * len(u) / len(board):.0f} %) are undecided. If their spread and "
+            f"gain stayed as observed, more splits of the same data would decide {reps} of them; {images} would need "
+            "more images (the correction for shared training data puts a floor under the variance that repetitions "
+            "cannot lower, and a fixed split's interval shrinks only with its test set); "
+            f"{int(one.sum())} have one split and need a second first. These are estimates from the spread "
+            "observed so far, which is itself uncertain with three to five splits.")
 
 
 def verdict_counts(board: pd.DataFrame) -> pd.DataFrame:
@@ -179,4 +211,4 @@ def short_name(key: str) -> str:
 
 
 __all__ = ["claim_rows", "formatted", "global_correction", "global_correction_sentence", "short_name", "majority_rate", "papers", "protocol_label", "scoreboard",
-           "verdict_counts"]
+           "undecided", "undecided_sentence", "verdict_counts"]

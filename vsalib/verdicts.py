@@ -358,6 +358,73 @@ def _equivalent(t: Test, margin: float, alpha: float) -> bool:
     return -margin < t.gain - half and t.gain + half < margin
 
 
+# -- what would decide an undecided claim -------------------------------------------------------------------
+UNDECIDED = ("not resolved", "not testable here", "one run only")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The design that would decide a claim if its spread (and its gain) stayed as observed: ``splits`` (of the
+    corrected t: ``repetitions`` of ``folds`` folds), or a test set ``images`` large, or ``image_factor`` times the
+    images where no number of repetitions reaches it (the correction for shared training data has a floor);
+    ``text`` says it in words ("" for a decided claim)."""
+
+    text: str
+    splits: int | None = None
+    repetitions: int | None = None
+    images: int | None = None
+    image_factor: float = math.nan
+
+
+def _se_needed(t: Test, paper: float, df: int, margin: float) -> float:
+    """The standard error at which the claim is decided on ``df`` degrees of freedom, its gain staying where it
+    is: for "not testable here", the detectable gain down to the paper's (linear in the standard error); else
+    the loosest of the three ways out of "not resolved": the interval excluding 0 (at the claim's Holm level),
+    excluding the paper's gain, or lying within ±margin (equivalence)."""
+    level = t.alpha_used if math.isfinite(t.alpha_used) else ALPHA
+    if t.verdict == "not testable here":
+        return abs(paper) / detectable_gain(1.0, df, level)
+    g = t.gain
+    out = [abs(g) / stats.t.ppf(1 - level / 2, df)]
+    if math.isfinite(paper) and paper != 0 and (paper - g) * np.sign(paper) > 0:
+        out.append(abs(paper - g) / stats.t.ppf(1 - ALPHA / 2, df))
+    if margin > abs(g):
+        out.append((margin - abs(g)) / stats.t.ppf(1 - ALPHA, df))
+    return max(out)
+
+
+def design_to_decide(t: Test, ratio: float, paper: float = math.nan, *, folds: int | None = 5,
+                     max_splits: int = 100, margin: float = MARGIN) -> Plan:
+    """What design would decide ``t`` (a claim after :func:`decide`), its per-split spread and gain staying as
+    observed. On resampled splits the corrected variance is ``(1/J + ratio) s²``: the smallest number of splits
+    J (whole repetitions of ``folds`` folds; any J for random splits, ``folds=None``), up to ``max_splits``, whose
+    standard error reaches :func:`_se_needed`; where none does (the variance's floor is ``ratio · s²``), how many
+    times the images would, a split's variance falling as 1/images, with five repetitions. On a fixed split (the
+    paired bootstrap over its test images) the test images it would take. McNemar's requirement, where it
+    applies, is left aside: the plan is a lower bound."""
+    if t.verdict not in UNDECIDED:
+        return Plan("")
+    if t.n < 2 or not (math.isfinite(t.se) and t.se > 0):
+        return Plan("one split, or no spread: a second split at least (more seeds), before its spread can be "
+                    "measured")
+    if t.basis == "paired bootstrap":
+        images = int(math.ceil(t.n_images * (t.se / _se_needed(t, paper, t.df, margin)) ** 2))
+        return Plan(f"about {images:,} test images on one fixed split ({t.n_images:,} now), or a resampled protocol "
+                    "(e.g. per-category cross-validation)", images=images)
+    s2 = t.se ** 2 / (1 / t.n + ratio)
+    step = folds or 1
+    for j in range(step * (t.n // step + 1), max_splits + 1, step):
+        if math.sqrt(s2 * (1 / j + ratio)) <= _se_needed(t, paper, j - 1, margin):
+            reps = j // folds if folds else None
+            what = (f"{reps} repetitions of the {folds} folds ({j} splits; {t.n} now)" if folds else
+                    f"{j} random splits ({t.n} now)")
+            return Plan(what, splits=j, repetitions=reps)
+    j = 5 * step if folds else max(t.n, 15)
+    factor = s2 * (1 / j + ratio) / _se_needed(t, paper, j - 1, margin) ** 2
+    return Plan(f"no number of {'repetitions of these folds' if folds else 'splits'} (the correction's floor): "
+                f"about {factor:.1f}× the images, with {j} splits", image_factor=float(factor))
+
+
 # -- the design of a run, read from its records --------------------------------------------------------------
 #: n_test / n_train of the datasets' fixed splits (EmotionROI: 594 / 1386).
 FIXED_RATIOS = {"emotionroi": 594 / 1386}
@@ -390,6 +457,6 @@ def design_of(runs: pd.DataFrame) -> Design:
     return Design(0.20 / 0.75, "a 75/20/5 random split (assumed)")
 
 
-__all__ = ["ALPHA", "Design", "FIXED_RATIOS", "MARGIN", "POWER", "Test", "VERDICTS", "corrected_t", "decide",
-           "design_of", "detectable_gain", "holm", "holm_levels", "is_fixed_split", "mcnemar", "mcnemar_detectable", "mcnemar_folds",
+__all__ = ["ALPHA", "Design", "FIXED_RATIOS", "MARGIN", "POWER", "Plan", "Test", "UNDECIDED", "VERDICTS",
+           "corrected_t", "decide", "design_of", "design_to_decide", "detectable_gain", "holm", "holm_levels", "is_fixed_split", "mcnemar", "mcnemar_detectable", "mcnemar_folds",
            "paired_bootstrap", "required_detectable", "survive_globally", "test_claim"]

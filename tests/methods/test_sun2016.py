@@ -39,6 +39,29 @@ def test_shorter_side_scores_roialign_at_that_scale(model):
         sun2016.Sun2016Config(scoring="crop", shorter_side=600)
 
 
+@pytest.mark.parametrize("scoring", ["roialign", "crop"])
+def test_region_size_scores_the_regions_at_their_own_size(model, scoring):
+    """The ladder's lower rungs: the whole image at the model's (small) size, the regions at region_size, cut
+    from the original image; without region_size both are the model's size."""
+    from vsalib.regions.scoring import region_outputs, whole_image_outputs
+
+    im = Image.fromarray(np.random.default_rng(2).integers(0, 255, (60, 90, 3), dtype=np.uint8))
+    props = Proposals(torch.tensor([[0, 0, 30, 30], [20, 10, 80, 50]], dtype=torch.float32), torch.tensor([1.0, 2.0]),
+                      "test", (90, 60))
+    cfg = sun2016.Sun2016Config(scoring=scoring, region_size=96)
+    r = sun2016.analyse_image(model, im, cfg, props, size=32)
+    torch.testing.assert_close(r.probs, region_outputs(model, im, props.boxes, method=scoring, size=96).probs.float())
+    torch.testing.assert_close(r.global_probs, whole_image_outputs(model, im, size=32, how="center").probs[0].float())
+    same = sun2016.analyse_image(model, im, sun2016.Sun2016Config(scoring=scoring), props, size=32)
+    torch.testing.assert_close(same.probs, region_outputs(model, im, props.boxes, method=scoring, size=32).probs.float())
+    assert not torch.allclose(r.probs, same.probs)
+    assert cfg.region_px(32) == 96 and sun2016.Sun2016Config().region_px(32) == 32
+    assert cfg.params()["region_size"] == 96 and "region_size" not in sun2016.Sun2016Config().params()
+    for bad in (16, 224.0, True):
+        with pytest.raises(ValueError, match="region_size must be None or an int >= 32"):
+            sun2016.Sun2016Config(region_size=bad)
+
+
 def test_config_rejects_unknown_choices():
     with pytest.raises(ValueError, match="obj\\+senti"):
         sun2016.Sun2016Config(ranking="objsenti")

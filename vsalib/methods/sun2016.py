@@ -157,6 +157,7 @@ class Sun2016Config:
     w_global: float = 0.7
     crop_context: float = 0.0  # pixels of context around each region before it is scored
     shorter_side: int | None = None  # RoIAlign's shared map from the image at this shorter side (None: warped to 224)
+    region_size: int | None = None  # regions scored at this size, the whole image at the model's (None: the same)
 
     def __post_init__(self):
         checks = {"ranking": RANKINGS, "scoring": S.METHODS, "ar_rule": AR_RULES, "fusion_rule": FUSION_RULES,
@@ -177,6 +178,10 @@ class Sun2016Config:
                 self.shorter_side, int) or self.shorter_side < 32 or self.scoring != "roialign"):
             raise ValueError(f"shorter_side must be None or an int >= 32 with scoring='roialign' (the shared map's "
                              f"scale), got {self.shorter_side!r} with scoring={self.scoring!r}")
+        if self.region_size is not None and (isinstance(self.region_size, bool) or not isinstance(
+                self.region_size, int) or self.region_size < 32):
+            raise ValueError(f"region_size must be None or an int >= 32 (the pixels each region is warped to, or "
+                             f"RoIAlign's map from the image warped to it), got {self.region_size!r}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Sun2016Config":
@@ -199,6 +204,12 @@ class Sun2016Config:
         if self.n_candidates is not None:
             props = cluster_proposals(props, self.n_candidates, self.cluster_iou)
         return props
+
+    def region_px(self, size: int | None) -> int | None:
+        """The size regions are scored at when the whole image is seen at ``size``: :attr:`region_size`, else
+        ``size`` (the lower rungs of *When do regions help?*'s ladder see the whole image at 96-160 px and score
+        its regions at the backbone's 224, as the paper crops them from the original image)."""
+        return self.region_size if self.region_size is not None else size
 
     def params(self) -> dict:
         """This configuration as run parameters: Sun2016's fields, and the preset's knobs only where
@@ -330,7 +341,8 @@ def analyse_image(model, image, cfg: Sun2016Config, proposals: Proposals | None 
     g = S.whole_image_outputs(model, image, size=size, how="center")
     boxes = proposals.boxes
     scale = {} if cfg.shorter_side is None else {"shorter_side": cfg.shorter_side}
-    out = S.region_outputs(model, image, boxes, method=cfg.scoring, size=size, context=cfg.crop_context, **scale)
+    out = S.region_outputs(model, image, boxes, method=cfg.scoring, size=cfg.region_px(size), context=cfg.crop_context,
+                           **scale)
     obj = proposals.normalized_objectness(cfg.obj_norm) if len(boxes) else torch.empty(0)
     senti = S.senti_score(out.probs, log_base=cfg.log_base) if len(boxes) else torch.empty(0)
     note = getattr(proposals, "note", "") or ("" if len(boxes) else "no proposals")
@@ -553,7 +565,7 @@ class Sun2016(OnTrainedModel):
                 {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred)
         if cfg.scoring == "crop" and self.agreement:  # how far RoIAlign would have ranked these regions as crop did
             agreement = scoring_agreement(trained.model, [every[i] for i in fold.index("test")], test,
-                                          versus=AGREEMENT_SCORINGS, size=ft.params["image_size"],
+                                          versus=AGREEMENT_SCORINGS, size=cfg.region_px(ft.params["image_size"]),
                                           log_base=cfg.log_base)
             for versus, metrics in agreement.items():
                 add("sun2016-scoring-agreement", {"versus": versus}, metrics)
