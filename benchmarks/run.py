@@ -26,6 +26,8 @@
   run, and their ratio), and the scoreboard built from it;
 - the method reference numbers' spread over thread counts and capped instruction sets, beside the tolerances of
   tests/test_method_versions.py;
+- the colour-histogram baselines (GCH, LCH): features per image on decoded Twitter I images;
+- the ladder's trend test (a meta-regression over 7 rungs) and the design that would decide one claim;
 - with --book: the quick book build (`scripts/build_book.py --force`), seconds.
 Results are printed and written to results/benchmarks/latest.json.
 """
@@ -460,6 +462,36 @@ def bench_verdicts() -> dict:
             "meta_analysis_ms": round(1000 * t_pool, 1), "pooled_claims": len(claims)}
 
 
+def bench_histograms(n: int = 40) -> dict:
+    """The colour-histogram baselines' features (GCH: 64 bins; LCH: 4 x 4 blocks of 64) per image, decoded
+    pixels in hand (Twitter I where it is, else random 500 x 375 images)."""
+    import numpy as np
+
+    from vsalib.methods import color_histogram as H
+
+    images, source = bench_images("twitter1", 7, n, (375, 500))
+    pixels = [np.asarray(im.convert("RGB")) for im in images]
+    t_g = timeit(lambda: [H.rgb_histogram(p) for p in pixels], repeat=3) / len(pixels)
+    t_l = timeit(lambda: [H.local_histograms(p) for p in pixels], repeat=3) / len(pixels)
+    return {"histograms_images": source, "gch_ms_per_image": round(1000 * t_g, 2),
+            "lch_ms_per_image": round(1000 * t_l, 2)}
+
+
+def bench_trend_and_designs() -> dict:
+    """The meta-regression of the ladder (7 rungs) and the design that would decide each scoreboard claim."""
+    import numpy as np
+
+    from vsalib import meta_analysis
+    from vsalib import verdicts as V
+
+    rng = np.random.default_rng(0)
+    gain, se, acc = rng.normal(0, 1, 7), rng.uniform(0.5, 1.5, 7), rng.uniform(80, 90, 7)
+    t_reg = timeit(lambda: meta_analysis.meta_regression(gain, se, acc), repeat=5)
+    t = V.Test(1.0, float("nan"), 5, 0.3, float("nan"), 4.0, verdict="not resolved", se=1.0, df=4, alpha_used=0.05)
+    t_plan = timeit(lambda: V.design_to_decide(t, 0.25, folds=5), repeat=5)
+    return {"meta_regression_ms": round(1000 * t_reg, 2), "design_to_decide_ms": round(1000 * t_plan, 2)}
+
+
 def bench_reference_spread() -> dict:
     """How far the method reference numbers move under other thread counts and capped instruction sets (one
     process each; tests/method_reference.py --spread), against the tolerances the reference test uses."""
@@ -500,7 +532,8 @@ def bench_crop_batch(n_crops: int = 64) -> dict:
 
 BENCHES = {"verdicts": bench_verdicts, "synthetic": bench_synthetic, "backbone": bench_backbone, "crop_batch": bench_crop_batch, "regions": bench_regions, "roi_scale": bench_roi_scale,
            "grouping": bench_grouping, "wsidnet": bench_wsidnet, "multilevel": bench_multilevel, "attr": bench_attr,
-           "snapshot": bench_snapshot, "reference_spread": bench_reference_spread}
+           "snapshot": bench_snapshot, "reference_spread": bench_reference_spread, "histograms": bench_histograms,
+           "trend_and_designs": bench_trend_and_designs}
 
 
 def main(argv=None) -> int:

@@ -15,8 +15,8 @@ results/notebooks/. Failed jobs are listed with their parameters and logs (resul
   Fig. 5 of R-CNNGSR;
 - ``wsidnet``: Twitter I five/four/three-agree and Twitter II (5-fold CV) and EmotionROI (binary, its fixed
   split, three seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps;
-- ``wsidnet-graph``: the same chapter's main rows and controls alone (no k or λ sweep) on Twitter I five-agree
-  and EmotionROI, the runs that decide whether the graph matters;
+- ``wsidnet-graph``: the same chapter's main rows and controls alone (no k or λ sweep) on Twitter I five-agree,
+  Twitter II and EmotionROI, the runs that decide whether the graph matters;
 - ``multilevel-rcnn``: EmotionROI (binary, its fixed split, three seeds) and Twitter I five/four/three-agree
   (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8;
 - ``attr-attention``: Emotion6 (folder polarity, three random 80/10/10 splits): AttrAttention's four variants
@@ -68,6 +68,7 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
     "wsidnet": ("wsidnet.ipynb", TWITTER + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
     "wsidnet-graph": ("wsidnet.ipynb", [  # the main rows and the graph controls first, without the k and λ sweeps
         {"dataset": "twitter1", "subset": "five", "ks": [4], "lams": [0.1]},
+        {"dataset": "twitter2", "ks": [4], "lams": [0.1]},
         {"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2], "ks": [4], "lams": [0.1]}]),
     "multilevel-rcnn": ("multilevel_rcnn.ipynb", [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]
                         + TWITTER[:3]),

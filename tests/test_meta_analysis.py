@@ -110,3 +110,13 @@ def test_forest_plot_draws_every_claim_and_the_diamond():
     assert labels[0] == "Paper 0 · D" and labels[-1] == "pooled"
     crosses = [ln for ln in ax.lines if ln.get_marker() == "x"]
     assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [5.0, 7.0]
+
+
+def test_forest_plot_marks_a_gain_from_another_dataset():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    c = _claims([1.0, 2.0], [1.0, 1.0], paper_gains=[5.0, 7.0]).assign(**{"paper's data": [None, "FI, 2 classes"]})
+    ax = M.forest_plot(c, M.pool(c))
+    crosses = {ln.get_label(): list(ln.get_xdata()) for ln in ax.lines if ln.get_marker() == "x"}
+    assert crosses == {"paper's gain": [5.0], "paper's gain on another dataset": [7.0]}

@@ -173,3 +173,28 @@ def test_verdict_sentence_names_the_held_and_reversed_claims():
     assert verdict_sentence(v, "Twitter I five-agree") == (
         "On Twitter I five-agree, of 3 claim × dataset pairs, 1 held, 1 reversed and 1 was not resolved; "
         "held: regions help; reversed: fusion helps.")
+
+
+def test_another_datasets_figure_stands_in_under_one_rule():
+    """Where a paper's table prints nothing on our dataset, its figure on the card's stand-in column stands beside
+    ours, marked (per table, so a claim's two rows come from one dataset): MultiLevelRCNN's Tables 1-2 are on FI
+    (2 classes for binary runs, 8 for the emotion runs), its Table 3 has an EmotionROI column; AttrAttention's
+    figures are VSO's."""
+    from vsalib.methods import attr_attention, multilevel_rcnn
+
+    rao = multilevel_rcnn.CARD
+    assert report.paper_figure(rao, "global+emotional regions", "emotionroi", "binary")[0] == 87.51  # FI, 2 classes
+    assert report.paper_figure(rao, "global+emotional regions", "emotionroi", "emotion")[0] == 75.46  # FI, 8 classes
+    assert report.paper_figure(rao, "MultiLevelRCNN", "emotionroi", "binary")[0] == 82.94  # Table 3's own column
+    assert report.paper_figure(rao, "ResNet101+Lmulti", "twitter1", "five")[0] == 77.15  # FI, 2 classes
+    assert report.uses_stand_in(attr_attention.CARD, "AttrAttention", "vso", None) is False
+    assert report.stand_in_name(rao, "emotionroi", "binary", "global+emotional regions") == "FI, 2 classes"
+    assert report.stand_in_name(rao, "emotionroi", "binary", "MultiLevelRCNN") is None
+    assert multilevel_rcnn.MultiLevelRCNN.paper_data("emotionroi", "emotion") == "FI, 8 classes"
+    attr = attr_attention.CARD
+    assert report.stand_in_name(attr, "emotion6", "binary") == "VSO, 2 classes"
+    assert report.stand_in_name(attr, "vso", None) is None
+    t = report.card_table(rao, pd.DataFrame(columns=["method"]), "emotionroi", "binary").set_index("row")
+    assert t.loc["global+emotional regions", "paper"] == 87.51
+    assert t.loc["global+emotional regions", "note"].startswith("the paper's figure on FI, 2 classes (another dataset)")
+    assert t.loc["MultiLevelRCNN", "paper"] == 82.94 and "another dataset" not in t.loc["MultiLevelRCNN", "note"]

@@ -40,7 +40,7 @@ FAMILIES = {"Twitter I": "Twitter I", "EmotionROI": "EmotionROI", "Emotion6": "E
 #: Preference among rows with as many splits: the most agreeing Twitter I subset first.
 SUBSET_ORDER = ("five-agree", "four-agree", "three-agree")
 
-COLUMNS = ["paper", "dataset", "claim", "gain", "se", "ci95", "n", "paper gain", "verdict", "baseline"]
+COLUMNS = ["paper", "dataset", "claim", "gain", "se", "ci95", "n", "paper gain", "verdict", "baseline", "paper's data"]
 
 
 def family(dataset: str) -> str:
@@ -65,7 +65,8 @@ def pooled_claims(board: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"paper": b["paper"], "dataset": b["dataset"], "claim": b["claim"], "gain": b["our gain"],
                          "se": b["se"], "ci95": b["gain ci"], "n": b["n"], "paper gain": b["paper gain"],
                          "verdict": b["verdict"],
-                         "baseline": b["ours baseline"] if "ours baseline" in b else np.nan}).reset_index(drop=True)
+                         "baseline": b["ours baseline"] if "ours baseline" in b else np.nan,
+                         "paper's data": b["paper's data"] if "paper's data" in b else None}).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,15 @@ def forest_plot(claims: pd.DataFrame, pooled: Pooled | None, names: dict[str, st
     ax.errorbar(claims["gain"], ys, xerr=claims["ci95"].fillna(0), fmt="s", color="C0", capsize=3,
                 label="our gain (95 % CI)")
     paper = claims["paper gain"].astype(float)
-    shown = np.isfinite(paper)
+    other = (claims["paper's data"].map(lambda d: isinstance(d, str) and bool(d)) if "paper's data" in claims
+             else pd.Series(False, index=claims.index))
+    shown = np.isfinite(paper) & ~other
     if shown.any():
         ax.plot(paper[shown], ys[shown.to_numpy()], "x", color="C3", ms=8, mew=2, label="paper's gain")
+    elsewhere = np.isfinite(paper) & other
+    if elsewhere.any():
+        ax.plot(paper[elsewhere], ys[elsewhere.to_numpy()], "x", color="C1", ms=7, mew=1.2,
+                label="paper's gain on another dataset")
     labels = [f"{names.get(p, p)} · {d}" for p, d in zip(claims["paper"], claims["dataset"])]
     if pooled is not None:
         lo, hi = pooled.ci95

@@ -182,12 +182,51 @@ def paper_column(card, dataset: str, subset: str | None = None) -> str | None:
     return cols[0] if subset is None and len(cols) == 1 else None
 
 
-def published_value(card, row: str, column: str | None) -> tuple[float, str]:
-    """The paper's accuracy (%) of ``row`` in ``column``, and its note; ``(nan, "")`` where it has none."""
+def published_value(card, row: str, column: str | None, classes: int | None = None) -> tuple[float, str]:
+    """The paper's accuracy (%) of ``row`` in ``column`` (of ``classes`` classes where the column has several),
+    and its note; ``(nan, "")`` where it has none."""
     table = next((r.table for r in card.rows + card.derived if r.name == row and r.table is not None), card.table)
     pub = targets.published(paper=card.key, table=table)
     hit = pub[(pub["method"] == row) & (pub["dataset"] == column)] if column else pub.iloc[:0]
+    if classes is not None and len(hit):
+        hit = hit[hit["classes"] == classes]
     return (float(hit["accuracy"].iloc[0]), str(hit["note"].iloc[0] or "")) if len(hit) else (math.nan, "")
+
+
+def _stand_in(card, subset: str | None) -> tuple[str, int] | None:
+    return card.stand_in.get(subset, card.stand_in.get(None)) if card is not None else None
+
+
+def _row_table(card, row: str) -> int:
+    return next((r.table for r in card.rows + card.derived if r.name == row and r.table is not None), card.table)
+
+
+def uses_stand_in(card, row: str, dataset: str, subset: str | None = None) -> bool:
+    """Whether the paper's figure for ``row`` beside our run on ``dataset`` is its stand-in column's: the card has
+    one for our subset (``stand_in``: e.g. FI's 2 classes for binary runs, its 8 for emotion runs) and the row's table prints no figure in the paper's column for our dataset (decided per
+    table, so that the two rows of a claim always come from one dataset)."""
+    if card is None or _stand_in(card, subset) is None:
+        return False
+    col = paper_column(card, dataset, subset)
+    return col is None or targets.published(paper=card.key, table=_row_table(card, row), dataset=col).empty
+
+
+def stand_in_name(card, dataset: str, subset: str | None = None, row: str | None = None) -> str | None:
+    """The name of the other dataset (with its classes: "FI, 2 classes") whose figure stands beside ours for
+    ``row`` (any of the card's rows where None) on ``dataset``; None where the paper's own column serves."""
+    rows = [row] if row is not None else [r.name for r in card.rows + card.derived] if card is not None else []
+    if not any(uses_stand_in(card, r, dataset, subset) for r in rows):
+        return None
+    column, classes = _stand_in(card, subset)
+    return f"{PAPER_COLUMNS.get(column, column)}, {classes} classes"
+
+
+def paper_figure(card, row: str, dataset: str, subset: str | None = None) -> tuple[float, str]:
+    """The paper's figure for ``row`` beside our run on ``dataset``, and its note: in the paper's column for our
+    dataset, or in its stand-in column where the row's table prints none there (:func:`uses_stand_in`)."""
+    if uses_stand_in(card, row, dataset, subset):
+        return published_value(card, row, *_stand_in(card, subset))
+    return published_value(card, row, paper_column(card, dataset, subset))
 
 
 def row_accuracy(row, runs: pd.DataFrame, where: dict[str, dict] | None = None) -> pd.Series:
@@ -227,8 +266,7 @@ def row_values(card, runs: pd.DataFrame, dataset: str, subset: str | None = None
                where: dict[str, dict] | None = None) -> dict[str, tuple[pd.Series, float]]:
     """Per row of ``card``: ``(test accuracy % per (seed, fold), the paper's %)`` on one dataset.
     ``runs``: the store's rows of one run; ``where``: more parameter filters per method."""
-    col = paper_column(card, dataset, subset)
-    return {r.name: (row_accuracy(r, runs, where), published_value(card, r.name, col)[0]) for r in card.rows}
+    return {r.name: (row_accuracy(r, runs, where), paper_figure(card, r.name, dataset, subset)[0]) for r in card.rows}
 
 
 def validation_choice(per_value: dict):
@@ -258,12 +296,13 @@ def card_table(card, runs: pd.DataFrame, dataset: str, subset: str | None = None
     """A paper's table for one dataset: per row of its card, the paper's accuracy beside ours (mean ±
     95 % CI over folds and seeds, n) and the paper's note. ``runs``: the store's rows of one run
     (``ResultStore.load()``, selected); ``where``: more parameter filters per method."""
-    col = paper_column(card, dataset, subset)
     rows = []
     for name, (values, paper) in row_values(card, runs, dataset, subset, where=where).items():
         m, c, n = mean_ci_pct(values)
-        rows.append({"row": name, "paper": paper, "ours": m, "ci95": c, "runs": n,
-                     "note": published_value(card, name, col)[1]})
+        note = paper_figure(card, name, dataset, subset)[1]
+        if (other := stand_in_name(card, dataset, subset, name)) and _finite(paper):
+            note = "; ".join(x for x in (f"the paper's figure on {other} (another dataset)", note) if x)
+        rows.append({"row": name, "paper": paper, "ours": m, "ci95": c, "runs": n, "note": note})
     return pd.DataFrame(rows, columns=["row", "paper", "ours", "ci95", "runs", "note"])
 
 
@@ -509,5 +548,5 @@ def source_of(paper: str) -> str:
 
 
 __all__ = ["DASH", "caption", "card_claims", "fixed_split_correct", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
-           "mean_ci_pct", "paper_column", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "substitutions",
+           "mean_ci_pct", "paper_column", "paper_figure", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "stand_in_name", "substitutions", "uses_stand_in",
            "walkthrough_banner", "what_ran"]

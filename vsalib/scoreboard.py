@@ -12,11 +12,17 @@ majority-class rate of the test images (what always guessing the larger class wo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from vsalib import published, report
 from vsalib.methods import base
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 def majority_rate(runs: pd.DataFrame) -> float:
@@ -56,6 +62,7 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
                     "ours mean": m, "ours ci": c, "our gain": v["our gain"], "gain ci": v["ci95"],
                     "n": v["folds"], "detectable": v["detectable"], "df": v["df"], "se": v["se"], "test": v["test"],
                     "images": v["images"], "p": v["p"], "verdict": v["verdict"], "to decide": v["to decide"],
+                    "paper's data": method.paper_data(dataset, subset, claim.better) if _finite(v["paper gain"]) else None,
                     "region step s/image": cost if method.card.row(claim.better).uses_regions else np.nan})
     return out
 
@@ -105,7 +112,7 @@ def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.
                 rows += new
     cols = ["paper", "dataset", "protocol", "claim", "regions", "control", "paper baseline %", "ours baseline", "paper %", "paper gain",
             "ours mean", "ours ci", "n", "our gain", "gain ci", "detectable", "df", "se", "test", "images", "p", "verdict",
-            "region step s/image", "majority", "to decide"]
+            "region step s/image", "majority", "to decide", "paper's data"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -113,7 +120,9 @@ def formatted(board: pd.DataFrame) -> pd.DataFrame:
     """The scoreboard as the book prints it."""
     return pd.DataFrame({
         "paper": board["paper"].map(short_name), "dataset": board["dataset"], "claim": board["claim"],
-        "paper %": board["paper %"].map(report.fmt_num), "paper gain": board["paper gain"].map(report.fmt_gain),
+        "paper %": board["paper %"].map(report.fmt_num),
+        "paper gain": [report.fmt_gain(g) + (f" ({d})" if isinstance(d, str) and d else "") for g, d in
+                       zip(board["paper gain"], board["paper's data"] if "paper's data" in board else [None] * len(board))],
         "ours %": [report.fmt_acc(m, c) for m, c in zip(board["ours mean"], board["ours ci"])],
         "our gain": [report.fmt_gain(m, c) for m, c in zip(board["our gain"], board["gain ci"])],
         "detectable": [report.fmt_detectable(v, d, t, i) for v, d, t, i in

@@ -311,6 +311,9 @@ class PaperCard:
     claims: tuple[Claim, ...] = ()
     datasets: dict[tuple[str, str | None], str] = field(default_factory=dict)  # ours -> paper's column
     derived: tuple[PaperRow, ...] = ()
+    # our subset (None: any other) -> (column, classes): where the paper prints no figure on our dataset, its
+    # figure there stands beside ours, marked as another dataset's (AttrAttention's VSO, MultiLevelRCNN's FI)
+    stand_in: dict[str | None, tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self):
         known = {r.name for r in self.rows + self.derived}
@@ -396,6 +399,14 @@ class Method(ABC):
         """The :class:`PaperRow` each of ``paper_values``' figures is read with, by name (the card's own rows; a
         method whose figures add a run's settings to them says so), for the per-image tests' records."""
         return {r.name: r for r in cls.card.rows} if cls.card is not None else {}
+
+    @classmethod
+    def paper_data(cls, dataset: str, subset: str | None = None, row: str | None = None) -> str | None:
+        """The dataset the paper's figure for ``row`` (any row where None) beside ours comes from where it is not
+        ours (its card's stand-in, e.g. "FI, 2 classes"), else None."""
+        from vsalib import report
+
+        return report.stand_in_name(cls.card, dataset, subset, row) if cls.card is not None else None
 
     @classmethod
     def claim_runs(cls, runs):
