@@ -108,7 +108,7 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
             display(report.show(lad.drop(columns=["per fold"], errors="ignore"), "ladder"))
             display(IPython.display.Markdown(region_gains.method_ladder_sentence(lad)))
             display(IPython.display.Markdown(region_gains.trend_sentence(region_gains.ladder_trend(lad), "rungs",
-                                                                         "folds")))
+                                                                         "folds", region_gains.ladder_trend_by_fold(lad))))
             display(IPython.display.Markdown(region_gains.trend_sentence(region_gains.claims_trend(board), "claims",
                                                                          "images")))
             agree = region_gains.scoring_agreement(runs, "twitter1", subset, profile)

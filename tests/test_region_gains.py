@@ -221,6 +221,13 @@ def test_a_lower_rung_names_both_sizes_and_enters_the_trend(two_scorings):
     assert (t is None and want is None) or t == want
     text = G.trend_sentence(t, "three rungs", "the same folds")
     assert ("needs at least three" in text) if t is None else f"slope of {t.slope:+.2f} points" in text
+    by_fold = G.ladder_trend_by_fold(lad)  # per fold: the slope of the rungs' gains on their global accuracy
+    x = lad["global %"].to_numpy()
+    slopes = [np.polyfit(x, [f.loc[i] for f in lad["per fold"]], 1)[0] for i in sorted(lad["per fold"].iloc[0].index)]
+    assert by_fold.n == 2 and by_fold.gain == pytest.approx(np.mean(slopes))
+    if t is not None:
+        assert "fold by fold, which keeps that pairing" in G.trend_sentence(t, "rungs", "folds", by_fold)
+    assert G.ladder_trend_by_fold(lad.iloc[:2]) is None
     df = pd.DataFrame({"method": ["global-finetune", "global-finetune", "gch"],
                        "params.backbone": ["efficientnet_lite0", "efficientnet_lite0", None],
                        "params.image_size": [224, 96, None], "params.finetune_from": [12.0, 12.0, None]})

@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vsalib import provenance
+from vsalib.data.confidence import NEUTRAL_READINGS
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
                                  model_identity, register_method)
 from vsalib.results import Record, ResultStore
@@ -96,10 +97,11 @@ class MultiLevelConfig:
     p_on: str = "logits"  # Eq. 10 scales the logits (ours) or the printed probabilities
     wheel_plus_one: bool = False  # Eq. 4's distances: wheel steps, or 1 + steps
     lam: float = PAPER_LAM
+    neutral: str = "count"  # p*'s neutral votes: in the total (count) or left out (renormalise); not given
 
     def __post_init__(self):
         choices = {"boxes": BOX_SOURCES, "p_obj": P_OBJ, "p_on": ("logits", "probabilities"),
-                   "local_features": LOCAL_FEATURES}
+                   "local_features": LOCAL_FEATURES, "neutral": NEUTRAL_READINGS}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not valid; valid: {', '.join(valid)}")
@@ -125,7 +127,11 @@ class MultiLevelConfig:
         return {**self.proposer_params(), **{n: getattr(self, n) for n in names}}
 
     def params(self) -> dict:
-        return asdict(self)
+        """Every knob, ``neutral`` only where it is not the default (runs made before it existed keep their keys)."""
+        out = asdict(self)
+        if out["neutral"] == "count":
+            del out["neutral"]
+        return out
 
 
 #: Per profile, the knobs that differ from the paper's (the proposer's cost; the quick profile's head).
@@ -412,8 +418,9 @@ def predict_head(head: MultiLevelHead, xg: torch.Tensor, xl: torch.Tensor, mask:
     return out
 
 
-def fold_confidence(fold: Fold, part: str) -> tuple[np.ndarray, str]:
-    """p* of ``part``'s images (training or validation: a label) and its source; 1 where the dataset has none."""
+def fold_confidence(fold: Fold, part: str, neutral: str = "count") -> tuple[np.ndarray, str]:
+    """p* of ``part``'s images (training or validation: a label) and its source; 1 where the dataset has none.
+    ``neutral``: what the neutral votes do to it (:data:`~vsalib.data.confidence.NEUTRAL_READINGS`)."""
     import pandas as pd
 
     from vsalib.data.confidence import label_confidence
@@ -422,7 +429,7 @@ def fold_confidence(fold: Fold, part: str) -> tuple[np.ndarray, str]:
     cols = [c for c in ["agree", *(f"p_{e}" for e in EKMAN_POLARITY)] if fold.has_column(c)]
     table = pd.DataFrame({c: fold.annotations(c, part) for c in cols})
     table["label"] = fold.labels(part)
-    got = label_confidence(table, fold.classes)
+    got = label_confidence(table, fold.classes, neutral=neutral)
     return (np.ones(len(table)), "none (p* = 1)") if got is None else got
 
 
@@ -463,7 +470,8 @@ CARD = PaperCard(
         Substitution("NMS and fewer than 10 regions", "not said", "NMS at IoU 0.5 before the top 10; missing slots "
                      "hold the whole image and are masked out of the classifier", "the text leaves it open", ""),
         Substitution("p* (Eq. 4)", "not said", "Twitter I: agreement / 5 (five → 1.0, four → 0.8, three → 0.6); "
-                     "EmotionROI / Emotion6: the share of votes for the label's polarity (6 classes: its emotion)",
+                     "EmotionROI / Emotion6: the share of votes for the label's polarity (6 classes: its emotion), "
+                     "the neutral votes counted in the total (-p neutral renormalise leaves them out)",
                      "what the datasets hold; with p* = 1 the three losses coincide", "p_star"),
         Substitution("L_p (Eq. 10)", "softmax of p*²-scaled probabilities", "softmax of p*²-scaled logits (the printed "
                      "reading: -p p_on probabilities)", "softmax of numbers in [0, 1] is nearly uniform", ""),
@@ -660,7 +668,7 @@ class MultiLevelRCNN(OnTrainedModel):
         shared, seed = self.params(ft), fold.id.seed * 1000 + fold.id.fold
         part = {p: [feats[i] for i in fold.index(p)] for p in ("train", "val", "test")}
         y_tr, y_val = (torch.as_tensor(fold.labels(p)).long() for p in ("train", "val"))
-        p_star, p_source = fold_confidence(fold, "train")
+        p_star, p_source = fold_confidence(fold, "train", cfg.neutral)
         p_star = torch.as_tensor(p_star, dtype=torch.float32)
         target = label_distribution(y_tr, p_star, fold.classes, cfg.wheel_plus_one)
         records = []
@@ -688,11 +696,13 @@ class MultiLevelRCNN(OnTrainedModel):
         return records
 
     @classmethod
-    def paper_values(cls, runs, dataset: str, subset: str | None = None, *, lam: float = PAPER_LAM) -> dict:
+    def paper_values(cls, runs, dataset: str, subset: str | None = None, *, lam: float = PAPER_LAM,
+                     neutral: str = "count") -> dict:
         """The card's rows (their L_multi at ``lam``: a chapter run with another λ), and the derived row: λ chosen
-        on each fold's validation part from the λ sweep."""
+        on each fold's validation part from the λ sweep; from the records of p*'s ``neutral`` reading."""
         from vsalib import report
 
+        runs = select_neutral(runs, neutral)
         out = {}
         for r in CARD.rows:
             params = {**r.params, "lam": float(lam)} if "lam" in r.params else r.params
@@ -707,6 +717,20 @@ class MultiLevelRCNN(OnTrainedModel):
         out[d.name] = (report.validation_choice(per)[0] if swept else report.row_accuracy(None, runs.iloc[:0]),
                        math.nan)
         return out
+
+
+    @classmethod
+    def claim_runs(cls, runs):
+        """The records of the default neutral reading (those ``paper_values`` reads)."""
+        return select_neutral(runs)
+
+
+def select_neutral(runs, neutral: str = "count"):
+    """The records made with p*'s ``neutral`` reading (a record without the parameter predates it: "count")."""
+    if not len(runs) or "params.neutral" not in runs:
+        return runs if neutral == "count" else runs.iloc[:0]
+    col = runs["params.neutral"]
+    return runs[col.isna() | (col == neutral)] if neutral == "count" else runs[col == neutral]
 
 
 def swept_lams(runs) -> list[float]:
@@ -740,6 +764,6 @@ def _val_recall(fold: Fold, val: Sequence[dict]) -> dict:
             for src in ("emotional", "object", "random", "grid")}
 
 
-__all__ = ["BOX_COLUMNS", "CARD", "LAMS", "LOCAL_FEATURES", "LOSSES", "MultiLevelConfig", "MultiLevelHead", "MultiLevelRCNN", "P_OBJ",
+__all__ = ["BOX_COLUMNS", "CARD", "LAMS", "LOCAL_FEATURES", "LOSSES", "NEUTRAL_READINGS", "MultiLevelConfig", "MultiLevelHead", "MultiLevelRCNN", "P_OBJ",
            "PAPER_LAM", "PROFILE_SETTINGS", "REGIONS", "Variant", "dataset_boxes", "fold_confidence", "head_inputs", "head_loss",
-           "global_map", "image_features", "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "swept_lams", "train_head", "variants"]
+           "global_map", "image_features", "image_regions", "load_image", "pad_regions", "predict_head", "profile_settings", "pseudo_boxes", "roi_features", "select_neutral", "swept_lams", "train_head", "variants"]

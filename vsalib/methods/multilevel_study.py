@@ -151,10 +151,13 @@ def lam_sweep(runs: pd.DataFrame, lams: Sequence[float] | None = None) -> pd.Dat
 
 
 def claims(runs: pd.DataFrame, dataset: str, subset: str | None, *, run_only: bool = True,
-           values: dict | None = None, lam: float = PAPER_LAM) -> pd.DataFrame:
-    """The card's claims as paired per-fold gains; those whose two rows did not both run are left out."""
-    values = MultiLevelRCNN.paper_values(runs, dataset, subset, lam=lam) if values is None else values
-    v = report.card_claims(CARD, values, runs)
+           values: dict | None = None, lam: float = PAPER_LAM, neutral: str = "count") -> pd.DataFrame:
+    """The card's claims as paired per-fold gains (the records of p*'s ``neutral`` reading); those whose two
+    rows did not both run are left out."""
+    from vsalib.methods.multilevel_rcnn import select_neutral
+
+    values = MultiLevelRCNN.paper_values(runs, dataset, subset, lam=lam, neutral=neutral) if values is None else values
+    v = report.card_claims(CARD, values, select_neutral(runs, neutral))
     if run_only:
         v = v[v["verdict"] != "–"].reset_index(drop=True)
     return v
