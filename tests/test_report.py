@@ -198,3 +198,21 @@ def test_another_datasets_figure_stands_in_under_one_rule():
     assert t.loc["global+emotional regions", "paper"] == 87.51
     assert t.loc["global+emotional regions", "note"].startswith("the paper's figure on FI, 2 classes (another dataset)")
     assert t.loc["MultiLevelRCNN", "paper"] == 82.94 and "another dataset" not in t.loc["MultiLevelRCNN", "note"]
+
+
+def test_a_zero_spread_over_splits_is_explained():
+    """Emotion6's frozen baseline scored 322 of 396 on each of three random splits: the table's ± 0.00 is said to
+    be a coincidence of the counts (here built by hand: two splits, 3 of 4 right each, other test images)."""
+    from vsalib import real_benchmarks
+
+    runs = pd.DataFrame({"dataset": ["emotion6"] * 2, "subset": ["binary"] * 2, "protocol": ["ratio"] * 2,
+                         "method": ["global-frozen"] * 2, "seed": [0, 1], "fold": [0, 0],
+                         "created": ["2026-12-01", "2026-12-02"], "metrics.accuracy": [0.75, 0.75],
+                         "extra.y_true": [[0, 1, 1, 0], [1, 1, 0, 0]], "extra.test_ids": [["a", "b", "c", "d"],
+                                                                                       ["e", "f", "g", "h"]]})
+    have = pd.DataFrame({"paper": ["rcnngsr"], "dataset": ["emotion6"], "runs": [2], "ci95": [0.0],
+                         "our method": ["global-frozen"], "our backbone": ["efficientnet_lite0"]})
+    text = real_benchmarks.zero_spread_sentence(runs, have)
+    assert text.startswith("*Emotion6, EfficientNet-Lite0 frozen + logistic regression*: ± 0.00 because each of its "
+                           "2 splits got 3 of its 4 test images right (different test images on each split)")
+    assert real_benchmarks.zero_spread_sentence(runs, have.assign(ci95=[1.0])) == ""

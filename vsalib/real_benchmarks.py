@@ -437,6 +437,49 @@ def _majority_of(runs: pd.DataFrame, paper: str, column: str, method: str) -> fl
     return scoreboard.majority_rate(sel) if len(sel) else math.nan
 
 
+def zero_spread_sentence(runs: pd.DataFrame, have: pd.DataFrame) -> str:
+    """Where a row of the global-baseline table shows ``± 0.00`` over several splits: what it is (every split
+    scoring the same number of its test images correct), so that a reader does not take it for one split counted
+    several times."""
+    out = []
+    where = {(p, c): d for p, _, _, ds in global_cnn.PAPER_BASELINES for c, d in ds.items()}
+    seen = set()
+    for _, r in have[(have["runs"] > 1) & (have["ci95"] == 0)].iterrows():
+        ds, sub = where.get((r["paper"], r["dataset"]), (None, None))
+        if (ds, sub, r["our method"]) in seen:
+            continue
+        seen.add((ds, sub, r["our method"]))
+        sel = runs[(runs["dataset"] == ds) & (runs["method"] == r["our method"])]
+        if sub is not None:
+            sel = sel[sel["subset"] == sub]
+        if ds in global_cnn.PAPER_PROTOCOLS and "protocol" in sel:
+            sel = sel[sel["protocol"] == global_cnn.PAPER_PROTOCOLS[ds]]
+        sel = latest_of(sel)
+        if "extra.y_true" not in sel or not len(sel):
+            continue
+        n_test = sel["extra.y_true"].map(lambda v: len(v) if isinstance(v, list) else 0)
+        right = (sel["metrics.accuracy"] * n_test).round().astype(int)
+        ids = sel["extra.test_ids"].map(lambda v: tuple(v) if isinstance(v, list) else ()) if "extra.test_ids" in sel \
+            else pd.Series([()] * len(sel), index=sel.index)
+        other = "different test images on each split" if ids.nunique() == len(sel) else "the same test images"
+        what = {"global-frozen": "frozen + logistic regression", "global-finetune": "fine-tuned"}
+        name = (f"{published.backbone_name(r['our backbone'])} {what.get(r['our method'], r['our method'])}"
+                if r["our backbone"] else HAND_CRAFTED.get(r["our method"], r["our method"]))
+        counts = (f"got {right.iloc[0]} of its {n_test.iloc[0]} test images right" if n_test.nunique() == 1
+                  else f"scored {100 * sel['metrics.accuracy'].iloc[0]:.2f} % of its test images")
+        out.append(f"*{report.PAPER_COLUMNS.get(r['dataset'], r['dataset'])}, {name}*: ± 0.00 because each of its "
+                   f"{len(sel)} splits {counts} ({other}): a coincidence of the counts, not one split counted "
+                   "several times.")
+    return " ".join(out)
+
+
+def latest_of(sel: pd.DataFrame) -> pd.DataFrame:
+    """The latest record of each (seed, fold) of ``sel``."""
+    if not len(sel):
+        return sel
+    return sel.sort_values("created").drop_duplicates(["seed", "fold"], keep="last")
+
+
 def show_hand_crafted(paper: str, *, path=None) -> pd.DataFrame:
     """Display :func:`hand_crafted_table` with its caption (and what it is for); returns it."""
     t = hand_crafted_table(paper, path=path)
@@ -474,6 +517,8 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                                              zip(have["paper"], have["dataset"], have["our method"])]})
         _show(table, "The global baseline beside the papers' VGG16 rows (published snapshot); majority %: always "
                      "guessing the larger class on the same test images")
+        if (zero := zero_spread_sentence(runs, have)):
+            _md(zero)
         for ds, sub in published.CHAPTER_DATASETS[chapter]:
             r = published.chapter_runs(chapter, ds, sub, runs=runs)
             if len(r):
