@@ -216,3 +216,9 @@ def test_a_zero_spread_over_splits_is_explained():
     assert text.startswith("*Emotion6, EfficientNet-Lite0 frozen + logistic regression*: ± 0.00 because each of its "
                            "2 splits got 3 of its 4 test images right (different test images on each split)")
     assert real_benchmarks.zero_spread_sentence(runs, have.assign(ci95=[1.0])) == ""
+
+
+def test_a_caption_names_the_protocol_where_a_dataset_ran_under_several():
+    cap = report.caption("Table 1", "emotionroi", None, "efficientnet_lite0", "cpu", protocol="fixed split")
+    assert cap == "Table 1 — EmotionROI (fixed split) · EfficientNet-Lite0 · profile cpu"
+    assert report.caption("Table 1", "emotionroi", None, None, None) == "Table 1 — EmotionROI"

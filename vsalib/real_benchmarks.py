@@ -292,13 +292,19 @@ def multilevel_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | N
         return _multilevel_protocol(runs, ds, sub, bb, prof)
     for proto in protocols:
         _md(f"#### {scoreboard.protocol_label(proto)}")  # named as the scoreboard names it
-        _multilevel_protocol(runs[runs["protocol"] == proto], ds, sub, bb, prof)
+        _multilevel_protocol(runs[runs["protocol"] == proto], ds, sub, bb, prof, scoreboard.protocol_label(proto))
 
 
-def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
+def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None,
+                         protocol: str | None = None) -> None:
+    """One protocol's tables; ``protocol`` (its name, where the dataset ran under several) goes into every
+    caption, so that two protocols' tables never share a caption."""
     import matplotlib.pyplot as plt
 
     from vsalib.methods.multilevel_rcnn import MultiLevelRCNN
+
+    def cap(what: str) -> str:
+        return report.caption(what, ds, sub, bb, prof, protocol=protocol)
 
     values = MultiLevelRCNN.paper_values(runs, ds, sub)
     fi = multilevel_study.paper_classes(multilevel_study.run_classes(runs))  # FI's 8 emotions, or its sentiment
@@ -309,32 +315,30 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
                "repeats the 2-class one): these rows are ours alone, and Table 3 is not repeated for them."
                if ds == "emotionroi" else ""))
     _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE1_ROWS, fi, values=values, what_ran=False),
-          report.caption("MultiLevelRCNN Table 1 (which regions) and the controls, paper (FI) beside ours", ds, sub, bb,
-                         prof))
+          cap("MultiLevelRCNN Table 1 (which regions) and the controls, paper (FI) beside ours"))
     _show(multilevel_table(runs, ds, sub, multilevel_study.TABLE2_ROWS, fi, values=values, what_ran=False),
-          report.caption("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours", ds, sub, bb, prof))
+          cap("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours"))
     if ds == "emotionroi" and fi == 2:
         t3 = multilevel_study.table3(runs, ds, sub, values)
         _show(pd.DataFrame({"Table 3 row": t3["row"], "paper %": t3["paper %"],
                             "ours %": [report.fmt_acc(m, c, n) if n else report.DASH
                                        for m, c, n in zip(t3["ours"], t3["ci95"], t3["runs"])]}),
-              report.caption("MultiLevelRCNN Table 3, EmotionROI column, paper beside ours", ds, sub, bb, prof))
+              cap("MultiLevelRCNN Table 3, EmotionROI column, paper beside ours"))
     _under(runs)
     sweep = multilevel_study.lam_sweep(runs)
     if len(sweep) > 2:
-        fig = figures.lam_curve(sweep, report.caption("Fig. 8: accuracy against λ", ds, sub, bb, prof))
+        fig = figures.lam_curve(sweep, cap("Fig. 8: accuracy against λ"))
         plt.show()
         plt.close(fig)
-        _show(multilevel_sweep(runs, sweep), report.caption("The λ sweep: what validation picks, what test says", ds, sub,
-                                                     bb, prof))
+        _show(multilevel_sweep(runs, sweep), cap("The λ sweep: what validation picks, what test says"))
         _md(multilevel_study.lam_sentence(sweep, multilevel_study.p_star_mean(runs)))
     prop = proposer_table(runs)
     if len(prop):
-        _show(prop, report.caption("The emotional-region proposer per split", ds, sub, bb, prof))
+        _show(prop, cap("The emotional-region proposer per split"))
     _md(f"Always guessing the larger class would score {report.fmt_num(scoreboard.majority_rate(runs))} % on these "
         f"test images. The training images' mean p* is {report.fmt_num(multilevel_study.p_star_mean(runs), 3)}"
         + (" (p* = 1: the three losses coincide here)." if multilevel_study.p_star_mean(runs) == 1 else "."))
-    _verdicts("MultiLevelRCNN", multilevel_study.claims(runs, ds, sub, values=values), ds, sub, bb, prof)
+    _verdicts("MultiLevelRCNN", multilevel_study.claims(runs, ds, sub, values=values), ds, sub, bb, prof, protocol)
 
 
 def attr_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
@@ -373,14 +377,17 @@ SOURCE_NAMES = {"adjective": "the adjective", "dominant": "the dominant emotion 
                 "folder": "the folder emotion"}
 
 
-def _verdicts(paper: str, v: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None) -> None:
-    """A paper's claims on one dataset as a table and a sentence (a line when none of them ran there)."""
+def _verdicts(paper: str, v: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None,
+              protocol: str | None = None) -> None:
+    """A paper's claims on one dataset (under one ``protocol``, named where it ran under several) as a table and
+    a sentence (a line when none of them ran there)."""
     if not len(v):
         _md(f"None of {paper}'s claims has both of its rows in the snapshot for this dataset yet.")
         return
     _show(claims_table(v), report.caption(f"What held: {paper}'s claims as paired per-fold gains (points)",
-                                          ds, sub, bb, prof))
-    _md(verdict_sentence(v, report.dataset_name(ds, sub)))
+                                          ds, sub, bb, prof, protocol=protocol))
+    name = report.dataset_name(ds, sub)
+    _md(verdict_sentence(v, f"{name} ({protocol})" if protocol else name))
 
 
 def _md(text: str) -> None:
@@ -473,6 +480,26 @@ def zero_spread_sentence(runs: pd.DataFrame, have: pd.DataFrame) -> str:
     return " ".join(out)
 
 
+def own_baseline_notes(runs: pd.DataFrame, have: pd.DataFrame) -> list[str]:
+    """Per row of the global-baseline table: where the paper's chapter measures its gains against a whole-image
+    model of its own (WSIDNet's Backbone: the holistic branch, trained by WSIDNet's method, one seed) rather than
+    the global fine-tune this table shows, that model's figure, so that the two pages' numbers are told apart."""
+    where = {(p, c): d for p, _, _, ds in global_cnn.PAPER_BASELINES for c, d in ds.items()}
+    notes = []
+    for _, r in have.iterrows():
+        note = ""
+        if r["paper"] == "wsidnet" and r["paper method"] == "Backbone":
+            ds, sub = where.get((r["paper"], r["dataset"]), (None, None))
+            t = wsidnet_study.table(published.chapter_runs("wsidnet", ds, sub, runs=runs), ds, sub) if ds else None
+            bb = t[t["row"] == "Backbone"] if t is not None and len(t) else pd.DataFrame()
+            if len(bb):
+                b = bb.iloc[0]
+                note = (f"WSIDNet's chapter compares with its own Backbone (the holistic branch, trained by WSIDNet's "
+                        f"method): {report.fmt_acc(b['ours'], b['ci95'], b['runs'])}, n {int(b['runs'])}")
+        notes.append(note)
+    return notes
+
+
 def latest_of(sel: pd.DataFrame) -> pd.DataFrame:
     """The latest record of each (seed, fold) of ``sel``."""
     if not len(sel):
@@ -515,8 +542,13 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                               "n": have["runs"],
                               "majority %": [report.fmt_num(_majority_of(runs, p, d, m)) for p, d, m in
                                              zip(have["paper"], have["dataset"], have["our method"])]})
+        notes = own_baseline_notes(runs, have)
+        if any(notes):
+            table["note"] = notes
         _show(table, "The global baseline beside the papers' VGG16 rows (published snapshot); majority %: always "
-                     "guessing the larger class on the same test images")
+                     "guessing the larger class on the same test images" + (
+                         "; note: where a paper's chapter compares with a baseline of its own, trained by its "
+                         "method, that baseline's figure" if any(notes) else ""))
         if (zero := zero_spread_sentence(runs, have)):
             _md(zero)
         for ds, sub in published.CHAPTER_DATASETS[chapter]:

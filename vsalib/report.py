@@ -110,9 +110,14 @@ def what_ran(dataset: str, subset: str | None, backbone: str | None, profile: st
 
 
 def caption(what: str, dataset: str, subset: str | None, backbone: str | None, profile: str | None,
-            image_size: int | None = None) -> str:
-    """A table or figure caption: what it shows, then the data, backbone and profile it came from."""
-    return f"{what} — {what_ran(dataset, subset, backbone, profile, image_size).replace('`', '')}"
+            image_size: int | None = None, protocol: str | None = None) -> str:
+    """A table or figure caption: what it shows, then the data (with its protocol where a dataset ran under
+    several, named as the scoreboard names it: ``EmotionROI (fixed split)``), backbone and profile it came from."""
+    ran = what_ran(dataset, subset, backbone, profile, image_size).replace('`', '')
+    if protocol:
+        name = dataset_name(dataset, subset)
+        ran = f"{name} ({protocol})" + ran[len(name):]
+    return f"{what} — {ran}"
 
 
 def walkthrough_banner(dataset: str, profile: str, backbone: str | None, image_size: int | None = None) -> str:
