@@ -42,6 +42,24 @@ def test_p_scaled_loss_is_eq10_on_logits_and_as_printed():
         p_scaled_loss(logits, y, torch.tensor([0.5]), on="scores")
 
 
+def test_p_scaled_loss_as_eq11s_printed_approximation():
+    """Eq. 11: p*² · L_cls + ln(1/p*²), worked by hand on two images; the added term moves the loss, not the
+    gradient, and p* = 0 stays finite."""
+    logits, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
+    ce = [math.log(1 + math.exp(-2.0)), math.log(1 + math.exp(1.0))]  # -log softmax of the true class
+    want = (0.25 * ce[0] + math.log(1 / 0.25) + 0.64 * ce[1] + math.log(1 / 0.64)) / 2  # p* = 0.5 and 0.8
+    got = p_scaled_loss(logits, y, torch.tensor([0.5, 0.8]), on="approximation")
+    assert got.item() == pytest.approx(want)
+    a = logits.clone().requires_grad_(True)
+    p_scaled_loss(a, y, torch.tensor([0.5, 0.8]), on="approximation").backward()
+    b = logits.clone().requires_grad_(True)
+    (torch.nn.functional.cross_entropy(b, y, reduction="none") * torch.tensor([0.25, 0.64])).mean().backward()
+    assert torch.allclose(a.grad, b.grad)  # a p*²-weighted cross-entropy
+    zero = p_scaled_loss(logits[:1], y[:1], torch.tensor([0.0]), on="approximation").item()
+    assert math.isfinite(zero) and zero == pytest.approx(-math.log(1e-12))
+    assert p_scaled_loss(logits, y, torch.ones(2), on="approximation").item() == pytest.approx(sum(ce) / 2)
+
+
 def test_with_p_star_one_the_three_losses_coincide():
     torch.manual_seed(0)
     logits, y = torch.randn(4, 8), torch.tensor([0, 3, 5, 7])

@@ -6,7 +6,9 @@
 - :func:`multi_loss`: ``L_multi = (1 − λ) L_cls + λ L_ed`` (Eqs. 6–8), λ = 0.4 in the paper.
 - :func:`p_scaled_loss`: ``L_p = −Σ_i y_i log softmax(p*² · a)_i`` (Eq. 10). The printed equation scales the
   probabilities p_i; softmax of numbers in [0, 1] is close to uniform, so we scale the logits a and keep
-  the printed reading as ``on="probabilities"``.
+  the printed reading as ``on="probabilities"``. ``on="approximation"`` is the paper's own rewriting (Eq. 11,
+  under its assumption p* Σ exp(p*² p_i) ≈ (Σ exp p_i)^p*): ``p*² · L_cls + ln(1/p*²)``, a cross-entropy weighted
+  by p*² (the added term has no gradient; p* is floored at :data:`P_STAR_FLOOR` so that p* = 0 stays finite).
 
 Every loss is a batch mean and differentiable through autograd (Eq. 9's printed gradient has sign errors).
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-P_SCALED_ON = ("logits", "probabilities")
+P_SCALED_ON = ("logits", "probabilities", "approximation")
+P_STAR_FLOOR = 1e-6  # Eq. 11's ln(1/p*²) at p* = 0 (9 EmotionROI images under the count reading)
 
 
 def polarity_distribution(y: torch.Tensor, p_star: torch.Tensor, n_classes: int = 2) -> torch.Tensor:
@@ -73,12 +76,17 @@ def multi_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor, lam:
 
 def p_scaled_loss(logits: torch.Tensor, y: torch.Tensor, p_star: torch.Tensor, on: str = "logits") -> torch.Tensor:
     """Eq. 10: the cross-entropy of ``softmax(p*² · a)``, with a the logits (``on="logits"``, our reading) or the
-    printed class probabilities (``on="probabilities"``); ``p_star`` (B,): each image's label probability."""
+    printed class probabilities (``on="probabilities"``); or Eq. 11's printed approximation
+    (``on="approximation"``): the batch mean of ``p*² · CE(a, y) + ln(1/p*²)``. ``p_star`` (B,): each image's
+    label probability."""
     if on not in P_SCALED_ON:
         raise ValueError(f"on={on!r} is not valid; valid: {', '.join(P_SCALED_ON)}")
+    p2 = torch.as_tensor(p_star, dtype=logits.dtype, device=logits.device).reshape(-1) ** 2
+    if on == "approximation":  # Eq. 11
+        p2 = p2.clamp_min(P_STAR_FLOOR ** 2)
+        return (p2 * F.cross_entropy(logits, y, reduction="none") - torch.log(p2)).mean()
     a = logits if on == "logits" else logits.softmax(dim=1)
-    scale = torch.as_tensor(p_star, dtype=logits.dtype, device=logits.device).reshape(-1, 1) ** 2
-    return F.cross_entropy(scale * a, y)
+    return F.cross_entropy(p2.reshape(-1, 1) * a, y)
 
 
-__all__ = ["P_SCALED_ON", "distribution_loss", "label_distribution", "multi_loss", "p_scaled_loss", "polarity_distribution"]
+__all__ = ["P_SCALED_ON", "P_STAR_FLOOR", "distribution_loss", "label_distribution", "multi_loss", "p_scaled_loss", "polarity_distribution"]

@@ -40,6 +40,7 @@ from torch.nn import functional as F
 
 from vsalib import provenance
 from vsalib.data.confidence import NEUTRAL_READINGS
+from vsalib.losses import P_SCALED_ON
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
                                  model_identity, register_method)
 from vsalib.results import Record, ResultStore
@@ -94,13 +95,13 @@ class MultiLevelConfig:
     head_weight_decay: float = 5e-4
     dropout: float = 0.5
     patience: int | None = None  # early stopping on the validation part (the best epoch is kept either way)
-    p_on: str = "logits"  # Eq. 10 scales the logits (ours) or the printed probabilities
+    p_on: str = "logits"  # Eq. 10 scales the logits (ours) or the printed probabilities; or Eq. 11's approximation
     wheel_plus_one: bool = False  # Eq. 4's distances: wheel steps, or 1 + steps
     lam: float = PAPER_LAM
     neutral: str = "count"  # p*'s neutral votes: in the total (count) or left out (renormalise); not given
 
     def __post_init__(self):
-        choices = {"boxes": BOX_SOURCES, "p_obj": P_OBJ, "p_on": ("logits", "probabilities"),
+        choices = {"boxes": BOX_SOURCES, "p_obj": P_OBJ, "p_on": P_SCALED_ON,
                    "local_features": LOCAL_FEATURES, "neutral": NEUTRAL_READINGS}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
@@ -474,7 +475,8 @@ CARD = PaperCard(
                      "the neutral votes counted in the total (-p neutral renormalise leaves them out)",
                      "what the datasets hold; with p* = 1 the three losses coincide", "p_star"),
         Substitution("L_p (Eq. 10)", "softmax of p*²-scaled probabilities", "softmax of p*²-scaled logits (the printed "
-                     "reading: -p p_on probabilities)", "softmax of numbers in [0, 1] is nearly uniform", ""),
+                     "reading: -p p_on probabilities; the paper's Eq. 11 approximation p*² L_cls + ln(1/p*²): -p p_on "
+                     "approximation)", "softmax of numbers in [0, 1] is nearly uniform", ""),
         Substitution("training", "SGD, batch 128, 100 epochs, lr 0.001 for the last two fc layers; proposer fine-tuned "
                      "on EmotionROI", "the same for the head on cached features, the epoch kept by validation accuracy; "
                      "cpu profile: a narrower pyramid and box head and fewer proposer epochs",
