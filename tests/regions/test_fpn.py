@@ -163,3 +163,24 @@ def test_the_cost_knobs_reach_the_model(backbone):
         emotional_region_detector(copy.deepcopy(backbone), fpn_channels=0)
     with pytest.raises(ValueError, match="frozen_stages"):
         emotional_region_detector(copy.deepcopy(backbone), frozen_stages=99)
+
+
+def test_anchors_scale_with_the_image_as_the_papers_did(backbone):
+    """The paper's proposer saw 800-px images with anchors of 32..256 px; at 224 px the same share of the image
+    is 32·224/800 = 8.96 → 9, then 17.92 → 18, 35.84 → 36, 71.68 → 72 (worked by hand)."""
+    from vsalib.methods.multilevel_rcnn import MultiLevelConfig
+    from vsalib.regions.anchors import anchor_sizes
+
+    assert anchor_sizes("fixed", 224) == (32, 64, 128, 256)
+    assert anchor_sizes("image", 224) == (9, 18, 36, 72)
+    assert anchor_sizes("image", 800) == (32, 64, 128, 256)
+    assert anchor_sizes("image", 64) == (4, 5, 10, 20)  # 2.56 floored at P2's stride, 5.12, 10.24, 20.48
+    with pytest.raises(ValueError, match="anchors='pixels' is not valid; valid: fixed, image"):
+        anchor_sizes("pixels", 224)
+    model = emotional_region_detector(backbone, anchor_sizes=anchor_sizes("image", 224))
+    assert model.rpn.anchor_generator.sizes == ((9,), (18,), (36,), (72,))
+    # the reading enters the proposer's key only where it is not the default: the published runs keep theirs
+    assert "anchors" not in MultiLevelConfig().proposer_params() and "anchors" not in MultiLevelConfig().params()
+    assert MultiLevelConfig(anchors="image").proposer_params()["anchors"] == "image"
+    with pytest.raises(ValueError, match="anchors="):
+        MultiLevelConfig(anchors="pixels")

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 from vsalib import provenance
 from vsalib.data.confidence import NEUTRAL_READINGS
 from vsalib.losses import P_SCALED_ON
+from vsalib.regions.anchors import ANCHOR_READINGS, anchor_sizes
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
                                  model_identity, register_method)
 from vsalib.results import Record, ResultStore
@@ -81,6 +82,7 @@ class MultiLevelConfig:
     rois_per_image: int = 512
     candidates: int = 100  # regions the proposer returns per image, before S_emo ranks them
     max_size: int = 384  # the longer image side the proposer sees (the shorter is the image size)
+    anchors: str = "fixed"  # fixed: 32-256 px | image: scaled by image size / 800, the paper's share of the image
     # the regions an image keeps
     p_obj: str = "imagenet"  # imagenet: the backbone's ImageNet classifier per region; none: S_emo = p_emo
     top_k: int = 10
@@ -101,7 +103,7 @@ class MultiLevelConfig:
     neutral: str = "count"  # p*'s neutral votes: in the total (count) or left out (renormalise); not given
 
     def __post_init__(self):
-        choices = {"boxes": BOX_SOURCES, "p_obj": P_OBJ, "p_on": P_SCALED_ON,
+        choices = {"boxes": BOX_SOURCES, "p_obj": P_OBJ, "p_on": P_SCALED_ON, "anchors": ANCHOR_READINGS,
                    "local_features": LOCAL_FEATURES, "neutral": NEUTRAL_READINGS}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
@@ -120,7 +122,10 @@ class MultiLevelConfig:
         names = ("boxes", "cam_threshold", "cam_min_area", "fpn_channels", "representation", "detector_epochs",
                  "detector_lr", "detector_batch", "frozen_stages", "rpn_pre_nms", "rpn_post_nms", "rois_per_image",
                  "max_size")
-        return {n: getattr(self, n) for n in names}
+        out = {n: getattr(self, n) for n in names}
+        if self.anchors != "fixed":  # runs made before it existed keep their keys
+            out["anchors"] = self.anchors
+        return out
 
     def region_params(self) -> dict:
         """What the regions and their features depend on (the proposer, the ranking, the features)."""
@@ -128,10 +133,12 @@ class MultiLevelConfig:
         return {**self.proposer_params(), **{n: getattr(self, n) for n in names}}
 
     def params(self) -> dict:
-        """Every knob, ``neutral`` only where it is not the default (runs made before it existed keep their keys)."""
+        """Every knob, ``neutral`` and ``anchors`` only where they are not the default (runs made before they
+        existed keep their keys)."""
         out = asdict(self)
-        if out["neutral"] == "count":
-            del out["neutral"]
+        for name, default in (("neutral", "count"), ("anchors", "fixed")):
+            if out[name] == default:
+                del out[name]
         return out
 
 
@@ -458,6 +465,10 @@ CARD = PaperCard(
                      "fold's whole-image model, cut at a share of its maximum, connected components → boxes "
                      "(synthetic data: the true boxes)", "the stimuli annotations are not available to us",
                      "cam_threshold"),
+        Substitution("anchors", "one size per level, 32² to 256², on images of 800 px (Faster R-CNN's default)",
+                     "the same sizes in pixels on 224-px images, about 3.6 times the paper's share of the image; "
+                     "-p anchors image scales them with the image (9, 18, 36, 72 px at 224)", "the published runs were "
+                     "made with the sizes in pixels; the scaled reading is to be rerun", "anchors"),
         Substitution("p_obj", "COCO's object classifier, frozen", "the backbone's ImageNet classifier, frozen, on each "
                      "region's RoI-aligned feature: the largest of its 1000 probabilities", "the nearest frozen object "
                      "classifier we have; it is trained on none of our labels", "p_obj"),
@@ -600,7 +611,8 @@ class MultiLevelRCNN(OnTrainedModel):
                                         max_size=cfg.max_size, detections_per_image=cfg.candidates,
                                         fpn_channels=cfg.fpn_channels, representation=cfg.representation,
                                         rpn_pre_nms=cfg.rpn_pre_nms, rpn_post_nms=cfg.rpn_post_nms,
-                                        rois_per_image=cfg.rois_per_image, frozen_stages=cfg.frozen_stages)
+                                        rois_per_image=cfg.rois_per_image, frozen_stages=cfg.frozen_stages,
+                                        anchor_sizes=anchor_sizes(cfg.anchors, size))
         weights = self._cache(fold, ft, "proposer")
         if weights.is_file():
             state = safe_torch_load(weights)

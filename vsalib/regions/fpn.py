@@ -26,12 +26,13 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
+from vsalib.regions.anchors import ANCHOR_SIZES
+
 #: Per backbone: the trunk stages whose outputs are the stride-4, 8, 16 and 32 levels, and their channels.
 LEVELS: dict[str, tuple[dict[str, str], list[int]]] = {
     "efficientnet_lite0": ({"3": "0", "5": "1", "11": "2", "16": "3"}, [24, 40, 112, 320]),
     "resnet101": ({"1": "0", "2": "1", "3": "2", "4": "3"}, [256, 512, 1024, 2048]),
 }
-ANCHOR_SIZES = (32, 64, 128, 256)  # one per level, P2..P5
 
 
 class MultiLevelFeatures(nn.Module):
