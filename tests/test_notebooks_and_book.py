@@ -42,7 +42,8 @@ INTERNAL_PATHS = ("shared/papers", "/work/", "/tmp/", "/root/", "site-packages",
 
 def check_pages(html: Path) -> None:
     """What a reader must never meet on a built page: ``nan`` in a table cell, an image whose file is
-    not there, a traceback or warning printed by a cell, a path of the machine that built the book."""
+    not there or whose alt text is its file name, a traceback or warning printed by a cell, a path of the
+    machine that built the book."""
     import re
     from html.parser import HTMLParser
 
@@ -50,6 +51,7 @@ def check_pages(html: Path) -> None:
         def __init__(self):
             super().__init__()
             self.cells, self.images, self.cell, self.outputs, self.depth = [], [], None, [], 0
+            self.alts = []
 
         def handle_starttag(self, tag, attrs):
             a = dict(attrs)
@@ -57,6 +59,7 @@ def check_pages(html: Path) -> None:
                 self.cell = []
             if tag == "img":
                 self.images.append(a.get("src", ""))
+                self.alts.append(a.get("alt") or "")
 
         def handle_endtag(self, tag):
             if tag in ("td", "th") and self.cell is not None:
@@ -88,6 +91,11 @@ def check_pages(html: Path) -> None:
         for path in INTERNAL_PATHS:
             if path in text:
                 problems.append(f"{rel}: shows the internal path {path!r}")
+        for src, alt in zip(parsed.images, parsed.alts):  # alt text that says what the figure shows (issue 35)
+            if "_static" in src:
+                continue  # the theme's logo and icons
+            if len(alt) < 12 or re.search(r"\.(png|jpe?g|svg|gif)$", alt) or alt == src:
+                problems.append(f"{rel}: an image's alt text {alt[:60]!r} does not say what it shows")
     assert not problems, "\n".join(problems)
 
 

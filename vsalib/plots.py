@@ -17,6 +17,81 @@ plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10
                      "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT, "figure.titlesize": 11})
 
 
+#: The book's column width (inches at 96 px per inch): a wider figure would be scaled down in the browser and
+#: its smallest text fall under :data:`MIN_FONT`, so :func:`show` draws it at this width instead.
+COLUMN_INCHES = 7.5
+_DPI = 150  # drawn sharper than shown (the page shows it at 96 px per inch)
+
+
+def describe(fig) -> str:
+    """Alt text that says what ``fig`` shows: its title(s), and per panel what is plotted against what, with its
+    series' names (legend entries), the lines and bars it draws, or the image it shows."""
+    import re
+
+    def clean(text: str) -> str:
+        return re.sub(r"\s+", " ", re.sub(r"\$([^$]*)\$", r"\1", text)).strip()
+
+    parts = []
+    if fig._suptitle is not None and fig._suptitle.get_text():
+        parts.append(clean(fig._suptitle.get_text()))
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison or ax.images]
+    for i, ax in enumerate(panels):
+        title = clean(ax.get_title())
+        x, y = clean(ax.get_xlabel()), clean(ax.get_ylabel())
+        what = []
+        if ax.images:
+            what.append("an image" if not (x or y) else f"a map of {y or 'rows'} by {x or 'columns'}")
+        elif x or y:
+            what.append(f"{y or 'values'} against {x or 'position'}")
+        legend = ax.get_legend()
+        names = [clean(t.get_text()) for t in legend.get_texts()] if legend is not None else []
+        if names:
+            what.append("series: " + ", ".join(names))
+        elif ax.patches and not ax.images:
+            what.append(f"{len(ax.patches)} bars or boxes")
+        elif len(ax.lines) > 1:
+            what.append(f"{len(ax.lines)} lines")
+        text = "; ".join(what)
+        if title or text:
+            lead = f"panel {i + 1}" if len(panels) > 1 else "the plot"
+            parts.append(f"{lead}{': ' + title if title else ''}{' — ' + text if text else ''}")
+    return ". ".join(parts) + "." if parts else "A figure."
+
+
+def show(fig=None, alt: str | None = None) -> str:
+    """Display ``fig`` (default: the current figure) in the notebook with an alt text (``alt``, else
+    :func:`describe`), at most :data:`COLUMN_INCHES` wide so that its text keeps :data:`MIN_FONT` points on the
+    page, then close it. The output carries the PNG and an HTML ``<img>`` with the alt text (the book renders
+    the latter). Returns the alt text."""
+    import base64
+    import html
+    import io
+
+    from IPython.display import display
+
+    fig = plt.gcf() if fig is None else fig
+    w, h = fig.get_size_inches()
+    if w > COLUMN_INCHES:
+        fig.set_size_inches(COLUMN_INCHES, h * COLUMN_INCHES / w)
+        try:
+            fig.tight_layout()
+        except (ValueError, RuntimeError):  # a layout engine of its own, or nothing to lay out
+            pass
+    text = alt or describe(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    from PIL import Image
+
+    width = round(Image.open(io.BytesIO(buf.getvalue())).width * 96 / _DPI)
+    display({"image/png": data,
+             "text/html": f'<img src="data:image/png;base64,{data}" alt="{html.escape(text)}" width="{width}" '
+                          f'style="max-width: 100%; height: auto">',
+             "text/plain": f"<figure: {text}>"}, raw=True)
+    return text
+
+
 def pipeline(steps: Sequence[tuple[str, str]], title: str = "", *, per_row: int = 4):
     """A method's pipeline: one box per step (``(name, what it computes)``), arrows between them, at
     most ``per_row`` boxes per row (a long pipeline wraps, the arrow turning down to the next row)."""

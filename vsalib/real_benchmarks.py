@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from vsalib import figures, published, report, scoreboard
+from vsalib import figures, plots, published, report, scoreboard
 from vsalib.methods import global_cnn, multilevel_study, rcnngsr, sun2016, wsidnet, wsidnet_study
 
 #: R-CNNGSR's Fig. 5 variants at the paper's ξ (chapter defaults).
@@ -328,8 +328,7 @@ def _multilevel_protocol(runs: pd.DataFrame, ds: str, sub: str | None, bb: str |
     sweep = multilevel_study.lam_sweep(runs)
     if len(sweep) > 2:
         fig = figures.lam_curve(sweep, cap("Fig. 8: accuracy against λ"))
-        plt.show()
-        plt.close(fig)
+        plots.show(fig)
         _show(multilevel_sweep(runs, sweep), cap("The λ sweep: what validation picks, what test says"))
         _md(multilevel_study.lam_sentence(sweep, multilevel_study.p_star_mean(runs)))
     prop = proposer_table(runs)
@@ -582,8 +581,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 "these test images: read every row against it.")
             fig = figures.sun2016_fig4(
                 runs, report.caption("Sun2016 Fig. 4", ds, sub, bb, prof) + " · mean ± 95 % CI over folds")
-            plt.show()
-            plt.close(fig)
+            plots.show(fig)
             v = sun2016.claims(runs, ds, sub)
             _show(claims_table(v), report.caption("What held: Sun2016's claims as paired per-fold gains (points)",
                                                   ds, sub, bb, prof))
@@ -606,8 +604,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             ab = rcnngsr.ablation(runs, FIG5_VARIANTS)
             if ab[["f(x)", "R-CNNGSR"]].notna().any().any():
                 fig = figures.rcnngsr_fig5(ab, report.caption("R-CNNGSR Fig. 5", ds, sub, bb, prof))
-                plt.show()
-                plt.close(fig)
+                plots.show(fig)
             grid = rcnngsr_grid(runs)
             if len(grid):
                 _show(grid, report.caption("ξ grid on the first seed's split: what validation picks and what test says",
@@ -636,8 +633,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 figures.adjacency_heatmap(a, order, report.caption(f"The {kind} graph (Eq. 3) of the first split",
                                                                    ds, sub, None, prof), ax)
                 fig.tight_layout()
-                plt.show()
-                plt.close(fig)
+                plots.show(fig)
                 _md(graph_sentence(order, a))
             _verdicts("WSIDNet", wsidnet_study.claims(runs, ds, sub), ds, sub, bb, prof)
         elif chapter == "multilevel-rcnn":
@@ -649,8 +645,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
         if len(curves):
             fig = figures.k_curves(curves, "Twitter I: obj+senti late fusion against K, every subset (Fig. 4)")
-            plt.show()
-            plt.close(fig)
+            plots.show(fig)
     return shown
 
 
