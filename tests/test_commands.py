@@ -176,7 +176,13 @@ def test_commands_in_the_chapters_text_resolve(page, command, fixture_root, monk
     monkeypatch.setenv("VSALIB_DATA", str(fixture_root))
     monkeypatch.setenv("VSALIB_RESULTS", str(tmp_path / "results"))
     notebook, params = _papermill_params(shlex.split(command))
-    resolve_chapter(ROOT / notebook, params, fixture_root)
+    ns = resolve_chapter(ROOT / notebook, params, fixture_root)
+    # every value the text passes reaches the chapter as given (none dropped or silently replaced)
+    for name, value in params.items():
+        got = ns["cfg"].get(name, ns.get(name)) if isinstance(ns.get("cfg"), dict) else ns.get(name)
+        assert got == value or ns.get(name) == value, f"{page}: -p {name} {value!r} became {got!r}"
+    if "dataset" in params:
+        assert ns["ds"].name == params["dataset"]
 
 
 def test_the_readme_says_where_published_numbers_come_from():

@@ -88,6 +88,44 @@ def test_crash_mid_write_leaves_no_partial_record(tmp_path, monkeypatch):
     assert len(store.load()) == 1
 
 
+def test_killed_writers_temporaries_are_ignored_and_old_ones_removed_on_the_next_write(tmp_path):
+    """A writer killed mid-write leaves ``.tmp-*.json`` (empty or partial). Readers never see it; the next write
+    removes those older than STALE_TEMP_SECONDS and keeps younger ones (another process may be writing them)."""
+    import time
+
+    from vsalib import results
+
+    store = ResultStore(tmp_path)
+    store.add(rec(metrics={"accuracy": 0.80}))
+    old_empty, old_partial, fresh = (tmp_path / ".tmp-x.json", tmp_path / ".tmp-half.json",
+                                     tmp_path / ".tmp-live.json")
+    old_empty.write_bytes(b"")
+    old_partial.write_text('{"key": "abc", "dataset": "twit', encoding="utf-8")
+    fresh.write_bytes(b"")
+    other = tmp_path / ".tmp-x.txt"  # not a temporary of this store: never touched
+    other.write_bytes(b"")
+    past = time.time() - results.STALE_TEMP_SECONDS - 60
+    for p in (old_empty, old_partial, other):
+        os.utime(p, (past, past))
+    # readers ignore every temporary (no warning about an unreadable record either)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [p.name for p in store.files()] == [store.path_for(**IDENT).name]
+        assert len(store) == 1 and len(list(store.records())) == 1 and len(store.load()) == 1
+        assert store.get(**IDENT).metrics["accuracy"] == 0.80
+    assert store.temporaries() == sorted([old_empty, old_partial, fresh])
+    # the next write removes the old ones and keeps the fresh one
+    store.add(rec(seed=1))
+    assert not old_empty.exists() and not old_partial.exists()
+    assert fresh.exists() and other.exists()
+    assert store.temporaries() == [fresh]
+    assert len(store) == 2
+    # once it is old too, the next write removes it (returned by the clean-up when called directly)
+    os.utime(fresh, (past, past))
+    assert store.remove_stale_temporaries() == [fresh] and not fresh.exists()
+    assert store.remove_stale_temporaries() == []
+
+
 def test_load_flattens_and_filters(tmp_path):
     store = ResultStore(tmp_path)
     for fold in range(3):

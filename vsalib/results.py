@@ -15,7 +15,11 @@ experiment again *replaces* its record instead of adding a second one, and
 
 Files are written to a temporary file in the same folder, fsync'ed, then moved into
 place with ``os.replace``: a crash leaves either the old record or the new one, never a
-partial file. ``load`` skips unreadable files with a warning naming them.
+partial file. ``load`` skips unreadable files with a warning naming them. A writer killed
+mid-write leaves its temporary file (``.tmp-*.json``, empty or partial): readers never see
+it (:meth:`ResultStore.files` lists records only), and the next write removes those older
+than :data:`STALE_TEMP_SECONDS` (younger ones may belong to a writer running now: several
+processes write one store at once).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import math
 import os
 import re
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +45,12 @@ from vsalib import __version__
 
 RESULTS_ENV = "VSALIB_RESULTS"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: The temporary files of unfinished writes: ``<TEMP_PREFIX>*<TEMP_SUFFIX>`` in the store's folder.
+TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".json"
+#: A temporary file older than this (seconds since its last change) is a killed writer's leftover, removed by the
+#: next write; a write takes well under a second, so an hour leaves any live writer alone.
+STALE_TEMP_SECONDS = 3600.0
 
 #: The fields that identify a run (hashed into its file name).
 IDENTITY_FIELDS: tuple[str, ...] = ("dataset", "subset", "protocol", "method", "params", "seed", "fold")
@@ -222,7 +233,8 @@ class ResultStore:
         target = self.path_for(**record.identity())
         text = json.dumps(record.to_dict(), indent=1, sort_keys=False, allow_nan=True)
         self.path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
+        self.remove_stale_temporaries()
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -237,6 +249,26 @@ class ResultStore:
             raise
         self._fsync_dir()
         return target
+
+    def temporaries(self) -> list[Path]:
+        """Temporary files of writes in progress or killed (``.tmp-*.json``), sorted."""
+        if not self.path.is_dir():
+            return []
+        return sorted(self.path.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
+
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+        """Remove the temporary files last changed more than ``older_than`` seconds ago (killed writers'
+        leftovers); younger ones may be a write in progress and stay. Returns the files removed. Best effort:
+        a file another process removes first, or one that cannot be removed, is left to it."""
+        now, removed = time.time(), []
+        for p in self.temporaries():
+            try:
+                if now - p.stat().st_mtime > older_than:
+                    p.unlink()
+                    removed.append(p)
+            except OSError:  # gone already (another writer cleaned it), or not ours to remove
+                continue
+        return removed
 
     def _fsync_dir(self) -> None:
         # Make the rename itself durable (POSIX); not possible everywhere, so best effort.

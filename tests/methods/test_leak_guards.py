@@ -226,6 +226,36 @@ def test_late_fusion_divides_by_k_eff_on_the_method_path(tmp_path, monkeypatch):
     assert _one(recs, "sun2016-K-val").metrics["accuracy"] == 1.0
 
 
+def test_records_say_what_k_was_where_a_test_image_has_fewer_regions_than_k(tmp_path, monkeypatch):
+    # test images with 3, 1 and 0 regions; K = 1, 2, 3:
+    #   K = 1: K_eff 1, 1, 0 -> mean 2/3, min 0, one image below K
+    #   K = 2: K_eff 2, 1, 0 -> mean 1,   min 0, two below
+    #   K = 3: K_eff 3, 1, 0 -> mean 4/3, min 0, two below
+    test = [(_sun_image(0.4, 1.0, 0.0, 0.5), 1), (_sun_image(0.4, 1.0), 1), (_sun_image(0.4), 0)]
+    val = [(_sun_image(0.4, 1.0, 0.0, 0.5), 1)]
+    recs = _run_sun(tmp_path, monkeypatch, [], val, test, ks=(1, 2, 3))
+    want = {1: {"mean": pytest.approx(2 / 3), "min": 0, "images_below_k": 1},
+            2: {"mean": pytest.approx(1.0), "min": 0, "images_below_k": 2},
+            3: {"mean": pytest.approx(4 / 3), "min": 0, "images_below_k": 2}}
+    for k, kw in want.items():
+        for ranking in sun2016.RANKINGS:
+            assert _one(recs, "sun2016-lf", ranking=ranking, k=k).extra["k_effective"] == kw
+        assert _one(recs, "sun2016-lf-objnorm", norm="minmax", k=k).extra["k_effective"] == kw
+    kval = _one(recs, "sun2016-K-val")
+    assert kval.extra["k_effective"] == want[kval.metrics["k"]]
+    assert _one(recs, "sun2016-lf-beta", beta=0.5).extra["k_effective"] == want[1]  # the configured K = 1
+    assert "k_effective" not in _one(recs, "sun2016-global").extra  # no K there
+    # test images with 3 and 2 regions: K = 1, 2 have no such key (the records are as before), K = 3 has it
+    full = [(_sun_image(0.4, 1.0, 0.0, 0.5), 1), (_sun_image(0.4, 1.0, 0.0), 1)]
+    recs = _run_sun(tmp_path / "full", monkeypatch, [], val, full, ks=(1, 2, 3))
+    for r in recs:
+        k = r.metrics["k"] if r.method == "sun2016-K-val" else r.params.get("k")
+        if k is None or k <= 2:
+            assert "k_effective" not in r.extra, (r.method, r.params)
+        else:
+            assert r.extra["k_effective"] == {"mean": pytest.approx(2.5), "min": 2, "images_below_k": 1}
+
+
 # -- R-CNNGSR: each fusion reading computed with its own rule ------------------------------------------
 
 def _gsr_image(g1, r1, region_areas, image_area=100.0):

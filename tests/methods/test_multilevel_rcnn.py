@@ -281,3 +281,10 @@ def test_lam_sentence_reads_the_sweep():
     noisy = sweep.assign(ci95=10.0)
     assert "cannot tell one λ from another" in study.lam_sentence(noisy, 0.8)
     assert study.lam_sentence(sweep, 1.0).startswith("Every λ trains the same classifier here")
+
+
+def test_top_k_larger_than_the_proposers_regions_is_refused():
+    with pytest.raises(ValueError, match=r"top_k=20 \(the regions kept per image\) is larger than candidates=10 .*"
+                                         r"expected top_k <= candidates"):
+        M.MultiLevelConfig(top_k=20, candidates=10)
+    assert M.MultiLevelConfig(top_k=10, candidates=10).top_k == 10

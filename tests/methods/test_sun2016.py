@@ -407,3 +407,74 @@ def test_claims_pair_folds_and_give_verdicts():
     # best K (oracle on test) is K = 2 here: 5, 2, 2 points over K = 1
     assert c.loc["the best K beats K = 1 (K chosen on test)", "our gain"] == pytest.approx(3.0)
     assert c.loc["K chosen on validation beats the global model", "our gain"] == pytest.approx(0.0)
+
+
+# -- K against the configured number of regions N ------------------------------------------------
+
+def test_k_larger_than_the_configured_n_is_refused():
+    """A K above N (n_proposals, or n_candidates where the proposals are clustered) would run as K = N under K's
+    name: the configuration and the method's K sweep refuse it, naming the parameter, its value, N and the rule."""
+    with pytest.raises(ValueError) as err:
+        sun2016.Sun2016Config(k=30, n_proposals=20)
+    msg = str(err.value)
+    assert msg.startswith("k=30 (K, the affective regions kept per image) is larger than n_proposals=20")
+    assert "expected k <= n_proposals = 20" in msg and "raise n_proposals (N) to at least 30" in msg
+    with pytest.raises(ValueError) as err:  # the journal preset clusters 2000 proposals into 20 candidates
+        sun2016.Sun2016Config.preset("yang2018", n_candidates=5)
+    msg = str(err.value)
+    assert msg.startswith("k=8 (K, the affective regions kept per image) is larger than n_candidates=5")
+    assert "expected k <= n_candidates = 5" in msg and "n_proposals=2000" in msg
+    with pytest.raises(ValueError, match=r"^k=8 .* larger than n_proposals=5 .*expected k <= n_proposals = 5"):
+        sun2016.Sun2016Config.preset("yang2018", n_proposals=5)
+    # the K sweep of the experiment (the chapter's 1..k_max)
+    with pytest.raises(ValueError) as err:
+        sun2016.Sun2016(sun2016.Sun2016Config(n_proposals=10), models=[], ks=range(1, 21))
+    msg = str(err.value)
+    assert msg.startswith("ks holds K = 11..20 (the affective regions kept per image), larger than n_proposals=10")
+    assert "expected every K in ks <= n_proposals = 10" in msg and "k_max" in msg
+    with pytest.raises(ValueError, match=r"^ks holds K = 21, 25 .* larger than n_candidates=20"):
+        sun2016.Sun2016(sun2016.Sun2016Config.preset("yang2018"), models=[], ks=(1, 21, 25))
+    # K = N is fine, and so are the defaults and the presets with their own K sweeps
+    assert sun2016.Sun2016Config(k=20, n_proposals=20).max_regions == 20
+    assert sun2016.Sun2016Config.preset("yang2018").max_regions == 20
+    assert sun2016.Sun2016(sun2016.Sun2016Config.preset("yang2018"), models=[]).ks == list(range(1, 21))
+    assert sun2016.Sun2016(sun2016.Sun2016Config(), models=[]).ks == list(range(1, 21))
+
+
+def test_valid_configs_keep_their_parameters_and_cache_keys():
+    """The check adds no field: a valid configuration's parameters (its records' keys) and cache files are what
+    they were."""
+    import dataclasses
+
+    assert "max_regions" not in {f.name for f in dataclasses.fields(sun2016.Sun2016Config)}
+    assert sun2016.Sun2016Config().params() == {"n_proposals": 100, "proposal_method": "edgeboxes",
+                                                "min_box_frac": 0.005, "scoring": "roialign", "log_base": 2.0,
+                                                "obj_norm": "max"}
+    assert sun2016.Sun2016Config(k=7).params() == sun2016.Sun2016Config().params()
+    # the cache files of the default and the journal preset, as named before K was checked against N
+    sun, yang = sun2016.Sun2016Config(), sun2016.Sun2016Config.preset("yang2018")
+    assert sun2016.regions_cache_file(sun, "m", 224, "/c").name == "roialign_5864b888d4a22b73.pt"
+    assert sun2016.regions_cache_file(yang, "m", 224, "/c").name == "crop_07c66819363f9eb5.pt"
+    assert sun2016._proposal_cache_file(sun, "/c").name == "edgeboxes_ccd6e6b2cfdb769d.pt"
+    assert sun2016._proposal_cache_file(yang, "/c").name == "edgeboxes_7628a9ace129cd70.pt"
+    assert sun2016.VERSION.version == 1
+
+
+def _n_regions(n, rules=sun2016.Sun2016Config()):
+    probs = torch.full((n, 2), 0.5)
+    return sun2016.ImageRegions(torch.tensor([[0.0, 0, 10 + i, 10 + i] for i in range(n)]).reshape(n, 4),
+                                torch.linspace(1, 0, n), probs, torch.zeros(n, 2), torch.zeros(n),
+                                torch.tensor([0.6, 0.4]), torch.zeros(2), obj_raw=torch.linspace(1, 0, n), rules=rules)
+
+
+def test_k_effective_of_images_with_fewer_regions_than_k():
+    regs = [_n_regions(3), _n_regions(1), _n_regions(0)]
+    # K_eff = min(K, N_i): K = 2 -> 2, 1, 0 (the image without regions keeps its global prediction)
+    assert sun2016.k_effective(regs, 2) == {"mean": 1.0, "min": 0, "images_below_k": 2}
+    assert sun2016.k_effective(regs, 3) == {"mean": pytest.approx(4 / 3), "min": 0, "images_below_k": 2}
+    assert sun2016.k_effective(regs[:2], 2) == {"mean": 1.5, "min": 1, "images_below_k": 1}
+    # every image has K regions: nothing to report (the records stay as they were)
+    assert sun2016.k_effective(regs[:2], 1) is None and sun2016.k_effective([_n_regions(5)] * 2, 5) is None
+    assert sun2016.k_effective([], 3) is None
+    # what the top-K really keeps agrees
+    assert [len(r.top(2)) for r in regs] == [2, 1, 0]

@@ -412,9 +412,11 @@ def test_damaged_checkpoint_is_moved_aside_and_the_run_restarts(tmp_path, damage
     with pytest.warns(RuntimeWarning, match=re.escape(str(ckpt))) as rec:
         res, w = _run(seed=4, init_seed=0, checkpoint_path=ckpt)
     msg = str(rec[0].message)
-    assert "restarting this run from epoch 0" in msg and f"{ckpt}.corrupt" in msg
+    (bad,) = tmp_path.glob("fold0.pt.*.corrupt")  # <name>.<UTC time>.corrupt
+    assert re.fullmatch(r"fold0\.pt\.\d{8}T\d{12}Z\.corrupt", bad.name)
+    assert "restarting this run from epoch 0" in msg and f"moved it to {bad}" in msg
     # the bad file is kept beside it for inspection, and the run started from scratch ...
-    assert (tmp_path / "fold0.pt.corrupt").read_bytes() == damaged
+    assert bad.read_bytes() == damaged
     assert res.resumed_from is None and len(res.history) == EPOCHS
     # ... so it ends exactly like an uninterrupted run, and leaves a good checkpoint
     assert res.history == full.history
@@ -443,7 +445,39 @@ def test_checkpoint_is_read_with_weights_only(tmp_path):
     with pytest.warns(RuntimeWarning, match=re.escape(str(ckpt))):
         res, _ = _run(seed=1, checkpoint_path=ckpt)
     assert not marker.exists()  # never unpickled
-    assert res.resumed_from is None and (tmp_path / "ckpt.pt.corrupt").exists()
+    assert res.resumed_from is None and len(list(tmp_path.glob("ckpt.pt.*.corrupt"))) == 1
+
+
+def test_only_the_last_corrupt_checkpoints_of_a_folder_are_kept(tmp_path):
+    """Each damaged checkpoint set aside gets its own name (a second never overwrites the first); the folder
+    keeps the KEEP_CORRUPT newest, and the warning names the file set aside and what was removed."""
+    import os
+    import time
+
+    assert loop.KEEP_CORRUPT == 3
+    ckpt = tmp_path / "fold0.pt"
+    legacy = tmp_path / "fold1.pt.corrupt"  # the old naming, set aside long ago: the oldest of the folder
+    legacy.write_bytes(b"old")
+    os.utime(legacy, (time.time() - 86400, time.time() - 86400))
+    set_aside = []
+    for i in range(5):
+        ckpt.write_bytes(f"damaged {i}".encode())
+        with pytest.warns(RuntimeWarning) as rec:
+            assert loop._read_checkpoint(ckpt, torch.device("cpu")) is None
+        msg = str(rec[0].message)
+        (moved,) = re.findall(r"moved it to (\S+\.corrupt)", msg)
+        assert msg.startswith(f"checkpoint {ckpt} is unreadable") and "restarting this run from epoch 0" in msg
+        set_aside.append(Path(moved))
+        assert not ckpt.exists() and Path(moved).read_bytes() == f"damaged {i}".encode()
+        if i >= 2:  # the folder held KEEP_CORRUPT already: the oldest goes, and the warning says so
+            assert f"removed 1 older set-aside checkpoint(s) of {tmp_path}, keeping the last 3" in msg
+        else:
+            assert "removed" not in msg
+    assert len(set(set_aside)) == 5  # every one had its own name
+    left = sorted(tmp_path.glob("*.corrupt"))
+    assert left == sorted(set_aside[-3:])  # the newest three, the legacy file and the two oldest removed
+    assert [p.read_bytes() for p in sorted(left, key=lambda p: p.stat().st_mtime)] == [b"damaged 2", b"damaged 3",
+                                                                                       b"damaged 4"]
 
 
 def test_to_plain_round_trips_numpy_and_vsalib_dataclasses(tmp_path):

@@ -116,6 +116,10 @@ class MultiLevelConfig:
                      "candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.top_k > self.candidates:  # the records would report K regions where at most N exist
+            raise ValueError(f"top_k={self.top_k} (the regions kept per image) is larger than candidates="
+                             f"{self.candidates} (the proposer's regions per image, N): expected top_k <= candidates "
+                             f"(lower top_k, or raise candidates to at least {self.top_k})")
 
     def proposer_params(self) -> dict:
         """What the trained proposer depends on."""

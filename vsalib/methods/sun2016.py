@@ -10,7 +10,8 @@ The method, step by step (each step a function of :mod:`vsalib.regions`):
    map (``scoring="roialign"``, one forward pass per image).
 3. ``AR_j = sqrt(Obj_j² + α·Senti_j²)`` (Eq. 2), ``Obj`` normalised per image (``obj_norm``, the
    paper gives none); rank, keep the top K (``K_eff = min(K, N)``); modes ``obj``, ``senti``,
-   ``obj+senti``.
+   ``obj+senti``. A K above the configured N is refused (:func:`check_k_fits`); where an image has fewer
+   regions than K, the records say what K really was (``extra.k_effective``, :func:`k_effective`).
 4. Late fusion ``Y = Y_global + β/K · Σ_j Y_ARj`` (Eq. 3, on probabilities); early ("former")
    fusion: a classifier on ``[global feature, region features]``.
 
@@ -169,6 +170,7 @@ class Sun2016Config:
             raise ValueError("k and n_proposals must be >= 1")
         if self.n_candidates is not None and self.n_candidates < 1:
             raise ValueError(f"n_candidates must be >= 1 or None, got {self.n_candidates}")
+        check_k_fits(self, "k", [self.k])
         for name in ("w_obj", "w_global"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -189,6 +191,12 @@ class Sun2016Config:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
         return cls(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+
+    @property
+    def max_regions(self) -> int:
+        """The most regions an image can have under this configuration: ``n_proposals``, or ``n_candidates``
+        where the proposals are clustered into fewer candidates."""
+        return min(self.n_proposals, self.n_candidates) if self.n_candidates is not None else self.n_proposals
 
     def proposal_kwargs(self, image_size: tuple[int, int]) -> dict:
         w, h = image_size
@@ -223,6 +231,42 @@ class Sun2016Config:
             if f.name in _SUN2016_FIELDS or v != f.default:
                 out[f.name] = v
         return out
+
+
+def check_k_fits(cfg: Sun2016Config, name: str, ks: Sequence[int]) -> None:
+    """Refuse a K larger than the regions ``cfg`` can give an image (``n_proposals``, or ``n_candidates`` when
+    the proposals are clustered): the top-K would silently keep ``K_eff = min(K, N)`` regions of every image while
+    the records and the chapter report K. ``name``: the parameter the Ks come from (``k``, ``ks``)."""
+    too_big = sorted({int(k) for k in ks if k > cfg.max_regions})
+    if not too_big:
+        return
+    contiguous = len(too_big) > 3 and too_big[-1] - too_big[0] == len(too_big) - 1
+    shown = f"{too_big[0]}..{too_big[-1]}" if contiguous else ", ".join(map(str, too_big))
+    if cfg.n_candidates is not None and cfg.n_candidates < cfg.n_proposals:
+        limit = (f"n_candidates={cfg.n_candidates} (the proposals are clustered into at most that many candidates "
+                 f"per image; n_proposals={cfg.n_proposals})")
+        expected, raise_it = "n_candidates", f"raise n_candidates to at least {max(too_big)}"
+    else:
+        limit = f"n_proposals={cfg.n_proposals} (N, the proposals per image)"
+        expected, raise_it = "n_proposals", f"raise n_proposals (N) to at least {max(too_big)}"
+    if name == "k":
+        given, what, lower = f"k={shown} (K, the affective regions kept per image) is", "k", "lower K"
+    else:
+        given = f"{name} holds K = {shown} (the affective regions kept per image),"
+        what, lower = f"every K in {name}", "drop those Ks, e.g. with a smaller k_max in the chapter"
+    raise ValueError(f"{given} larger than {limit}: the top-K would keep at most {cfg.max_regions} regions of every "
+                     f"image while the records report K; expected {what} <= {expected} = {cfg.max_regions} ({lower}, "
+                     f"or {raise_it})")
+
+
+def k_effective(regions: Sequence[ImageRegions], k: int) -> dict | None:
+    """What K the top-K really was over ``regions`` (the test images): ``K_eff = min(K, N_i)`` of each image with
+    ``N_i`` regions (0 for an image without any, which keeps its global prediction): ``{"mean", "min",
+    "images_below_k"}``; None when every image has at least K regions (K_eff = K everywhere, nothing to report)."""
+    counts = [min(int(k), len(r.boxes)) for r in regions]
+    if not counts or min(counts) >= k:
+        return None
+    return {"mean": float(np.mean(counts)), "min": int(min(counts)), "images_below_k": int(sum(c < k for c in counts))}
 
 
 _SUN2016_FIELDS = ("n_proposals", "proposal_method", "min_box_frac", "scoring", "log_base", "obj_norm")
@@ -429,7 +473,11 @@ class Sun2016(OnTrainedModel):
     ``sun2016-ff`` (early fusion, K = 1, its C chosen on the validation part), with ``scoring="crop"`` and
     ``agreement`` ``sun2016-scoring-agreement`` (per :data:`AGREEMENT_SCORINGS`: how far RoIAlign ranks the
     test images' regions as crop scoring does, :func:`scoring_agreement`) and, last, ``sun2016-K-val`` (K chosen on the validation part), which marks the fold complete. Every choice
-    reads the validation labels only; test predictions go to :meth:`Fold.score`.
+    reads the validation labels only; test predictions go to :meth:`Fold.score`. A record of a K (``sun2016-lf``,
+    the sweeps, ``sun2016-ff``, ``sun2016-K-val``) where some test image has fewer regions than K carries
+    ``extra["k_effective"]`` (:func:`k_effective`: mean and min of ``min(K, N_i)`` over the test images, how many
+    are below K); records where every image has K regions are unchanged. A K in ``ks`` above the configuration's
+    N (``n_proposals``, or ``n_candidates``) is refused.
 
     ``trainer``: the fine-tuning (default: :class:`~vsalib.methods.global_cnn.GlobalFinetune`);
     ``models``: its ``global-finetune`` records instead, paired with the folds by identity.
@@ -453,6 +501,7 @@ class Sun2016(OnTrainedModel):
         super().__init__(config, trainer=trainer, models=models, **settings)
         cfg = self.config
         self.ks = sorted(set(int(k) for k in ks))
+        check_k_fits(cfg, "ks", self.ks)  # a K over N would run as K = N under K's name
         self.betas = tuple(betas) if cfg.fusion_rule == "sum" else ()  # β is Eq. 3's; the convex rule has w_global
         self.alphas = tuple(alphas) if cfg.ar_rule == "sqrt" else ()  # α is Eq. 2's; the linear rule has w_obj
         self.obj_norms = [n for n in obj_norms if n in OBJ_NORMS]
@@ -518,8 +567,11 @@ class Sun2016(OnTrainedModel):
         test, val = ([regs[i] for i in fold.index(p)] for p in ("test", "val"))
         y_val, wall, params, records = fold.labels("val"), time.perf_counter() - t0, self.params(ft), []
 
-        def add(method, extra_params, metrics, preds=None):
+        def add(method, extra_params, metrics, preds=None, k=None):
             extra = {} if preds is None else {"y_pred": preds, "test_index": fold.index("test")}
+            k_eff = None if k is None else k_effective(test, k)
+            if k_eff is not None:  # some test image has fewer regions than K: what K really was (else no key)
+                extra["k_effective"] = k_eff
             records.append(fold.record(method, {**params, **extra_params}, metrics, wall_time_s=wall, extra=extra))
 
         def test_acc(preds) -> float:
@@ -542,18 +594,20 @@ class Sun2016(OnTrainedModel):
                 preds, fb = late_fusion_predictions(test, k, cfg.beta, ranking, cfg.alpha)
                 add("sun2016-lf", {"ranking": ranking, "k": k, "alpha": cfg.alpha, "beta": cfg.beta},
                     {"accuracy": test_acc(preds), "val_accuracy": val_acc(k, cfg.beta, ranking, cfg.alpha),
-                     "fallbacks": fb}, preds if k == cfg.k else None)
+                     "fallbacks": fb}, preds if k == cfg.k else None, k=k)
         for beta in self.betas:
             add("sun2016-lf-beta", {"ranking": cfg.ranking, "k": cfg.k, "alpha": cfg.alpha, "beta": beta},
-                {"accuracy": test_acc(late_fusion_predictions(test, cfg.k, beta, cfg.ranking, cfg.alpha)[0])})
+                {"accuracy": test_acc(late_fusion_predictions(test, cfg.k, beta, cfg.ranking, cfg.alpha)[0])},
+                k=cfg.k)
         for alpha in self.alphas:
             add("sun2016-lf-alpha", {"ranking": "obj+senti", "k": cfg.k, "alpha": alpha, "beta": cfg.beta},
-                {"accuracy": test_acc(late_fusion_predictions(test, cfg.k, cfg.beta, "obj+senti", alpha)[0])})
+                {"accuracy": test_acc(late_fusion_predictions(test, cfg.k, cfg.beta, "obj+senti", alpha)[0])},
+                k=cfg.k)
         for norm in self.obj_norms:  # the Obj normalisation the paper does not give, against K
             for k in self.ks:
                 preds = late_fusion_predictions(test, k, cfg.beta, "obj+senti", cfg.alpha, norm)[0]
                 add("sun2016-lf-objnorm", {"ranking": "obj+senti", "k": k, "alpha": cfg.alpha, "beta": cfg.beta,
-                                           "norm": norm}, {"accuracy": test_acc(preds)})
+                                           "norm": norm}, {"accuracy": test_acc(preds)}, k=k)
         if self.early_fusion:  # a classifier on [global feature, top region's feature], C on validation
             x = {p: early_fusion_matrix([regs[i] for i in fold.index(p)], 1, cfg.ranking, cfg.alpha) for p in parts}
             y_tr = fold.labels("train")
@@ -562,7 +616,7 @@ class Sun2016(OnTrainedModel):
                 if len(val) else (0.01, -1.0)
             pred = _logreg(c).fit(x["train"], y_tr).predict(x["test"])
             add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
-                {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred)
+                {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred, k=1)
         if cfg.scoring == "crop" and self.agreement:  # how far RoIAlign would have ranked these regions as crop did
             agreement = scoring_agreement(trained.model, [every[i] for i in fold.index("test")], test,
                                           versus=AGREEMENT_SCORINGS, size=cfg.region_px(ft.params["image_size"]),
@@ -575,7 +629,7 @@ class Sun2016(OnTrainedModel):
             if val else (cfg.k, float("nan"))
         add("sun2016-K-val", {}, {"accuracy": test_acc(late_fusion_predictions(test, k_val, cfg.beta, "obj+senti",
                                                                                 cfg.alpha)[0]),
-                                  "k": k_val, "val_accuracy": v})
+                                  "k": k_val, "val_accuracy": v}, k=k_val)
         return records
 
 

@@ -5,7 +5,8 @@
 - a checkpoint after every epoch, written atomically, and resume after a kill: the
   shuffling order and dropout of epoch ``e`` depend only on ``(seed, e)``, so a resumed run
   ends with the same weights and metrics as an uninterrupted one; a damaged checkpoint is
-  moved aside (``<name>.corrupt``, with a warning naming it) and the run starts again;
+  moved aside (``<name>.<UTC time>.corrupt``, with a warning naming it; the last
+  :data:`KEEP_CORRUPT` of a folder are kept) and the run starts again;
 - everything vsalib saves loads with ``torch.load(..., weights_only=True)`` (no pickled code):
   :func:`atomic_torch_save` stores numpy arrays and vsalib dataclasses as plain containers
   (:func:`to_plain`) and :func:`safe_torch_load` turns them back (:func:`from_plain`);
@@ -25,6 +26,7 @@ import time
 import warnings
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -458,12 +460,46 @@ def fit(
 
 
 _CHECKPOINT_KEYS = frozenset({"epoch", "model", "optimizer", "history", "best_epoch", "best_metric", "best_state"})
+#: Damaged checkpoints set aside (``*.corrupt``) kept per checkpoint folder, the newest by modification time (the
+#: time each was set aside); older ones are removed when another is set aside.
+KEEP_CORRUPT = 3
+CORRUPT_SUFFIX = ".corrupt"
+
+
+def _corrupt_name(ckpt: Path) -> Path:
+    """A new, unused name for ``ckpt`` set aside: ``<name>.<UTC time, microseconds>.corrupt``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    bad, n = ckpt.with_name(f"{ckpt.name}.{stamp}{CORRUPT_SUFFIX}"), 1
+    while bad.exists():  # two in one microsecond (another process): never overwrite one
+        bad, n = ckpt.with_name(f"{ckpt.name}.{stamp}-{n}{CORRUPT_SUFFIX}"), n + 1
+    return bad
+
+
+def _prune_corrupt(folder: Path, keep: int = KEEP_CORRUPT) -> list[Path]:
+    """Remove all but the ``keep`` newest (by modification time, then name) ``*.corrupt`` files of ``folder``;
+    returns those removed (best effort: one another process removed first is skipped)."""
+    def age(p: Path):
+        try:
+            return (p.stat().st_mtime, p.name)
+        except OSError:
+            return (float("-inf"), p.name)
+
+    found = sorted((p for p in folder.glob(f"*{CORRUPT_SUFFIX}") if p.is_file()), key=age)
+    removed = []
+    for p in found[:max(len(found) - keep, 0)]:
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed
 
 
 def _read_checkpoint(ckpt: Path, device: torch.device) -> dict | None:
     """The resume state in ``ckpt``, or None when the file cannot be read (truncated, corrupt,
-    not a vsalib checkpoint): then it is moved aside to ``<name>.corrupt`` (rank 0) with a warning
-    naming it, and the run starts from scratch (its last good state: there is no other)."""
+    not a vsalib checkpoint): then it is moved aside to ``<name>.<UTC time>.corrupt`` (rank 0; the folder
+    keeps the :data:`KEEP_CORRUPT` newest such files) with a warning naming it, and the run starts from
+    scratch (its last good state: there is no other)."""
     try:
         state = safe_torch_load(ckpt, map_location=device)
         if not isinstance(state, dict) or not _CHECKPOINT_KEYS <= set(state):
@@ -471,14 +507,23 @@ def _read_checkpoint(ckpt: Path, device: torch.device) -> dict | None:
             raise ValueError(f"not a vsalib training checkpoint (missing {missing})" if missing is not None
                              else f"not a vsalib training checkpoint (holds a {type(state).__name__})")
     except Exception as err:  # noqa: BLE001 - any unreadable file: restart rather than crash
-        bad = ckpt.with_name(ckpt.name + ".corrupt")
         reason = (str(err).strip().splitlines() or [""])[0]
         if is_main():
+            bad = _corrupt_name(ckpt)
             try:
                 os.replace(ckpt, bad)
-                moved = f"moved it to {bad}"
             except OSError as move_err:
                 moved = f"could not move it aside ({move_err})"
+            else:
+                try:
+                    os.utime(bad)  # its modification time: when it was set aside (what the folder keeps by)
+                except OSError:
+                    pass
+                moved = f"moved it to {bad}"
+                removed = _prune_corrupt(ckpt.parent)
+                if removed:
+                    moved += (f" (removed {len(removed)} older set-aside checkpoint(s) of {ckpt.parent}, keeping the "
+                              f"last {KEEP_CORRUPT})")
         else:
             moved = "rank 0 moves it aside"
         warnings.warn(
