@@ -222,3 +222,12 @@ def test_a_caption_names_the_protocol_where_a_dataset_ran_under_several():
     cap = report.caption("Table 1", "emotionroi", None, "efficientnet_lite0", "cpu", protocol="fixed split")
     assert cap == "Table 1 — EmotionROI (fixed split) · EfficientNet-Lite0 · profile cpu"
     assert report.caption("Table 1", "emotionroi", None, None, None) == "Table 1 — EmotionROI"
+
+
+def test_the_settings_are_folded(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    report.show_settings({"dataset": "twitter1", "K": 1}, {"beta": 0.5})
+    (html,) = shown
+    assert html.startswith("<details><summary>Settings of this run (2 settings; click to show)</summary>")
+    assert "twitter1" in html and "<summary>Every other setting (1)</summary>" in html and "0.5" in html

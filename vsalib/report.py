@@ -169,13 +169,15 @@ def settings_table(values: dict) -> pd.DataFrame:
 
 
 def show_settings(main: dict, rest: dict | None = None, caption: str = "Settings of this run") -> None:
-    """Display the knobs that matter as a short table, and every other setting folded under it."""
+    """Display the knobs that matter as a short table and every other setting under it, both folded (a reader
+    meets the chapter's claim and method first; one click shows what ran)."""
     from IPython.display import HTML, display
 
-    display(show(settings_table(main), caption))
+    inner = show(settings_table(main)).to_html()
     if rest:
-        inner = show(settings_table(rest)).to_html()
-        display(HTML(f"<details><summary>Every other setting ({len(rest)})</summary>{inner}</details>"))
+        more = show(settings_table(rest)).to_html()
+        inner += f"<details><summary>Every other setting ({len(rest)})</summary>{more}</details>"
+    display(HTML(f"<details><summary>{caption} ({len(main)} settings; click to show)</summary>{inner}</details>"))
 
 
 # -- a paper's table and claims, from its card and the store ----------------------------------------
