@@ -35,6 +35,8 @@ def _text(obj) -> dict:
         return {"markdown": _PATHS.sub("<snapshot>", obj.data)}
     if isinstance(obj, HTML):
         return {"html": _PATHS.sub("<snapshot>", obj.data)}
+    if isinstance(obj, dict) and "image/png" in obj:  # a figure (plots.show): what its alt text says it shows
+        return {"figure": obj.get("text/plain", "")}
     if isinstance(obj, pd.DataFrame):
         obj = obj.style
     data = obj.data  # a pandas Styler (report.show): its formatted cells and caption

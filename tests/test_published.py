@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vsalib import provenance, published
@@ -226,6 +227,10 @@ def test_provenance_line_and_stale_rows(tmp_path, monkeypatch):
     assert line.startswith("Runs: 3 folds × 1 seed, profile `cpu`, backbone EfficientNet-Lite0")
     assert f"`{commit}`" in line and "global v1" in line
     assert published.stale_note(runs) == ""
+    # two protocols' runs are described one by one, never pooled (MultiLevelRCNN on EmotionROI, issue 35)
+    two = pd.concat([runs.assign(protocol="fixed", fold=0, seed=[0, 1, 2]), runs.assign(protocol="kfold5-per-emotion")])
+    assert published.provenance_line(two).startswith(
+        "Runs: the dataset's fixed split × 3 seeds (0, 1, 2) and 3 folds × 1 seed (per-emotion 5-fold CV), ")
     monkeypatch.setitem(provenance._METHODS, "global", provenance.MethodVersion(
         "global", 2, {1: "first", 2: "random crops in fine-tuning"}))
     note = published.stale_note(runs)

@@ -225,18 +225,14 @@ def provenance_line(runs: pd.DataFrame) -> str:
     if not len(runs):
         return "No runs."
     col = lambda c: runs[c] if c in runs else None  # noqa: E731
-    folds = runs[["seed", "fold"]].drop_duplicates()
-    seeds = sorted(int(s) for s in folds["seed"].dropna().unique())
-    n_folds = int(folds["fold"].nunique()) if folds["fold"].notna().any() else 1
-    protocols = set(runs["protocol"].dropna().astype(str)) if "protocol" in runs else set()
-    kfold = any(p.startswith("kfold") for p in protocols) if protocols else n_folds > 1
-    many, listed = len(seeds) > 1, ", ".join(map(str, seeds))
-    if kfold:
-        split = f"{n_folds} fold{'s' if n_folds != 1 else ''} × {len(seeds)} seed{'s' if many else ''}"
-    elif protocols == {"fixed"}:  # one test part; the seeds draw the validation part and the initialisation
-        split = f"the dataset's fixed split × {len(seeds)} seed{'s' if many else ''} ({listed})"
+    protocols = sorted(set(runs["protocol"].dropna().astype(str))) if "protocol" in runs else []
+    if len(protocols) > 1:  # never pooled: each protocol's runs, named as the scoreboard names it
+        from vsalib.scoreboard import protocol_label
+
+        split = " and ".join(_split(runs[runs["protocol"] == p]) + ("" if p == "fixed" else f" ({protocol_label(p)})")
+                             for p in protocols)
     else:
-        split = f"{len(seeds)} random split{'s' if many else ''} (seed{'s' if many else ''} {listed})"
+        split = _split(runs)
     profile = ", ".join(_uniq(col("provenance.run.profile"))) or "?"
     bb = ", ".join(f"{backbone_name(b)}" for b in _uniq(col("provenance.run.backbone"))) or "?"
     weights = "; ".join(_uniq(col("provenance.run.weights")))
@@ -256,6 +252,22 @@ def provenance_line(runs: pd.DataFrame) -> str:
     return (f"Runs: {split}, profile `{profile}`, backbone {bb} ({weights}), "
             f"commit `{', '.join(c[:7] for c in commits) or '?'}`{clean}, {when}, on {where}; "
             f"dataset fingerprint `{', '.join(fps) or '?'}` ({', '.join(n_img) or '?'} images); {versions}.")
+
+
+def _split(runs: pd.DataFrame) -> str:
+    """``5 folds × 3 seeds``, ``the dataset's fixed split × 3 seeds (0, 1, 2)`` or ``3 random splits (seeds 0, 1,
+    2)``: the design of one protocol's runs."""
+    folds = runs[["seed", "fold"]].drop_duplicates()
+    seeds = sorted(int(s) for s in folds["seed"].dropna().unique())
+    n_folds = int(folds["fold"].nunique()) if folds["fold"].notna().any() else 1
+    protocols = set(runs["protocol"].dropna().astype(str)) if "protocol" in runs else set()
+    kfold = any(p.startswith("kfold") for p in protocols) if protocols else n_folds > 1
+    many, listed = len(seeds) > 1, ", ".join(map(str, seeds))
+    if kfold:
+        return f"{n_folds} fold{'s' if n_folds != 1 else ''} × {len(seeds)} seed{'s' if many else ''}"
+    if protocols == {"fixed"}:  # one test part; the seeds draw the validation part and the initialisation
+        return f"the dataset's fixed split × {len(seeds)} seed{'s' if many else ''} ({listed})"
+    return f"{len(seeds)} random split{'s' if many else ''} (seed{'s' if many else ''} {listed})"
 
 
 def stale_methods(runs: pd.DataFrame) -> dict[str, str]:
