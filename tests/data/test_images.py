@@ -16,6 +16,7 @@ from vsalib.data.images import (
     content_hash,
     list_image_files,
     open_image,
+    scan_images,
 )
 
 RED = (200, 30, 60)
@@ -61,12 +62,27 @@ def test_truncated_jpeg_raises_naming_file_and_expectation(tmp_path, image_file_
     assert "truncated" in str(err.value) and "expected" in str(err.value)
 
 
-@pytest.mark.parametrize("kind", ["not_image", "empty"])
-def test_non_image_raises_naming_file(tmp_path, image_file_writer, kind):
+@pytest.mark.parametrize("kind, described", [("not_image", "the file has 27 bytes but no image header Pillow knows"),
+                                             ("empty", "the file is empty (0 bytes)")])
+def test_non_image_raises_naming_file_and_size_never_its_bytes(tmp_path, image_file_writer, kind, described):
     path = image_file_writer(tmp_path / f"{kind}.jpg", kind)
     with pytest.raises(UnreadableImageError, match="not an image") as err:
         open_image(path)
-    assert str(path) in str(err.value) and "expected" in str(err.value)
+    msg = str(err.value)
+    assert str(path) in msg and "expected JPEG, PNG, GIF, BMP, TIFF or WebP content" in msg and described in msg
+    assert "html" not in msg and "b'" not in msg  # a system file's contents must not reach a notebook
+
+
+def test_bytes_that_pillow_quotes_are_not_shown(tmp_path, image_file_writer, monkeypatch):
+    path = image_file_writer(tmp_path / "a.png", "png")
+
+    def broken(*args, **kwargs):
+        raise SyntaxError("broken PNG file (chunk b'pass')")
+
+    monkeypatch.setattr("vsalib.data.images.Image.open", broken)
+    with pytest.raises(UnreadableImageError) as err:
+        open_image(path)
+    assert str(err.value).endswith("Pillow says: broken PNG file (chunk <bytes>))") and "pass" not in str(err.value)
 
 
 def test_missing_file_raises_unreadable_and_is_a_value_error(tmp_path):
@@ -83,6 +99,15 @@ def test_check_images_reports_every_bad_file_by_name(tmp_path, image_file_writer
     assert [p for p, _ in report] == [str(p) for p in bad + [missing]]
     assert all(str(p) in reason for p, reason in report)
     assert check_images(good, progress=True) == []
+    assert check_images(good + bad, workers=1) == report[:3]  # the same answer without threads
+
+
+def test_scan_images_gives_each_size_in_order(tmp_path, image_file_writer):
+    paths = [image_file_writer(tmp_path / f"{i}.jpg", "rgb", size=(10 + i, 20)) for i in range(5)]
+    paths.insert(2, image_file_writer(tmp_path / "cut.jpg", "truncated"))
+    results = scan_images(paths, workers=3)
+    assert [size for _, size in results] == [(10, 20), (11, 20), None, (12, 20), (13, 20), (14, 20)]
+    assert results[2][0].startswith(f"{paths[2]} is truncated")
 
 
 def test_content_hash_is_sha1_of_bytes(tmp_path, image_file_writer):

@@ -1,6 +1,7 @@
 """Dataset loaders, driven by the registry: each file-based dataset has a fixture writer that
-builds a tiny layout in tmp_path (real small images, deliberately including bad files), and
-every registered dataset must have one. Real-data smoke tests check the published counts."""
+builds a tiny layout in tmp_path (real small images; ``Expect.bad`` names the files a test breaks
+to see the load refused), and every registered dataset must have one. Real-data smoke tests check
+the published counts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from vsalib.data import (
     DatasetNotFoundError,
     MissingImagesError,
     UnknownNameError,
+    UnreadableImageError,
     check_images,
     is_available,
     list_datasets,
@@ -25,53 +27,59 @@ from vsalib.data import (
     open_image,
 )
 from vsalib.data.labels import EKMAN_EMOTIONS, EMOTION6_PROB_COLUMNS
-from vsalib.data.registry import dataset_spec
+from vsalib.data.registry import dataset_spec, find_dataset_dir
 from vsalib.data.twitter import read_twitter2_labels
 from vsalib.emotions import MIKELS_EMOTIONS
 
 FILE_DATASETS = [n for n in list_datasets() if dataset_spec(n).needs_files]
 KIND_CYCLE = ("rgb", "gray", "cmyk", "gif", "rgba_png", "png", "palette_png")
+FIXTURE_SIZE = (40, 32)  # shorter side at MIN_IMAGE_SIDE: no SmallImageWarning on the fixtures
 
 
 @dataclass
 class Expect:
     n: int
     counts: dict
-    bad: set = field(default_factory=set)  # file names that check_images must flag
+    bad: set = field(default_factory=set)  # paths (relative to the data root) a test breaks: the load must refuse
 
 
 def _kind(i: int) -> str:
     return KIND_CYCLE[i % len(KIND_CYCLE)]
 
 
+def _sized(write):
+    """``write`` with the fixtures' image size as its default."""
+    return lambda path, kind="rgb", **kw: write(path, kind, **{"size": FIXTURE_SIZE, **kw})
+
+
 # --- fixture writers: build <data root>/<folder>/ in the dataset's published layout ------
 
 
 def write_twitter1(root: Path, write) -> Expect:
-    d = root / "twitter1"
+    d, write = root / "twitter1", _sized(write)
     names = [f"1000{i}_42{i}_B{i}.jpg" for i in range(14)]
     labels = [1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0]
     for i, name in enumerate(names):
-        write(d / "images" / name, "truncated" if i == 3 else _kind(i), color=(20 * i, 100, 50))
+        write(d / "images" / name, _kind(i), color=(20 * i, 100, 50))
     shutil.copyfile(d / "images" / names[0], d / "images" / names[12])  # a byte-identical retweet
     gt = d / "ground_truth"
     gt.mkdir()
     for fname, count in [("twitter_five_agrees.txt", 8), ("twitter_four_agrees.txt", 11),
                          ("twitter_three_agrees.txt", 14)]:
         (gt / fname).write_text("".join(f"{n} {lab}\n" for n, lab in zip(names[:count], labels[:count])))
-    return Expect(8, {"negative": 3, "positive": 5}, {names[3]})
+    return Expect(8, {"negative": 3, "positive": 5}, {f"twitter1/images/{names[3]}"})
 
 
 def write_twitter2(root: Path, write) -> Expect:
-    d = root / "twitter2"
+    d, write = root / "twitter2", _sized(write)
     labels = {i: (1 if i % 3 else -1) for i in range(1, 16)}  # rows 13..15 have no image
     for i in range(1, 13):
         part = d / f"partition{(i - 1) % 5 + 1}"
-        kind = {2: "gif", 5: "png", 8: "truncated"}.get(i, "rgb")  # GIF / PNG saved as .jpg
+        kind = {2: "gif", 5: "png"}.get(i, "rgb")  # GIF / PNG saved as .jpg
         write(part / f"{i}.jpg", kind, color=(10 * i, 80, 160))
     rows = ["imageID\tlabel"] + [f"{i}\t{lab}" for i, lab in labels.items()]
     (d / "groundTruthLabel.txt").write_bytes(("\r\n".join(rows) + "\r\n").encode())
-    return Expect(12, {"negative": 4, "positive": 8}, {"8.jpg"})
+    return Expect(12, {"negative": 4, "positive": 8}, {"twitter2/partition3/8.jpg"})
 
 
 def _distribution(emotion: str, n: int) -> list[float]:
@@ -90,17 +98,15 @@ EMOTION6_NUMBERS = (1, 2, 231, 232, 330)
 
 
 def write_emotion6(root: Path, write) -> Expect:
-    d = root / "emotion6"
+    d, write = root / "emotion6", _sized(write)
     lines = ["[image_filename]\t[valence]\t[arousal]\t" + "\t".join(f"[prob. {c[2:]}]" for c in EMOTION6_PROB_COLUMNS)]
     for e_i, emotion in enumerate(EKMAN_EMOTIONS):
         for n in EMOTION6_NUMBERS:
-            bad = emotion == "joy" and n == 232
-            kind = "truncated" if bad else _kind(e_i + n)
-            write(d / "images" / emotion / f"{n}.jpg", kind, color=(40 * e_i, n, 9))
+            write(d / "images" / emotion / f"{n}.jpg", _kind(e_i + n), color=(40 * e_i, n, 9))
             probs = "\t".join(f"{v:g}" for v in _distribution(emotion, n))
             lines.append(f"{emotion}/{n}.jpg\t{5 + e_i / 10:g}\t4.5\t{probs}")
     (d / "ground_truth.txt").write_text("\n".join(lines) + "\n")
-    return Expect(30, {"negative": 20, "positive": 10}, {"232.jpg"})
+    return Expect(30, {"negative": 20, "positive": 10}, {"emotion6/images/joy/232.jpg"})
 
 
 def write_emotionroi(root: Path, write) -> Expect:
@@ -108,14 +114,13 @@ def write_emotionroi(root: Path, write) -> Expect:
 
 
 def _write_emotion_folders(d: Path, write, per_class: int = 5) -> Expect:
+    write = _sized(write)
     for e_i, emotion in enumerate(MIKELS_EMOTIONS):
         for k in range(per_class):
-            bad = e_i == 0 and k == 0
-            kind = "truncated" if bad else _kind(e_i + k)
-            write(d / emotion / f"{emotion}_{k:04d}.jpg", kind, color=(30 * e_i, 20 * k, 90))
+            write(d / emotion / f"{emotion}_{k:04d}.jpg", _kind(e_i + k), color=(30 * e_i, 20 * k, 90))
     (d / "awe" / "readme.txt").write_text("not an image: ignored")
     n_pos = 4 * per_class
-    return Expect(8 * per_class, {"negative": n_pos, "positive": n_pos}, {"amusement_0000.jpg"})
+    return Expect(8 * per_class, {"negative": n_pos, "positive": n_pos}, {f"{d.name}/amusement/amusement_0000.jpg"})
 
 
 def write_fi(root: Path, write) -> Expect:
@@ -130,12 +135,11 @@ ARTPHOTO_PREFIXES = ("amusement", "anger", "awe", "contentment", "disgust", "exc
 
 
 def write_artphoto(root: Path, write) -> Expect:
-    d = root / "artphoto"
+    d, write = root / "artphoto", _sized(write)
     for p_i, prefix in enumerate(ARTPHOTO_PREFIXES):
         for k in range(1, 6):
-            bad = prefix == "sad" and k == 1
-            write(d / f"{prefix}_{k}.jpg", "truncated" if bad else _kind(p_i + k), color=(25 * p_i, 40 * k, 0))
-    return Expect(40, {"negative": 20, "positive": 20}, {"sad_1.jpg"})
+            write(d / f"{prefix}_{k}.jpg", _kind(p_i + k), color=(25 * p_i, 40 * k, 0))
+    return Expect(40, {"negative": 20, "positive": 20}, {"artphoto/sad_1.jpg"})
 
 
 ABSTRACT_HEADER = ",'Amusement','Anger','Awe','Content','Disgust','Excitement','Fear','Sad'"
@@ -159,17 +163,17 @@ ABSTRACT_ROWS = {  # votes in the CSV's column order
 
 
 def write_abstract(root: Path, write, rows=ABSTRACT_ROWS) -> Expect:
-    d = root / "abstract"
+    d, write = root / "abstract", _sized(write)
     for i, name in enumerate(rows):
-        write(d / name, "truncated" if name == "abstract_5.jpg" else _kind(i), color=(15 * i, 60, 200))
+        write(d / name, _kind(i), color=(15 * i, 60, 200))
     lines = [ABSTRACT_HEADER] + [f"'{n}'," + ",".join(map(str, v)) for n, v in rows.items()]
     (d / "ABSTRACT_groundTruth.csv").write_text("\n".join(lines) + "\n")
-    return Expect(12, {"negative": 6, "positive": 6}, {"abstract_5.jpg"})
+    return Expect(12, {"negative": 6, "positive": 6}, {"abstract/abstract_5.jpg"})
 
 
 def write_own(root: Path, write, name: str = "my_scenes") -> Expect:
     """A reader's own dataset (vsalib.data.own): images in any layout and vsalib_labels.csv."""
-    d = root / name
+    d, write = root / name, _sized(write)
     lines = ["path,label,group"]
     for i in range(16):
         label = "positive" if i % 2 else "negative"
@@ -177,7 +181,7 @@ def write_own(root: Path, write, name: str = "my_scenes") -> Expect:
         write(d / rel, "rgb", color=(200 if i % 2 else 20, 15 * i, 90))
         lines.append(f"{rel},{label},shoot{i // 2}")
     (d / "vsalib_labels.csv").write_text("\n".join(lines) + "\n")
-    return Expect(16, {"negative": 8, "positive": 8}, set())
+    return Expect(16, {"negative": 8, "positive": 8}, {f"{name}/photos/positive/img_05.jpg"})
 
 
 WRITERS = {
@@ -192,6 +196,18 @@ WRITERS = {
 def dataset_writer(tmp_path, image_file_writer):
     """``write(name) -> Expect``: build dataset ``name``'s fixture layout under tmp_path."""
     return lambda name: WRITERS[name](tmp_path, image_file_writer)
+
+
+@pytest.fixture
+def empty_stores(tmp_path, monkeypatch):
+    """``VSALIB_RESULTS`` and ``VSALIB_CACHE`` set to empty folders; returns a function listing what they hold."""
+    base = tmp_path / "stores"
+    folders = [base / "results", base / "cache"]
+    for d in folders:
+        d.mkdir(parents=True)
+    monkeypatch.setenv("VSALIB_RESULTS", str(folders[0]))
+    monkeypatch.setenv("VSALIB_CACHE", str(folders[1]))
+    return lambda: sorted(str(f.relative_to(base)) for d in folders for f in d.rglob("*"))
 
 
 # --- registry-driven tests ---------------------------------------------------------------
@@ -215,12 +231,21 @@ def test_loader_reads_its_fixture(name, tmp_path, dataset_writer):
 
 
 @pytest.mark.parametrize("name", FILE_DATASETS)
-def test_bad_files_load_then_show_up_in_check_images(name, tmp_path, dataset_writer):
+def test_a_truncated_image_refuses_the_load_naming_it(name, tmp_path, dataset_writer, image_file_writer):
     expect = dataset_writer(name)
+    assert expect.bad, f"{name}'s fixture names no file to break"
     ds = load_dataset(name, data_root=tmp_path)
-    assert {Path(p).name for p, _ in check_images(ds.paths)} == expect.bad
-    good = [p for p in ds.paths if Path(p).name not in expect.bad]
-    assert all(open_image(p).mode == "RGB" for p in good)
+    assert check_images(ds.paths) == [] and all(open_image(p).mode == "RGB" for p in ds.paths)
+    for rel in expect.bad:
+        image_file_writer(tmp_path / rel, "truncated")
+    with pytest.raises(UnreadableImageError) as err:
+        load_dataset(name, data_root=tmp_path)
+    msg = str(err.value)
+    assert msg.startswith(f"{name}: {len(expect.bad)} of ") and "expected each to be a complete" in msg
+    assert all(f"{tmp_path / rel} is truncated or corrupt" in msg for rel in expect.bad)
+    for rel in expect.bad:  # repaired (new size and mtime): checked again, and loads
+        image_file_writer(tmp_path / rel, "rgb", size=FIXTURE_SIZE)
+    assert len(load_dataset(name, data_root=tmp_path)) == expect.n
 
 
 @pytest.mark.parametrize("name", FILE_DATASETS)
@@ -496,6 +521,52 @@ def test_emotion6_non_numeric_value_names_file_line_and_column(tmp_path, dataset
         load_dataset("emotionroi", data_root=tmp_path)
 
 
+def _edit_rows(gt: Path, edit) -> None:
+    """Rewrite ``gt`` with ``edit(line_number, fields) -> fields`` applied to every data line."""
+    lines = gt.read_text().splitlines()
+    rows = [lines[0]] + ["\t".join(edit(i, line.split("\t"))) for i, line in enumerate(lines[1:], start=2)]
+    gt.write_text("\n".join(rows) + "\n")
+
+
+def test_emotion6_empty_field_and_short_row_name_line_and_column(tmp_path, dataset_writer, empty_stores):
+    dataset_writer("emotion6")
+    gt = tmp_path / "emotion6" / "ground_truth.txt"
+    edits = {3: lambda f: f[:2] + [""] + f[3:],  # arousal empty
+             6: lambda f: f[:8],  # short row: no surprise, no neutral
+             11: lambda f: f[:7] + [" "] + f[8:]}  # sadness whitespace only
+    _edit_rows(gt, lambda i, f: edits[i](f) if i in edits else f)
+    for name in ("emotion6", "emotionroi"):  # EmotionROI joins the same file
+        with pytest.raises(DatasetLayoutError) as err:
+            load_dataset(name, data_root=tmp_path)
+        msg = str(err.value)
+        assert msg.startswith(f"{gt}: 3 line(s) lack a value: ")
+        assert "line 3 (column(s) '[arousal]' empty)" in msg
+        assert "line 6 (8 of 10 fields: column(s) '[prob. surprise]' and '[prob. neutral]' missing)" in msg
+        assert "line 11 (column(s) '[prob. sadness]' empty)" in msg
+        assert "expected 10 tab-separated fields on every line, none empty" in msg
+    assert empty_stores() == []
+
+
+def test_emotion6_probabilities_must_sum_to_one(tmp_path, dataset_writer, empty_stores):
+    from vsalib.data.emotion6 import PROBABILITY_SUM_TOLERANCE
+
+    dataset_writer("emotion6")
+    gt = tmp_path / "emotion6" / "ground_truth.txt"
+    neutral = {5: "0.33"}  # line 5 sums to 1.03: values re-rounded to two decimals pass
+    _edit_rows(gt, lambda i, f: f[:-1] + [neutral[i]] if i in neutral else f)
+    assert len(load_dataset("emotion6", data_root=tmp_path)) == 30
+    before = empty_stores()  # the good load's image check
+    neutral = {4: "0.1", 9: "0.6"}  # 0.7 + 0.1 = 0.8 and 0.7 + 0.6 = 1.3
+    _edit_rows(gt, lambda i, f: f[:-1] + [neutral[i]] if i in neutral else f)
+    with pytest.raises(DatasetLayoutError) as err:
+        load_dataset("emotion6", data_root=tmp_path, labels="dominant_binary")
+    msg = str(err.value)
+    assert msg.startswith(f"{gt}: the 7 probabilities (columns '[prob. anger]' to '[prob. neutral]') of 2 line(s) ")
+    assert "line 4 (sum 0.8), line 9 (sum 1.3);" in msg and "line 5" not in msg
+    assert f"expected a sum within {PROBABILITY_SUM_TOLERANCE} of 1 on every line" in msg
+    assert empty_stores() == before and not any(f.startswith("results") for f in before)
+
+
 @pytest.mark.parametrize("text", ["HEADER\n", "HEADER\n\n  \n", ""], ids=["header", "header+blank", "empty"])
 def test_emotion6_ground_truth_without_rows_is_an_error(tmp_path, dataset_writer, text):
     dataset_writer("emotion6")
@@ -589,6 +660,11 @@ def test_real_twitter1_counts(subset, n, pos, neg):
 @pytest.mark.realdata
 def test_real_emotion6_counts():
     _require("emotion6")
+    from vsalib.data.emotion6 import PROBABILITY_SUM_TOLERANCE, read_emotion6_ground_truth
+
+    table = read_emotion6_ground_truth(find_dataset_dir("emotion6"))
+    sums = table[list(EMOTION6_PROB_COLUMNS)].sum(axis=1)
+    assert (sums - 1).abs().max() < PROBABILITY_SUM_TOLERANCE / 1000  # published: within 1.7e-6 of 1
     assert load_dataset("emotion6").class_counts() == {"negative": 1320, "positive": 660}
     dom = load_dataset("emotion6", labels="dominant_binary")
     assert dom.class_counts() == {"negative": 913, "positive": 742} and dom.info["dominant"]["dropped"] == 325

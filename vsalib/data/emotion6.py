@@ -52,6 +52,11 @@ GROUND_TRUTH = "ground_truth.txt"
 EMOTIONROI_TRAIN_MAX = 231  # images 1..231 of each emotion train, 232..330 test
 EMOTIONROI_SPLIT_DIR = "training_testing_split"
 EMOTIONROI_MAPS_DIR = "ground_truth"
+PROBABILITY_SUM_TOLERANCE = 0.05
+"""How far a row's 7 probabilities may sum from 1. Measured on the published ground_truth.txt (1980
+rows, values rounded to 6 digits): sums 0.9999983 to 1.0000014, at most 1.7e-6 from 1, so 0.05 leaves a
+margin of about 30 000. It also accepts values re-rounded to two decimals (at most 7 x 0.005 = 0.035
+off) and still refuses a row that lost or gained a value, such as one summing to 0.8 or 1.3."""
 EMOTION6_PROTOCOL = Protocol(
     "ratio", ratios=(0.75, 0.20, 0.05),
     note="R-CNNGSR: random 75 % train / 20 % test / 5 % validation (repeats not reported).",
@@ -100,6 +105,11 @@ def read_emotion6_ground_truth(root: Path) -> pd.DataFrame:
             f"{path} is empty; expected a header line and one tab-separated row per image "
             "(image, valence, arousal, 7 probabilities)"
         ) from None
+    except pd.errors.ParserError as err:  # a line with more fields than the header
+        raise DatasetLayoutError(
+            f"{path}: {str(err).strip()}; expected {expected} tab-separated fields on every line "
+            "(image, valence, arousal, 7 probabilities)"
+        ) from None
     if raw.shape[1] != expected:
         raise DatasetLayoutError(
             f"{path}: expected {expected} tab-separated columns (image, valence, arousal, 7 probabilities); "
@@ -108,16 +118,21 @@ def read_emotion6_ground_truth(root: Path) -> pd.DataFrame:
     header = [str(c) for c in raw.columns]
     raw.columns = ["image", "valence", "arousal", *EMOTION6_PROB_COLUMNS]
     raw.index = raw.index + 2  # the file's line numbers (the header is line 1)
-    blank = raw.apply(lambda c: c.isna() | c.astype(str).str.strip().eq("")).all(axis=1)
-    raw = raw[~blank]  # blank or whitespace-only lines
+    missing = raw.apply(_is_missing)
+    blank = missing.all(axis=1)
+    raw, missing = raw[~blank], missing[~blank]  # blank or whitespace-only lines
     if raw.empty:
         raise DatasetLayoutError(
             f"{path} has no rows (only its header line); expected one tab-separated row per image "
             "(image, valence, arousal, 7 probabilities)"
         )
-    table = _folder_columns(raw["image"].fillna("").str.strip().tolist(), root, str(path))
+    _refuse_missing_values(missing, header, path)
+    table = _folder_columns(raw["image"].str.strip().tolist(), root, str(path))
     for col, name in zip(raw.columns[1:], header[1:]):
         table[col] = _numeric_column(raw[col], path, col, name)
+    table.index = raw.index
+    _refuse_bad_sums(table, header, path)
+    table = table.reset_index(drop=True)
     require_files(table["path"], path, "emotion6")
     unlisted = sorted(set(_image_names(root)) - set(table["image"]))
     if unlisted:
@@ -128,18 +143,74 @@ def read_emotion6_ground_truth(root: Path) -> pd.DataFrame:
     return table
 
 
+def _is_missing(values: pd.Series) -> pd.Series:
+    """True where a field is absent (a short row) or empty / whitespace only."""
+    if pd.api.types.is_numeric_dtype(values):  # parsed as numbers: only NaN can be missing
+        return values.isna()
+    return values.isna() | values.astype(str).str.strip().eq("")
+
+
+def _refuse_missing_values(missing: pd.DataFrame, header: list[str], path: Path) -> None:
+    """Raise naming every line with an empty field or too few fields (``missing``: one bool per field)."""
+    lines = missing.index[missing.any(axis=1)].tolist()
+    if not lines:
+        return
+    fields = _fields_per_line(path)
+    expected = len(header)
+    items = []
+    for line in lines:
+        cols = " and ".join(repr(header[j]) for j in np.flatnonzero(missing.loc[line].to_numpy()))
+        n = fields.get(line, expected)
+        if n < expected:
+            items.append(f"line {line} ({n} of {expected} fields: column(s) {cols} missing)")
+        else:
+            items.append(f"line {line} (column(s) {cols} empty)")
+    raise DatasetLayoutError(
+        f"{path}: {len(lines)} line(s) lack a value: {describe_list(items)}; expected {expected} "
+        "tab-separated fields on every line, none empty: image, valence, arousal and 7 probabilities"
+    )
+
+
+def _fields_per_line(path: Path) -> dict[int, int]:
+    """Number of tab-separated fields on each line of ``path`` (line 1 = the header)."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    return {i: len(line.rstrip("\r").split("\t")) for i, line in enumerate(text.split("\n"), start=1)}
+
+
 def _numeric_column(values: pd.Series, path: Path, column: str, header: str) -> np.ndarray:
-    """``values`` as float64; a value that is not a number is an error naming its line and column."""
+    """``values`` as float64; a value that is missing or not a finite number is an error naming its line and
+    column."""
+    missing = _is_missing(values)
+    if missing.any():
+        lines = missing[missing].index.tolist()
+        raise DatasetLayoutError(
+            f"{path}, line(s) {describe_list(lines)}, column {column!r} (header {header!r}): no value (an "
+            "empty field or a short row); expected a decimal number such as 0.25"
+        )
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & values.notna()
+    bad = ~np.isfinite(numbers.to_numpy(dtype=np.float64))
     if bad.any():
-        lines = bad[bad].index.tolist()
+        lines = values.index[bad].tolist()
         more = f" ({len(lines)} such values, on lines {describe_list(lines)})" if len(lines) > 1 else ""
         raise DatasetLayoutError(
             f"{path}, line {lines[0]}, column {column!r} (header {header!r}): "
             f"{str(values[lines[0]]).strip()!r} is not a number; expected a decimal number such as 0.25{more}"
         )
     return numbers.to_numpy(dtype=np.float64)
+
+
+def _refuse_bad_sums(table: pd.DataFrame, header: list[str], path: Path) -> None:
+    """Raise naming every line whose 7 probabilities do not sum to 1 (± ``PROBABILITY_SUM_TOLERANCE``)."""
+    sums = table[list(EMOTION6_PROB_COLUMNS)].sum(axis=1)
+    bad = sums[(sums - 1.0).abs() > PROBABILITY_SUM_TOLERANCE]
+    if bad.empty:
+        return
+    first, last = header[3], header[3 + len(EMOTION6_PROB_COLUMNS) - 1]
+    items = [f"line {line} (sum {s:.6g})" for line, s in bad.items()]
+    raise DatasetLayoutError(
+        f"{path}: the 7 probabilities (columns {first!r} to {last!r}) of {len(bad)} line(s) do not sum to 1: "
+        f"{describe_list(items)}; expected a sum within {PROBABILITY_SUM_TOLERANCE} of 1 on every line"
+    )
 
 
 def _folder_columns(images: list[str], root: Path, source: str) -> pd.DataFrame:

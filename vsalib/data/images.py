@@ -6,6 +6,12 @@ Image files in the benchmarks are not always what their extension says: some Twi
 8-bit RGB image (transparent pixels composited on white). EXIF orientation is not
 applied: the pixels are used as stored, like the papers' Caffe/MATLAB pipelines.
 
+``verify_dataset_images`` is what ``load_dataset`` runs on a dataset's images: every file fully
+decoded once (a small thread pool), every unreadable one named in one ``UnreadableImageError``,
+images under ``MIN_IMAGE_SIDE`` warned about (``SmallImageWarning``); files found clean are cached
+under ``<cache>/image_checks/`` with their sizes and modification times, so that unchanged files
+are not decoded again.
+
 ``ImageTableDataset`` (a ``torch.utils.data.Dataset``) is built on first access so that
 importing this module never imports torch.
 """
@@ -13,8 +19,13 @@ importing this module never imports torch.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -24,6 +35,22 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 _PROGRESS_MIN = 200  # check_images shows a progress bar from this many files on
 _TRANSPARENT_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_BYTES_REPR = re.compile(r"""\bb(['"]).*?(?<!\\)\1""")  # bytes a Pillow message quotes (e.g. a PNG chunk name)
+
+MIN_IMAGE_SIDE = 32
+"""Shorter side in pixels below which ``load_dataset`` warns (``SmallImageWarning``). The chapters
+crop regions that are a fraction of the image (3 x 3 grid cells, random boxes from a fifth of the
+side, selective-search segments of 100 px and up) and resize each to the backbone's input: under
+32 px a grid cell is 10 px wide and a 100 px segment a tenth of the image. The benchmarks here have
+a shorter side of 100 px or more (Twitter I 100, Emotion6 107, Twitter II 150)."""
+
+CHECK_WORKERS = 4
+"""Threads that decode images in ``check_images`` (Pillow releases the GIL while decoding)."""
+
+CHECK_CACHE_VERSION = 1
+"""Bump when the image check changes, so that cached results are not trusted any more."""
+
+CACHE_ENV = "VSALIB_CACHE"
 
 
 class UnreadableImageError(ValueError):
@@ -36,6 +63,10 @@ class MissingImagesError(FileNotFoundError):
 
 class DatasetLayoutError(ValueError):
     """A dataset's files are inconsistent (unknown class, unlabelled image, bad line...)."""
+
+
+class SmallImageWarning(UserWarning):
+    """A dataset holds images whose shorter side is below ``MIN_IMAGE_SIDE`` pixels."""
 
 
 def require_files(paths: Sequence[str | os.PathLike], listed_in: str | os.PathLike, dataset: str) -> None:
@@ -71,14 +102,19 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             im.load()
             return _to_rgb(im)
     except UnidentifiedImageError:
-        head = path.read_bytes()[:8]
+        # Name the size only, never the bytes: an error message ends up in notebooks and logs.
+        size = path.stat().st_size
+        what = "the file is empty (0 bytes)" if size == 0 else (
+            f"the file has {size} bytes but no image header Pillow knows (e.g. a text or HTML file "
+            "saved under an image name)")
         raise UnreadableImageError(
             f"{path} is not an image Pillow can identify (expected JPEG, PNG, GIF, BMP, TIFF or "
-            f"WebP content; the file starts with {head!r}, {path.stat().st_size} bytes)"
+            f"WebP content; {what})"
         ) from None
     except (OSError, SyntaxError, ValueError) as err:
         raise UnreadableImageError(
-            f"{path} is truncated or corrupt (expected complete image data; Pillow says: {err})"
+            f"{path} is truncated or corrupt (expected complete image data; Pillow says: "
+            f"{_BYTES_REPR.sub('<bytes>', str(err))})"
         ) from None
 
 
@@ -104,26 +140,155 @@ def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
     return Image.fromarray(gray, mode="L").convert("RGB")
 
 
-def check_images(paths: Iterable[str | os.PathLike], progress: bool | None = None) -> list[tuple[str, str]]:
-    """Fully decode every file; return ``(path, reason)`` for each one that cannot be opened.
+def _inspect(path: str) -> tuple[str | None, tuple[int, int] | None]:
+    """``(None, (width, height))`` when ``path`` decodes fully, else ``(reason, None)``."""
+    try:
+        return None, open_image(path).size
+    except UnreadableImageError as err:
+        return str(err), None
 
-    ``progress``: show a tqdm bar (default: when there are at least 200 files).
+
+def scan_images(
+    paths: Iterable[str | os.PathLike], progress: bool | None = None, workers: int | None = None
+) -> list[tuple[str | None, tuple[int, int] | None]]:
+    """Fully decode every file on a small thread pool; per file, in order, ``(None, (width, height))``
+    or ``(reason, None)`` when it cannot be opened.
+
+    ``progress``: show a tqdm bar (default: from 200 files on); ``workers``: threads (default
+    ``CHECK_WORKERS``, at most the number of CPUs).
     """
     paths = [str(p) for p in paths]
     if progress is None:
         progress = len(paths) >= _PROGRESS_MIN
-    iterator: Iterable[str] = paths
-    if progress:
-        from vsalib.progress import tqdm
+    workers = max(1, min(workers or CHECK_WORKERS, os.cpu_count() or 1, len(paths) or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="vsalib-check") as pool:
+        results: Iterable = pool.map(_inspect, paths)
+        if progress:
+            from vsalib.progress import tqdm
 
-        iterator = tqdm(paths, desc="checking images", unit="img")
-    bad = []
-    for p in iterator:
-        try:
-            open_image(p)
-        except UnreadableImageError as err:
-            bad.append((p, str(err)))
-    return bad
+            results = tqdm(results, total=len(paths), desc="checking images", unit="img")
+        return list(results)
+
+
+def check_images(
+    paths: Iterable[str | os.PathLike], progress: bool | None = None, workers: int | None = None
+) -> list[tuple[str, str]]:
+    """Fully decode every file; return ``(path, reason)`` for each one that cannot be opened.
+
+    ``progress``: show a tqdm bar (default: when there are at least 200 files); ``workers``: see
+    ``scan_images``.
+    """
+    paths = [str(p) for p in paths]
+    return [(p, reason) for p, (reason, _) in zip(paths, scan_images(paths, progress, workers)) if reason]
+
+
+def image_check_dir() -> Path:
+    """Where clean image checks are cached: ``<cache>/image_checks``, ``<cache>`` being ``VSALIB_CACHE``,
+    else ``~/.cache/vsalib`` (as for features and the synthetic scenes)."""
+    base = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vsalib"
+    return Path(base).expanduser() / "image_checks"
+
+
+def _check_file(root: str) -> Path:
+    """The cache file of the dataset folder ``root``: ``<hash of its absolute path>.json``."""
+    return image_check_dir() / f"{hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:24]}.json"
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` from ``os.stat`` (no read), or None if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _read_checked(file: Path) -> dict[str, list]:
+    """``{path: [size, mtime_ns, width, height]}`` of the files found clean before (paths relative to the
+    dataset folder where under it), or empty (none, unreadable, another version)."""
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(record, dict) and record.get("version") == CHECK_CACHE_VERSION
+    return record["files"] if ok and isinstance(record.get("files"), dict) else {}
+
+
+def _write_checked(file: Path, root: str, checked: dict[str, list]) -> None:
+    """Merge ``checked`` into ``file`` and write it atomically (temp file + ``os.replace``); a cache that
+    cannot be written is skipped (the next load checks again)."""
+    tmp = None
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        files = {**_read_checked(file), **checked}  # another process may have added files meanwhile
+        record = {"version": CHECK_CACHE_VERSION, "root": os.path.abspath(root),
+                  "updated": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(record, fh, separators=(",", ":"))
+        os.replace(tmp, file)
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def verify_dataset_images(
+    dataset: str,
+    paths: Sequence[str | os.PathLike],
+    other_images: Sequence[str | os.PathLike] = (),
+    root: str | os.PathLike | None = None,
+    progress: bool | None = None,
+) -> None:
+    """Check a dataset's images: raise ``UnreadableImageError`` naming every file that does not fully
+    decode; warn (``SmallImageWarning``) about images whose shorter side is under ``MIN_IMAGE_SIDE``.
+
+    ``other_images`` (e.g. stimuli maps) are decoded too but not size-checked. Files found clean are
+    remembered in one JSON per dataset folder ``root`` (default: the files' common folder) under
+    ``image_check_dir()``, with their size and ``mtime_ns``: a later call decodes only the files that are
+    new or changed (``os.stat`` tells), so subsets of one dataset share a check. A failing check writes
+    nothing: it is run again on the next call.
+    """
+    images = list(dict.fromkeys(str(p) for p in paths))
+    seen = set(images)
+    files = images + [p for p in dict.fromkeys(str(p) for p in other_images) if p not in seen]
+    if not files:
+        return
+    root = str(root) if root is not None else os.path.commonpath([os.path.abspath(f) for f in files])
+    cache_file = _check_file(root)
+    known = _read_checked(cache_file)
+    entries = {}
+    todo = []
+    prefix = os.path.join(os.path.abspath(root), "")
+    for f in files:
+        key, stamp = os.path.abspath(f), _stamp(f)
+        key = key[len(prefix):] if key.startswith(prefix) else key  # relative to root: a smaller file
+        entry = known.get(key)
+        if stamp is not None and isinstance(entry, list) and len(entry) == 4 and tuple(entry[:2]) == stamp:
+            entries[f] = entry
+        else:
+            todo.append((f, key, stamp))
+    if todo:
+        results = scan_images([f for f, _, _ in todo], progress=progress)
+        bad = [reason for reason, _ in results if reason]
+        if bad:
+            raise UnreadableImageError(
+                f"{dataset}: {len(bad)} of {len(files)} image file(s) cannot be read (expected each to be "
+                "a complete JPEG, PNG, GIF, BMP, TIFF or WebP image):\n  " + "\n  ".join(bad)
+                + "\nReplace them from the original download, or remove them (and their rows in the "
+                "label file), then load the dataset again."
+            )
+        new = {}
+        for (f, key, stamp), (_, size) in zip(todo, results):
+            entries[f] = new[key] = [*(stamp or (-1, -1)), *size]
+        _write_checked(cache_file, root, new)
+    small = [(f, *entries[f][2:]) for f in images if min(entries[f][2:]) < MIN_IMAGE_SIDE]
+    if small:
+        shown = describe_list([f"{f} ({w}x{h} px)" for f, w, h in small])
+        warnings.warn(SmallImageWarning(
+            f"{dataset}: {len(small)} of {len(images)} image(s) have a shorter side below {MIN_IMAGE_SIDE} px "
+            f"(expected at least {MIN_IMAGE_SIDE} px: the chapters crop regions a fraction of the image "
+            f"wide): {shown}"
+        ), stacklevel=3)
 
 
 def content_hash(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

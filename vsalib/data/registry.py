@@ -3,7 +3,10 @@
 A loader is a function ``loader(root: Path, **options) -> ImageDataset``; it is
 registered with ``@register_dataset(name, folder=..., marker=..., how_to_get=...)``.
 ``load_dataset(name, data_root=None, **options)`` finds the dataset's folder under the
-data root, checks that the marker file exists and calls the loader.
+data root, checks that the marker file exists, calls the loader and checks its images
+(``vsalib.data.images.verify_dataset_images``: every file fully decoded on the first load, files
+found clean cached with their size and mtime under ``<cache>/image_checks``; generated datasets
+are not checked).
 
 The data root is, in this order: the ``data_root`` argument, the ``VSALIB_DATA``
 environment variable, ``../shared/datasets`` beside the repository (the project's
@@ -187,7 +190,15 @@ def is_available(name: str, data_root: str | os.PathLike | None = None) -> bool:
 
 
 def load_dataset(name: str, data_root: str | os.PathLike | None = None, **options) -> ImageDataset:
-    """Load a registered dataset by name; options are checked against the loader's."""
+    """Load a registered dataset by name; options are checked against the loader's.
+
+    Raises ``UnreadableImageError`` naming every image file (or ``*_path`` file, e.g. a stimuli map) that
+    does not fully decode, and warns (``SmallImageWarning``) about images under ``MIN_IMAGE_SIDE`` px. The
+    check decodes every image on the first load only (about 1-2 ms per image); later loads decode only
+    files that are new or changed since (by size and mtime), so a dataset's subsets share one check.
+    Generated datasets (``needs_files=False``: the synthetic scenes, written by vsalib into a folder
+    that is renamed into place when complete) are not checked.
+    """
     spec = dataset_spec(name, data_root)
     for key, value in options.items():
         if key not in spec.options:
@@ -201,6 +212,11 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None, **option
             )
     root = find_dataset_dir(name, data_root) if spec.needs_files else Path(data_root or ".")
     ds = spec.loader(root, **options)
+    if spec.needs_files:
+        from vsalib.data.images import verify_dataset_images
+
+        others = [p for c in ds.table.columns if str(c).endswith("_path") for p in ds.table[c].dropna()]
+        verify_dataset_images(name, ds.paths, others, root=ds.root)
     # Remember its fingerprint and image ids for the provenance of the records written about it.
     from vsalib import provenance
 
