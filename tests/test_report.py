@@ -231,3 +231,15 @@ def test_the_settings_are_folded(monkeypatch):
     (html,) = shown
     assert html.startswith("<details><summary>Settings of this run (2 settings; click to show)</summary>")
     assert "twitter1" in html and "<summary>Every other setting (1)</summary>" in html and "0.5" in html
+
+
+def test_a_papers_claims_as_a_compact_table():
+    board = pd.DataFrame({"paper": ["sun2016", "sun2016", "sun2016", "wsidnet"],
+                          "dataset": ["Twitter I five-agree", "Twitter II", "Twitter I five-agree", "EmotionROI"],
+                          "claim": ["K = 1 helps", "K = 1 helps", "fine-tuning helps", "graph helps"],
+                          "our gain": [-0.112, 0.5, -0.83, 1.0],
+                          "verdict": ["consistent with the paper", "not resolved", "paper's gain ruled out", "held"]})
+    t = scoreboard.compact(board, "sun2016")
+    assert list(t.columns) == ["claim", "Twitter I five-agree", "Twitter II"]
+    assert t.iloc[0].tolist() == ["K = 1 helps", "-0.11 (consistent with the paper)", "+0.50 (not resolved)"]
+    assert t.iloc[1].tolist() == ["fine-tuning helps", "-0.83 (paper's gain ruled out)", report.DASH]

@@ -214,10 +214,24 @@ def global_correction_sentence(board: pd.DataFrame) -> str:
             f"with a p-value, {told}: {names}.")
 
 
+def compact(board: pd.DataFrame, paper: str) -> pd.DataFrame:
+    """One paper's claims as rows and its datasets as columns; each cell our gain (points) and the verdict, e.g.
+    ``-0.11 (consistent with the paper)``; ``–`` where the claim did not run on that dataset. The columns keep the
+    scoreboard's order of datasets."""
+    rows = board[board["paper"] == paper]
+    if not len(rows):
+        return pd.DataFrame(columns=["claim"])
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    cells = {(r["claim"], r["dataset"]): f"{report.fmt_gain(r['our gain'])} ({r['verdict']})"
+             for _, r in rows.iterrows()}
+    claims = list(dict.fromkeys(rows["claim"]))
+    return pd.DataFrame([{"claim": c, **{d: cells.get((c, d), report.DASH) for d in datasets}} for c in claims])
+
+
 def short_name(key: str) -> str:
     """How the book names a paper (its card's ``short``)."""
     return next((m.card.short for m in papers() if key in (m.card.key, m.name)), key)
 
 
-__all__ = ["claim_rows", "formatted", "global_correction", "global_correction_sentence", "short_name", "majority_rate", "papers", "protocol_label", "scoreboard",
+__all__ = ["claim_rows", "compact", "formatted", "global_correction", "global_correction_sentence", "short_name", "majority_rate", "papers", "protocol_label", "scoreboard",
            "undecided", "undecided_sentence", "verdict_counts"]
