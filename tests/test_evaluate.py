@@ -122,14 +122,3 @@ def test_summarize():
         summarize(df, by="protocol")
 
 
-def test_paired_gain_verdicts():
-    from vsalib.evaluate import paired_gain
-
-    m, c, n, v = paired_gain([3.0, 2.0, 4.0])
-    # mean 3, s = 1, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3) = 2.484 -> [0.52, 5.48]
-    assert (m, n, v) == (3.0, 3, "held") and c == pytest.approx(2.4841, abs=1e-4)
-    assert paired_gain([-3.0, -2.0, -4.0])[3] == "reversed"
-    assert paired_gain([1.0, 0.0, 2.0])[3] == "not resolved"
-    assert paired_gain([0.0, 0.0, 0.0])[3] == "no difference"
-    assert paired_gain([1.5])[3] == "one run only"
-    assert paired_gain([float("nan")])[3] == "–"

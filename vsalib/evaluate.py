@@ -133,30 +133,6 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, f
     return mean, float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sem
 
 
-def paired_gain(differences: Iterable[float], confidence: float = 0.95) -> tuple[float, float, int, str]:
-    """A claimed gain read from paired differences (one per fold or split, same test images):
-    ``(mean, CI half-width, n, verdict)``. Verdict: ``held`` (the whole interval above 0),
-    ``reversed`` (below 0), ``no difference`` (every difference exactly 0), ``not resolved`` (the
-    interval spans 0), ``one run only`` (n = 1: no interval), ``–`` (no pairs)."""
-    v = np.asarray(list(differences), dtype=np.float64).reshape(-1)
-    v = v[~np.isnan(v)]
-    m, c = mean_ci(v, confidence)
-    n = int(v.size)
-    if n == 0:
-        verdict = "–"
-    elif n == 1:
-        verdict = "one run only"
-    elif bool((v == 0).all()):
-        verdict = "no difference"
-    elif m - c > 0:
-        verdict = "held"
-    elif m + c < 0:
-        verdict = "reversed"
-    else:
-        verdict = "not resolved"
-    return m, c, n, verdict
-
-
 def _ci_column(confidence: float) -> str:
     pct = confidence * 100
     return f"ci{pct:g}".replace(".", "_")

@@ -286,14 +286,15 @@ def validation_choice(per_value: dict):
     if not per_value:
         return pd.Series(dtype=float), pd.Series(dtype=object)
     folds = sorted(set.intersection(*(set(t.index) & set(v.index) for t, v in per_value.values())))
+    from vsalib.methods.base import choose_on_validation  # the one selection rule of every hyper-parameter
+
     test, chosen = {}, {}
     for f in folds:
-        best, best_v = None, -1.0
-        for value, (t, v) in per_value.items():
-            if f in v.index and f in t.index and float(v.loc[f]) > best_v:
-                best, best_v = value, float(v.loc[f])
-        if best is not None:
-            test[f], chosen[f] = float(per_value[best][0].loc[f]), best
+        try:
+            best, _ = choose_on_validation(per_value, lambda value: float(per_value[value][1].loc[f]))
+        except ValueError:  # no value has a validation score on this fold
+            continue
+        test[f], chosen[f] = float(per_value[best][0].loc[f]), best
     index = pd.MultiIndex.from_tuples(list(test), names=["seed", "fold"])
     return pd.Series(list(test.values()), index=index, dtype=float), pd.Series(list(chosen.values()), index=index)
 
