@@ -6,9 +6,12 @@ The layout::
         vsalib_labels.csv      path,label[,group][,split]
         images/...             any layout: ``path`` is relative to the CSV's folder (or absolute)
 
-- ``path``: the image file (JPEG, PNG, ... read by content, whatever the extension says);
+- ``path``: the image file (JPEG, PNG, ... read by content, whatever the extension says); a relative path
+  must stay inside the CSV's folder (one whose ``..`` climbs out is refused before any file is opened, so a
+  shared dataset cannot read outside itself); an absolute path is taken as written;
 - ``label``: the class, a name (``negative``/``positive``, or any names: sorted, with
-  ``negative`` before ``positive``) or an integer index;
+  ``negative`` before ``positive``) or an integer index 0..K-1 without gaps; names and indices are not
+  mixed, and two names that are one name misspelt (``positve`` beside ``positive``) are refused;
 - ``group`` (optional): images that must stay on one side of every split (near-duplicates, the same
   photographer, ...); default: each image its own group;
 - ``split`` (optional): ``train``/``val``/``test`` for a fixed split; without it, the chapters draw
@@ -23,6 +26,7 @@ work with no code. :func:`register_own_dataset` registers a CSV anywhere else, i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,19 +59,16 @@ def read_own_table(csv_path: str | os.PathLike, name: str) -> tuple[pd.DataFrame
     if len(empty):
         raise DatasetLayoutError(f"{name}: {csv_path} has an empty path or label on data row(s) "
                                  f"{describe_list([i + 2 for i in empty])} (line numbers, header = 1)")
-    labels = raw["label"].str.strip()
-    if labels.str.fullmatch(r"\d+").all():
-        idx = labels.astype(int).to_numpy()
-        classes = [str(i) for i in range(int(idx.max()) + 1)]
-    else:
-        names = sorted(set(labels), key=lambda c: (c != "negative", c != "positive", c))
-        classes = names
-        idx = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
-    if len(set(idx.tolist())) < 2:
-        raise DatasetLayoutError(f"{name}: {csv_path} has a single class ({classes[int(idx[0])]!r}); a sentiment "
-                                 f"dataset needs at least two")
-    folder = csv_path.parent
-    table = pd.DataFrame({"path": [str(p if os.path.isabs(p) else (folder / p)) for p in raw["path"].str.strip()],
+    folder = Path(os.path.abspath(csv_path.parent))
+    paths = raw["path"].str.strip()
+    outside = [i for i, p in paths.items() if not os.path.isabs(p) and not _inside(folder, p)]
+    if outside:  # refused before any listed file is opened or even looked up
+        raise DatasetLayoutError(
+            f"{name}: {csv_path} lists path(s) that leave the dataset's folder {folder}: data row(s) "
+            f"{describe_list([f'{i + 2} ({paths[i]!r})' for i in outside])} (line numbers, header = 1); expected a "
+            "path relative to that folder that stays inside it, or an absolute path")
+    idx, classes = _label_indices(raw["label"].str.strip(), csv_path, name)
+    table = pd.DataFrame({"path": [str(p if os.path.isabs(p) else (folder / p)) for p in paths],
                           "label": idx.astype(np.int64)})
     table["group"] = raw["group"].str.strip().to_numpy() if "group" in raw.columns else table["path"]
     if "split" in raw.columns:
@@ -83,6 +84,71 @@ def read_own_table(csv_path: str | os.PathLike, name: str) -> tuple[pd.DataFrame
         raise DatasetLayoutError(f"{name}: {csv_path} lists {describe_list(sorted(set(dup)))} more than once")
     require_files(table["path"], csv_path, name)
     return table, classes
+
+
+def _inside(folder: Path, relative: str) -> bool:
+    """Whether ``folder / relative`` stays inside ``folder`` once its ``..`` are resolved (by text: no file is
+    looked up, so a path that climbs out is refused before it is touched)."""
+    target = os.path.normpath(os.path.join(folder, relative))
+    return os.path.commonpath([str(folder), target]) == str(folder)
+
+
+#: Two class names this alike (difflib's ratio, after case-folding) are taken for one name misspelt.
+NEAR_DUPLICATE_RATIO = 0.8
+
+
+def _near_duplicates(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of class names that are one name written two ways: equal after case-folding and stripping, or
+    alike by :data:`NEAR_DUPLICATE_RATIO` (``positve``/``positive``); names that differ only in their digits
+    (``class1``/``class2``) are distinct."""
+    from difflib import SequenceMatcher
+    from itertools import combinations
+
+    pairs = []
+    for a, b in combinations(names, 2):
+        fa, fb = a.casefold().strip(), b.casefold().strip()
+        if re.sub(r"\d", "", fa) == re.sub(r"\d", "", fb) and fa != fb:
+            continue
+        if fa == fb or SequenceMatcher(None, fa, fb).ratio() >= NEAR_DUPLICATE_RATIO:
+            pairs.append((a, b))
+    return pairs
+
+
+def _label_indices(labels: pd.Series, csv_path: Path, name: str) -> tuple[np.ndarray, list[str]]:
+    """The class index of each row and the class names: integer indices 0..K-1, or names (sorted, negative
+    before positive). Refuses integer labels with gaps, names mixed with integers and two names that are one name
+    misspelt, giving the count of every label."""
+    counts = labels.value_counts()
+    listed = ", ".join(f"{label}: {n}" for label, n in counts.items())
+    numeric = labels.str.fullmatch(r"\d+")
+    if numeric.all():
+        idx = labels.astype(int).to_numpy()
+        missing = sorted(set(range(int(idx.max()) + 1)) - set(idx.tolist()))
+        if missing:
+            raise DatasetLayoutError(
+                f"{name}: {csv_path} column 'label' uses the indices {describe_list(sorted(set(idx.tolist())))} but "
+                f"no image has {describe_list(missing)}; expected integer labels 0..K-1 without gaps (each index a "
+                f"class with images) or class names. Labels: {listed}")
+        classes = [str(i) for i in range(int(idx.max()) + 1)]
+    elif numeric.any():
+        raise DatasetLayoutError(
+            f"{name}: {csv_path} column 'label' mixes integer indices and names "
+            f"({describe_list(sorted(set(labels[numeric])))} beside {describe_list(sorted(set(labels[~numeric])))}), "
+            f"which would make two classes of one meaning; expected either names or indices throughout. Labels: "
+            f"{listed}")
+    else:
+        classes = sorted(set(labels), key=lambda c: (c != "negative", c != "positive", c))
+        alike = _near_duplicates(classes)
+        if alike:
+            shown = ", ".join(f"{a!r} and {b!r}" for a, b in alike)
+            raise DatasetLayoutError(
+                f"{name}: {csv_path} column 'label' has names that look like one name written two ways: {shown}; "
+                f"expected each class spelt one way (correct the spelling of the rarer one). Labels: {listed}")
+        idx = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
+    if len(set(idx.tolist())) < 2:
+        raise DatasetLayoutError(f"{name}: {csv_path} has a single class ({classes[int(idx[0])]!r}); a sentiment "
+                                 f"dataset needs at least two")
+    return idx, classes
 
 
 def load_own(root: Path, *, name: str, csv_name: str = LABELS_CSV) -> ImageDataset:

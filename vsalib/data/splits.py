@@ -93,6 +93,7 @@ def make_splits(
         column = dataset.info.get("fold_column") if fold_column == AUTO else fold_column
         if column is not None:
             return _predefined_folds(dataset, column, labels, groups, seed, val_fraction)
+        _check_class_sizes(dataset, labels, groups, protocol.k)
         return _grouped_kfold(labels, groups, protocol.k, seed, val_fraction)
     if protocol.kind == "fixed":
         return [_fixed_split(dataset, labels, groups, seed, val_fraction)]
@@ -135,7 +136,8 @@ def per_category_kfold(
     _check_seed(seed)
     _check_fraction(val_fraction, "val_fraction")
     _check_k(k, len(np.unique(groups)), "groups")
-    categories = pd.factorize(dataset.table[column])[0]
+    categories, names = pd.factorize(dataset.table[column])
+    _check_class_sizes(dataset, categories, groups, k, [str(n) for n in names], f"category ({column})")
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     splits = []
     for fold, (rest, test) in enumerate(cv.split(np.zeros(len(labels)), categories, groups)):
@@ -162,6 +164,38 @@ def twin_leakage(dataset: ImageDataset, splits: list[Split]) -> float:
 
 
 # --- protocols ---------------------------------------------------------------------------
+
+
+def _class_names(dataset: ImageDataset, labels: np.ndarray) -> list[str]:
+    classes = list(getattr(dataset, "classes", []) or [])
+    return classes if len(classes) > int(labels.max(initial=0)) else [str(i) for i in range(int(labels.max(initial=0)) + 1)]
+
+
+class SmallClassWarning(UserWarning):
+    """A class has fewer groups than folds: some folds' test parts hold none of its images."""
+
+
+def _check_class_sizes(dataset: ImageDataset, labels: np.ndarray, groups: np.ndarray, k: int,
+                       names: list[str] | None = None, what: str = "class") -> None:
+    """Before any split is drawn: refuse a class held by a single group (the fold that tests it would train a
+    model that never saw it, and the error would come from deep inside training, naming neither dataset nor
+    fold), and warn where a class has fewer groups than the ``k`` folds (some test parts cannot hold it)."""
+    names = names or _class_names(dataset, labels)
+    sizes = {names[int(c)]: (int((labels == c).sum()), len(np.unique(groups[labels == c]))) for c in np.unique(labels)}
+    described = lambda items: "; ".join(f"{n!r}: {i} image(s) in {g} group(s)" for n, (i, g) in items)  # noqa: E731
+    single = [(n, v) for n, v in sizes.items() if v[1] < 2]
+    if single:
+        raise ValueError(f"dataset {dataset.name!r}: {k}-fold cross-validation needs at least 2 groups of every "
+                         f"{what} (images of one group stay together), so that every fold trains on it; too small: "
+                         f"{described(single)}. Add images to it, merge it into another {what}, or give the CSV a "
+                         "split column")
+    few = [(n, v) for n, v in sizes.items() if v[1] < k]
+    if few:
+        import warnings
+
+        warnings.warn(f"dataset {dataset.name!r}: {described(few)}, fewer groups than the {k} folds: some folds' test "
+                      f"parts hold none of that {what}'s images (more images, or fewer folds with -p folds, avoid it)",
+                      SmallClassWarning, stacklevel=3)
 
 
 def _grouped_kfold(labels, groups, k, seed, val_fraction) -> list[Split]:
@@ -205,6 +239,13 @@ def _fixed_split(dataset, labels, groups, seed, val_fraction) -> Split:
     train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
     if not train.size or not test.size:
         raise ValueError(f"dataset {dataset.name!r}: fixed split needs both train and test rows")
+    names = _class_names(dataset, labels)
+    absent = [f"{names[c]!r} (train {int((labels[train] == c).sum())}, test {int((labels[test] == c).sum())})"
+              for c in np.unique(labels) if not (labels[train] == c).any() or not (labels[test] == c).any()]
+    if absent:
+        raise ValueError(f"dataset {dataset.name!r}: its split column leaves class(es) {', '.join(absent)} out of the "
+                         "training or the test part; expected every class in both (move some of its images, or "
+                         "drop the split column for cross-validation)")
     if (split == "val").any():
         val = np.flatnonzero(split == "val")
     else:
