@@ -269,12 +269,12 @@ def test_sun2016_table1_from_the_snapshot_shows_the_stored_numbers(subset):
     t1 = sun2016.table1(published.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
                         ks=range(1, 21)).set_index("row")
     # the same rows computed by hand from the files: latest fine-tuned model per fold (the cpu profile's backbone
-    # and scope: ladder rungs of other backbones or whole-network fine-tuning are not Table 1's), the RoIAlign
+    # and scope: ladder rungs of other backbones, input sizes or whole-network fine-tuning are not Table 1's), the RoIAlign
     # records built on it (crop-scored runs are When do regions help?'s)
     ft = {}
     for d in raw:
         if d["method"] == "global-finetune" and d["params"]["backbone"] == "efficientnet_lite0" \
-                and d["params"].get("finetune_from") == 12:
+                and d["params"].get("finetune_from") == 12 and d["params"].get("image_size", 224) == 224:
             k = (d["seed"], d["fold"])
             if k not in ft or d["created"] > ft[k]["created"]:
                 ft[k] = d
