@@ -435,7 +435,7 @@ def hand_crafted_table(paper: str, *, path=None) -> pd.DataFrame:
 
 def _majority_of(runs: pd.DataFrame, paper: str, column: str, method: str) -> float:
     """The majority-class rate of the test images of ``method``'s runs on the dataset that ``paper`` calls ``column``."""
-    where = {(p, c): d for p, _, _, ds in global_cnn.PAPER_BASELINES for c, d in ds.items()}
+    where = _baseline_datasets()
     ds, sub = where.get((paper, column), (None, None))
     sel = runs[(runs["dataset"] == ds) & (runs["method"] == method)] if len(runs) else runs
     if sub is not None and len(sel):
@@ -443,12 +443,17 @@ def _majority_of(runs: pd.DataFrame, paper: str, column: str, method: str) -> fl
     return scoreboard.majority_rate(sel) if len(sel) else math.nan
 
 
+
+def _baseline_datasets() -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(paper, the global-baseline table's dataset column) → (dataset, subset), from global_cnn.PAPER_BASELINES."""
+    return {(p, c): d for p, _, _, ds in global_cnn.PAPER_BASELINES for c, d in ds.items()}
+
 def zero_spread_sentence(runs: pd.DataFrame, have: pd.DataFrame) -> str:
     """Where a row of the global-baseline table shows ``± 0.00`` over several splits: what it is (every split
     scoring the same number of its test images correct), so that a reader does not take it for one split counted
     several times."""
     out = []
-    where = {(p, c): d for p, _, _, ds in global_cnn.PAPER_BASELINES for c, d in ds.items()}
+    where = _baseline_datasets()
     seen = set()
     for _, r in have[(have["runs"] > 1) & (have["ci95"] == 0)].iterrows():
         ds, sub = where.get((r["paper"], r["dataset"]), (None, None))
@@ -483,7 +488,7 @@ def own_baseline_notes(runs: pd.DataFrame, have: pd.DataFrame) -> list[str]:
     """Per row of the global-baseline table: where the paper's chapter measures its gains against a whole-image
     model of its own (WSIDNet's Backbone: the holistic branch, trained by WSIDNet's method, one seed) rather than
     the global fine-tune this table shows, that model's figure, so that the two pages' numbers are told apart."""
-    where = {(p, c): d for p, _, _, ds in global_cnn.PAPER_BASELINES for c, d in ds.items()}
+    where = _baseline_datasets()
     notes = []
     for _, r in have.iterrows():
         note = ""
