@@ -40,7 +40,7 @@ def test_a_wide_figure_is_drawn_a_column_wide_with_its_alt_text(shown):
     assert html.startswith('<img src="data:image/png;base64,') and f'alt="{alt}"' in html
     width = int(html.split('width="')[1].split('"')[0])
     assert width <= plots.COLUMN_INCHES * 96  # never wider than the column, so never scaled down on the page
-    assert not plt.get_fignums()  # closed
+    assert not plt.fignum_exists(fig.number)  # closed
 
 
 def test_an_explicit_alt_wins_and_is_escaped(shown):
@@ -50,3 +50,24 @@ def test_an_explicit_alt_wins_and_is_escaped(shown):
     assert plots.show(fig, alt='gain < 0 "here"') == 'gain < 0 "here"'
     assert 'alt="gain &lt; 0 &quot;here&quot;"' in shown[0]["text/html"]
     assert fig.get_size_inches()[0] == pytest.approx(4)  # a narrow figure keeps its size
+
+
+def test_a_pipeline_says_its_steps(shown):
+    fig = plots.pipeline([("1. proposals", "N boxes"), ("2. score", "the CNN on each box")], "Sun2016's pipeline")
+    assert plots.show(fig) == ("the plot: Sun2016's pipeline — a diagram of 2 steps: 1. proposals → 2. score.")
+
+
+def test_every_notebook_figure_goes_through_show():
+    """A figure left for the inline backend reaches the book without an alt text (its file name stands in)."""
+    import json
+    import re
+    from pathlib import Path
+
+    makes = re.compile(r"\b(figures\.\w+|plt\.(subplots|figure)|plots\.(pipeline|image_grid|class_balance))\(")
+    left = []
+    for nb in sorted(Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            src = "".join(cell["source"])
+            if cell["cell_type"] == "code" and makes.search(src) and "plots.show(" not in src:
+                left.append(f"{nb.name} cell {i}")
+    assert not left, "a figure is made but not shown with plots.show: " + ", ".join(left)

@@ -34,12 +34,20 @@ def describe(fig) -> str:
     parts = []
     if fig._suptitle is not None and fig._suptitle.get_text():
         parts.append(clean(fig._suptitle.get_text()))
-    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison or ax.images]
+    def diagram(ax) -> bool:  # drawn with its axes off: boxes and text (a pipeline)
+        return not ax.axison and not ax.images and bool(ax.texts)
+
+    panels = [ax for ax in fig.axes if ax.get_visible() and (ax.axison or ax.images or diagram(ax))]
     for i, ax in enumerate(panels):
-        title = clean(ax.get_title())
+        title = "; ".join(t for t in (clean(ax.get_title(loc)) for loc in ("left", "center", "right")) if t)
         x, y = clean(ax.get_xlabel()), clean(ax.get_ylabel())
         what = []
-        if ax.images:
+        if diagram(ax):
+            bold = [clean(t.get_text()) for t in ax.texts if t.get_fontweight() in ("bold", 700)]
+            names = bold or [clean(t.get_text()) for t in ax.texts]
+            what.append(f"a diagram of {len(names)} steps: " + " → ".join(names) if len(names) > 1
+                        else "a diagram: " + names[0])
+        elif ax.images:
             what.append("an image" if not (x or y) else f"a map of {y or 'rows'} by {x or 'columns'}")
         elif x or y:
             what.append(f"{y or 'values'} against {x or 'position'}")
@@ -47,7 +55,7 @@ def describe(fig) -> str:
         names = [clean(t.get_text()) for t in legend.get_texts()] if legend is not None else []
         if names:
             what.append("series: " + ", ".join(names))
-        elif ax.patches and not ax.images:
+        elif ax.patches and not ax.images and not diagram(ax):
             what.append(f"{len(ax.patches)} bars or boxes")
         elif len(ax.lines) > 1:
             what.append(f"{len(ax.lines)} lines")
