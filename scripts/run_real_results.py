@@ -29,7 +29,9 @@ results/notebooks/. Failed jobs are listed with their parameters and logs (resul
   ladder's rungs on five-agree (Sun2016 on the frozen features' classifier; every layer fine-tuned; EfficientNet-Lite1
   and -Lite2 at their own 240 and 260 px, each also on its frozen features; Lite0 on 96, 128 and 160-px images with
   its regions scored at 224 px, the lower rungs);
-- ``ladder-low``: the lower rungs alone.
+- ``ladder-low``: the lower rungs alone;
+- ``rcnngsr-seeds``, ``attr-attention-seeds``: seeds 3 and 4 of R-CNNGSR's and AttrAttention's Emotion6 splits
+  (five in all with the chapters' three), for the claims that three seeds leave undecided.
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -85,6 +87,9 @@ CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here
         {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260, "on_frozen": True},
         *LOWER]),
     "ladder-low": ("sun2016_affective_regions.ipynb", LOWER),  # the lower rungs alone
+    # two more seeds of the 75/20/5 and 80/10/10 splits on Emotion6, for the claims three seeds leave undecided
+    "rcnngsr-seeds": ("rcnngsr.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [3, 4]}]),
+    "attr-attention-seeds": ("attr_attention.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [3, 4]}]),
 }
 
 
