@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torchvision import transforms as T
 
-from vsalib.data.registry import UnknownNameError
+from vsalib.errors import UnknownNameError, WeightsUnavailableError  # noqa: F401  (re-exported)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,10 +51,6 @@ def backbone_weights(name: str) -> str:
     if name not in WEIGHTS_SOURCE:
         raise UnknownNameError(f"unknown backbone {name!r}; valid names: {', '.join(sorted(WEIGHTS_SOURCE))}")
     return WEIGHTS_SOURCE[name]
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights for a backbone could not be loaded."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vsalib.data.registry import UnknownNameError
+from vsalib.errors import UnknownNameError
 
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "display"}
 

@@ -13,7 +13,7 @@ Explicit notebook parameters override the profile's values.
 
 from __future__ import annotations
 
-from vsalib.data.registry import UnknownNameError
+from vsalib.errors import UnknownNameError
 
 PROFILES: dict[str, dict] = {
     "quick": {

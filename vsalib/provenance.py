@@ -21,7 +21,6 @@ change while its version does not.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -31,6 +30,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+# datasets are fingerprinted where they are loaded and noted there; the stamp reads the note
+from vsalib.data.fingerprint import dataset_fingerprint, image_ids, note_dataset, noted_dataset  # noqa: F401
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,8 +87,9 @@ def declared_methods() -> dict[str, MethodVersion]:
 
 
 def _import_methods() -> None:
-    from vsalib.methods import (attr_attention, color_histogram, global_cnn, majority, multilevel_rcnn,  # noqa: F401
-                                rcnngsr, scale_check, sun2016, wsidnet)  # (they declare themselves)
+    from vsalib.methods import import_all  # the method modules declare their families when imported
+
+    import_all()
 
 
 def method_stamp(method: str) -> dict[str, Any]:
@@ -176,64 +179,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(), "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
         "gpu": gpu, "threads": torch.get_num_threads(), "os": f"{platform.system()} {platform.release()}",
     }
-
-
-# -- datasets ---------------------------------------------------------------------------------------
-def _sha(items) -> str:
-    h = hashlib.sha256()
-    for it in items:
-        h.update(str(it).encode("utf-8"))
-        h.update(b"\n")
-    return h.hexdigest()[:16]
-
-
-def image_ids(ds) -> list[str]:
-    """The dataset's own id of each image: its path relative to the dataset folder (posix)."""
-    root = Path(ds.root).resolve() if ds.root is not None else None
-    ids = []
-    for p in ds.paths:
-        p = Path(p)
-        try:
-            ids.append(p.resolve().relative_to(root).as_posix() if root is not None else p.name)
-        except ValueError:
-            ids.append(p.name)
-    return ids
-
-
-def dataset_fingerprint(ds) -> dict[str, Any]:
-    """``{"name", "n_images", "files", "labels", "fingerprint"}``: hashes of the file list (ids, in
-    the dataset's order) and of the labels, and one hash of both.
-
-    Two copies of a dataset with the same images under the same names and the same labels get the
-    same fingerprint; a missing, extra or renamed image, or a changed label, changes it.
-    """
-    ids = image_ids(ds)
-    files = _sha(ids)
-    labels = _sha(f"{i}\t{int(y)}" for i, y in zip(ids, ds.labels))
-    return {"name": ds.name, "n_images": len(ids), "files": files, "labels": labels,
-            "fingerprint": _sha([files, labels])}
-
-
-@dataclass
-class _Noted:
-    fingerprint: dict[str, Any]
-    ids: list[str]
-
-
-_DATASETS: dict[tuple[str, str | None], _Noted] = {}
-
-
-def note_dataset(ds, variant: str | None = None) -> None:
-    """Remember a loaded dataset (``load_dataset`` calls this) for the records written about it."""
-    _DATASETS[(ds.name, variant)] = _Noted(dataset_fingerprint(ds), image_ids(ds))
-
-
-def noted_dataset(name: str, subset: str | None) -> _Noted | None:
-    """The dataset noted under ``(name, subset)``; else the only one noted under ``name``."""
-    if (name, subset) in _DATASETS:
-        return _DATASETS[(name, subset)]
-    same = [v for (n, _), v in _DATASETS.items() if n == name]
-    return same[0] if len(same) == 1 else None
 
 
 # -- run context ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from vsalib import provenance, snapshot
+from vsalib.report import BACKBONE_NAMES, backbone_name  # noqa: F401  (re-exported: where they lived first)
 from vsalib.results import FRAME_IDENTITY, FRAME_TAIL, ResultStore, filter_frame, latest_runs, order_columns
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +51,6 @@ MAX_LIST = 25_000
 PER_IMAGE_FIELDS = snapshot.PER_IMAGE_FIELDS
 
 #: Display names of the backbones, for rows named by what ran.
-BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "efficientnet_lite1": "EfficientNet-Lite1",
-                  "efficientnet_lite2": "EfficientNet-Lite2", "vgg16": "VGG16", "resnet101": "ResNet-101",
-                  "tiny": "tiny CNN"}
 
 #: The chapters' datasets on the real benchmarks: (dataset, subset) in the order they are shown.
 CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
@@ -118,10 +116,6 @@ def record_dicts(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
 def record_count(path: str | os.PathLike | None = None) -> int:
     """How many records the snapshot holds."""
     return len(load(path))
-
-
-def backbone_name(backbone: str | None) -> str:
-    return BACKBONE_NAMES.get(backbone or "", backbone or "?")
 
 
 def fill_command(chapter: str, dataset: str, subset: str | None = None) -> str:
@@ -227,7 +221,7 @@ def provenance_line(runs: pd.DataFrame) -> str:
     col = lambda c: runs[c] if c in runs else None  # noqa: E731
     protocols = sorted(set(runs["protocol"].dropna().astype(str))) if "protocol" in runs else []
     if len(protocols) > 1:  # never pooled: each protocol's runs, named as the scoreboard names it
-        from vsalib.scoreboard import protocol_label
+        from vsalib.report import protocol_label
 
         split = " and ".join(_split(runs[runs["protocol"] == p]) + ("" if p == "fixed" else f" ({protocol_label(p)})")
                              for p in protocols)

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from vsalib import targets
-from vsalib.published import backbone_name
+from vsalib.selection import validation_choice  # noqa: F401  (re-exported: where chapters met it)
 
 DASH = "–"
 
@@ -30,6 +30,10 @@ DASH = "–"
 DATASET_NAMES = {"twitter1": "Twitter I", "twitter2": "Twitter II", "emotion6": "Emotion6", "fi": "FI",
                  "emotionroi": "EmotionROI", "iaps": "IAPS", "artphoto": "ArtPhoto", "abstract": "Abstract",
                  "synthetic": "synthetic affective scenes"}
+#: How the book names the backbones.
+BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "efficientnet_lite1": "EfficientNet-Lite1",
+                  "efficientnet_lite2": "EfficientNet-Lite2", "vgg16": "VGG16", "resnet101": "ResNet-101",
+                  "tiny": "tiny CNN"}
 SUBSET_NAMES = {"five": "five-agree", "four": "four-agree", "three": "three-agree"}
 #: The papers' column names in targets.csv, for the book.
 PAPER_COLUMNS = {"twitter1-5": "Twitter I 5-agree", "twitter1-4": "Twitter I 4-agree", "twitter1-3": "Twitter I 3-agree",
@@ -87,6 +91,21 @@ def show(df: pd.DataFrame, caption: str | None = None, decimals: int = 2):
     return sty.set_table_styles([{"selector": "td, th", "props": cell + ([("font-size", "0.8em")] if wide else [])},
                                  {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"),
                                                                    ("font-size", "0.9em")]}])
+
+
+def backbone_name(backbone: str | None) -> str:
+    return BACKBONE_NAMES.get(backbone or "", backbone or "?")
+
+
+def protocol_label(protocol: str) -> str:
+    """How the scoreboard names a record's protocol: ``kfold5-grouped`` → "5-fold CV", ``kfold5-per-emotion`` →
+    "per-emotion 5-fold CV", ``fixed`` → "fixed split", ``ratio`` → "random split"."""
+    import re
+
+    m = re.fullmatch(r"kfold(\d+)(?:-per-(\w+))?(-grouped)?", protocol)
+    if m:
+        return (f"per-{m.group(2)} " if m.group(2) else "") + f"{m.group(1)}-fold CV"
+    return {"fixed": "fixed split", "ratio": "random split"}.get(protocol, protocol)
 
 
 def dataset_name(dataset: str, subset: str | None = None) -> str:
@@ -274,29 +293,6 @@ def row_values(card, runs: pd.DataFrame, dataset: str, subset: str | None = None
     """Per row of ``card``: ``(test accuracy % per (seed, fold), the paper's %)`` on one dataset.
     ``runs``: the store's rows of one run; ``where``: more parameter filters per method."""
     return {r.name: (row_accuracy(r, runs, where), paper_figure(card, r.name, dataset, subset)[0]) for r in card.rows}
-
-
-def validation_choice(per_value: dict):
-    """Per (seed, fold), the value whose model scored best on the validation part (ties: the first in
-    ``per_value``'s order) and its test accuracy: ``(test % per fold, chosen value per fold)``, on the folds
-    where every value ran (a value without any run is left out), so that every fold chooses among the same
-    values. ``per_value``: value → (test % per (seed, fold), validation % per (seed, fold))."""
-
-    per_value = {v: tv for v, tv in per_value.items() if len(tv[0])}
-    if not per_value:
-        return pd.Series(dtype=float), pd.Series(dtype=object)
-    folds = sorted(set.intersection(*(set(t.index) & set(v.index) for t, v in per_value.values())))
-    from vsalib.methods.base import choose_on_validation  # the one selection rule of every hyper-parameter
-
-    test, chosen = {}, {}
-    for f in folds:
-        try:
-            best, _ = choose_on_validation(per_value, lambda value: float(per_value[value][1].loc[f]))
-        except ValueError:  # no value has a validation score on this fold
-            continue
-        test[f], chosen[f] = float(per_value[best][0].loc[f]), best
-    index = pd.MultiIndex.from_tuples(list(test), names=["seed", "fold"])
-    return pd.Series(list(test.values()), index=index, dtype=float), pd.Series(list(chosen.values()), index=index)
 
 
 def card_table(card, runs: pd.DataFrame, dataset: str, subset: str | None = None, *,
@@ -555,6 +551,6 @@ def source_of(paper: str) -> str:
     return targets.PAPERS[paper]
 
 
-__all__ = ["DASH", "caption", "card_claims", "fixed_split_correct", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
+__all__ = ["BACKBONE_NAMES", "DASH", "backbone_name", "protocol_label", "caption", "card_claims", "fixed_split_correct", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",
            "mean_ci_pct", "paper_column", "paper_figure", "paper_table", "published_value", "row_accuracy", "row_values", "settings_table", "show", "show_settings", "source_of", "stand_in_name", "substitutions", "uses_stand_in",
            "walkthrough_banner", "what_ran"]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from vsalib import published, report
+from vsalib.report import protocol_label  # noqa: F401  (re-exported: where it lived first)
 from vsalib.methods import base
 
 
@@ -70,17 +71,6 @@ def claim_rows(method: type[base.Method], runs: pd.DataFrame, dataset: str, subs
 def papers() -> list[type[base.Method]]:
     """The registered methods that carry a paper card (the chapters with claims), in registry order."""
     return [base.method_class(n) for n in base.list_methods() if base.method_class(n).card is not None]
-
-
-def protocol_label(protocol: str) -> str:
-    """How the scoreboard names a record's protocol: ``kfold5-grouped`` → "5-fold CV", ``kfold5-per-emotion`` →
-    "per-emotion 5-fold CV", ``fixed`` → "fixed split", ``ratio`` → "random split"."""
-    import re
-
-    m = re.fullmatch(r"kfold(\d+)(?:-per-(\w+))?(-grouped)?", protocol)
-    if m:
-        return (f"per-{m.group(2)} " if m.group(2) else "") + f"{m.group(1)}-fold CV"
-    return {"fixed": "fixed split", "ratio": "random split"}.get(protocol, protocol)
 
 
 def by_protocol(runs: pd.DataFrame, dataset: str, subset: str | None) -> list[tuple[str, str, pd.DataFrame]]:

@@ -32,6 +32,9 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from vsalib.errors import (DatasetLayoutError, MissingImagesError, SmallImageWarning,  # noqa: F401  (re-exported)
+                           UnreadableImageError)
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 _PROGRESS_MIN = 200  # check_images shows a progress bar from this many files on
 _TRANSPARENT_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
@@ -51,22 +54,6 @@ CHECK_CACHE_VERSION = 1
 """Bump when the image check changes, so that cached results are not trusted any more."""
 
 CACHE_ENV = "VSALIB_CACHE"
-
-
-class UnreadableImageError(ValueError):
-    """An image file is missing, truncated, corrupt or not an image at all."""
-
-
-class MissingImagesError(FileNotFoundError):
-    """A label file lists images that are not on disk."""
-
-
-class DatasetLayoutError(ValueError):
-    """A dataset's files are inconsistent (unknown class, unlabelled image, bad line...)."""
-
-
-class SmallImageWarning(UserWarning):
-    """A dataset holds images whose shorter side is below ``MIN_IMAGE_SIDE`` pixels."""
 
 
 def require_files(paths: Sequence[str | os.PathLike], listed_in: str | os.PathLike, dataset: str) -> None:

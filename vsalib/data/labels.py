@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from vsalib.data.registry import UnknownNameError
+from vsalib.errors import UnknownNameError
 from vsalib.emotions import BINARY_CLASSES, POLARITY
 
 EKMAN_EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "sadness", "surprise")

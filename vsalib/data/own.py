@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from vsalib.data.images import DatasetLayoutError, describe_list, require_files
-from vsalib.data.registry import ImageDataset, Protocol
+from vsalib.data.registry import ImageDataset, Protocol, register_discoverer
 
 LABELS_CSV = "vsalib_labels.csv"
 REQUIRED = ("path", "label")
@@ -177,6 +177,7 @@ def register_own_dataset(name: str, csv_path: str | os.PathLike, *, description:
                      own=True)(loader)
 
 
+@register_discoverer
 def discover(roots) -> list[str]:
     """Register every ``<root>/<name>/vsalib_labels.csv`` under ``roots`` whose name is not taken;
     returns the names registered now."""

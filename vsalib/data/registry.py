@@ -22,16 +22,10 @@ from typing import Callable
 
 import pandas as pd
 
+from vsalib.errors import DatasetNotFoundError, UnknownNameError  # noqa: F401  (re-exported)
+
 DATA_ENV = "VSALIB_DATA"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's folder or marker file is not where vsalib looked."""
-
-
-class UnknownNameError(ValueError):
-    """A name (dataset, backbone, method, parameter value) is not among the registered ones."""
 
 
 @dataclass
@@ -218,26 +212,35 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None, **option
         others = [p for c in ds.table.columns if str(c).endswith("_path") for p in ds.table[c].dropna()]
         verify_dataset_images(name, ds.paths, others, root=ds.root)
     # Remember its fingerprint and image ids for the provenance of the records written about it.
-    from vsalib import provenance
+    from vsalib.data.fingerprint import note_dataset
 
-    provenance.note_dataset(ds, options.get("subset", options.get("labels")))
+    note_dataset(ds, options.get("subset", options.get("labels")))
     return ds
 
 
-def _import_loaders(data_root: str | os.PathLike | None = None) -> None:
-    # Importing the loader modules registers them; then the own datasets under the data root.
-    from vsalib.data import (  # noqa: F401
-        abstract,
-        artphoto,
-        emotion6,
-        fi,
-        iaps,
-        synthetic,
-        twitter,
-    )
-    from vsalib.data.own import discover
+#: Functions that register the datasets they find under the candidate roots (``own.discover``: every folder
+#: with a ``vsalib_labels.csv``); a module adds its own with :func:`register_discoverer` when imported.
+_DISCOVERERS: list[Callable[[list[Path]], object]] = []
 
-    discover(candidate_roots(data_root))
+
+def register_discoverer(fn: Callable[[list[Path]], object]) -> Callable[[list[Path]], object]:
+    """Add ``fn(roots)``, called with the candidate data roots before any dataset is listed or loaded."""
+    if fn not in _DISCOVERERS:
+        _DISCOVERERS.append(fn)
+    return fn
+
+
+def _import_loaders(data_root: str | os.PathLike | None = None) -> None:
+    # Importing every module of this package registers its loaders (a new loader is found by being here, not
+    # by an import list); then the discoverers register what they find under the data roots.
+    import importlib
+    import pkgutil
+
+    for m in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{m.name}")
+    roots = candidate_roots(data_root)
+    for discover in _DISCOVERERS:
+        discover(roots)
 
 
 def dataset_overview(data_root: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from vsalib.data.registry import ImageDataset, Protocol, UnknownNameError
+from vsalib.data.registry import ImageDataset, Protocol
+from vsalib.errors import SmallClassWarning, UnknownNameError  # noqa: F401  (re-exported)
 
 PROTOCOL_KINDS = ("kfold", "fixed", "ratio")
 AUTO = "auto"
@@ -169,10 +170,6 @@ def twin_leakage(dataset: ImageDataset, splits: list[Split]) -> float:
 def _class_names(dataset: ImageDataset, labels: np.ndarray) -> list[str]:
     classes = list(getattr(dataset, "classes", []) or [])
     return classes if len(classes) > int(labels.max(initial=0)) else [str(i) for i in range(int(labels.max(initial=0)) + 1)]
-
-
-class SmallClassWarning(UserWarning):
-    """A class has fewer groups than folds: some folds' test parts hold none of its images."""
 
 
 def _check_class_sizes(dataset: ImageDataset, labels: np.ndarray, groups: np.ndarray, k: int,

@@ -1,1 +1,27 @@
-"""One module per paper's method; ``global_cnn`` is the whole-image baseline every paper compares with."""
+"""One module per paper's method; ``global_cnn`` is the whole-image baseline every paper compares with.
+
+A method module registers its :class:`~vsalib.methods.base.Method` classes (``register_method``) and declares
+its record families (``provenance.declare_method``) when it is imported; :func:`import_all` imports every
+module of this package, so a new paper's module is found by being here, not by an import list."""
+
+from __future__ import annotations
+
+#: Modules of this package that hold no method: the contract itself, and the chapters' study code.
+_NOT_METHODS = ("base",)
+_STUDY_SUFFIX = "_study"
+
+
+def method_modules() -> list[str]:
+    """The names of this package's method modules (every module but the contract and the ``*_study`` ones)."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__)
+                  if m.name not in _NOT_METHODS and not m.name.endswith(_STUDY_SUFFIX))
+
+
+def import_all() -> None:
+    """Import every method module: importing one registers its methods and declares its record families."""
+    import importlib
+
+    for name in method_modules():
+        importlib.import_module(f"{__name__}.{name}")

@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vsalib import provenance
-from vsalib.report import validation_choice  # noqa: F401  (where it lived first)
+from vsalib.selection import validation_choice  # noqa: F401  (where it lived first)
 from vsalib.methods.base import Claim, PaperCard, PaperRow, Substitution, register_method
 from vsalib.methods.global_cnn import FinetuneConfig, GlobalFinetune
 

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vsalib.data.registry import UnknownNameError
+from vsalib.errors import UnknownNameError
 from vsalib.regions.boxes import boxes_to_input
 
 ImageLike = Union[Image.Image, np.ndarray]
