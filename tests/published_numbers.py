@@ -53,7 +53,7 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
     import matplotlib.pyplot as plt
 
     from vsalib import meta_analysis, published, real_benchmarks, region_gains, report, scoreboard
-    from vsalib.methods import attr_study, multilevel_study, rcnngsr, sun2016, wsidnet_study
+    from vsalib.methods import attr_study, multilevel_study, rcnngsr, rcnngsr_study, sun2016_study, wsidnet_study
 
     shown: list[dict] = []
     real_display = IPython.display.display
@@ -64,8 +64,8 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
     IPython.display.display = display
     out: dict[str, list[dict]] = {}
     try:
-        claims = {"sun2016": lambda r, d, s: sun2016.claims(r, d, s),
-                  "rcnngsr": lambda r, d, s: rcnngsr.contributions(r, d, reading="sum", xi=rcnngsr.PAPER_XI),
+        claims = {"sun2016": lambda r, d, s: sun2016_study.claims(r, d, s),
+                  "rcnngsr": lambda r, d, s: rcnngsr_study.contributions(r, d, reading="sum", xi=rcnngsr.PAPER_XI),
                   "wsidnet": lambda r, d, s: wsidnet_study.claims(r, d, s),
                   "multilevel-rcnn": lambda r, d, s: multilevel_study.claims(r, d, s),
                   "attr-attention": lambda r, d, s: attr_study.claims(r)}

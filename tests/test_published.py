@@ -22,7 +22,9 @@ def _own_run_context(monkeypatch):
     """Each test starts from an empty run context (not what an earlier test's chapter left: another backbone) and
     notes datasets in a copy; both are put back afterwards."""
     monkeypatch.setattr(provenance, "_RUN", {})
-    monkeypatch.setattr(provenance, "_DATASETS", dict(provenance._DATASETS))
+    from vsalib.data import fingerprint
+
+    monkeypatch.setattr(fingerprint, "_DATASETS", dict(fingerprint._DATASETS))
 
 
 def _parquet(table: str) -> "pd.DataFrame":
@@ -261,12 +263,12 @@ def _raw(dataset, subset):
 
 @pytest.mark.parametrize("subset", ["five", "four", "three"])
 def test_sun2016_table1_from_the_snapshot_shows_the_stored_numbers(subset):
-    from vsalib.methods import sun2016
+    from vsalib.methods import sun2016_study
 
     raw = _raw("twitter1", subset)
     if not any(d["method"] == "sun2016-K-val" for d in raw):
         pytest.skip(f"the snapshot holds no Sun2016 run of Twitter I {subset} yet")
-    t1 = sun2016.table1(published.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
+    t1 = sun2016_study.table1(published.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
                         ks=range(1, 21)).set_index("row")
     # the same rows computed by hand from the files: latest fine-tuned model per fold (the cpu profile's backbone
     # and scope: ladder rungs of other backbones, input sizes or whole-network fine-tuning are not Table 1's), the RoIAlign

@@ -52,13 +52,13 @@ def test_majority_rate_pools_the_test_labels():
 
 
 def test_the_scoreboard_rows_are_the_chapters_verdicts():
-    from vsalib.methods import attr_study, multilevel_study, rcnngsr, sun2016, wsidnet_study
+    from vsalib.methods import attr_study, multilevel_study, rcnngsr_study, sun2016_study, wsidnet_study
 
     def verdicts(c, runs, d, s):
         if c == "sun2016":
-            return sun2016.claims(runs, d, s)
+            return sun2016_study.claims(runs, d, s)
         if c == "rcnngsr":
-            return rcnngsr.contributions(runs, d, xi=(0.001, 0.0005))
+            return rcnngsr_study.contributions(runs, d, xi=(0.001, 0.0005))
         if c == "multilevel-rcnn":
             return multilevel_study.claims(runs, d, s)
         if c == "attr-attention":

@@ -16,12 +16,12 @@ from vsalib.plots import MIN_FONT  # (importing vsalib.plots sets the book's fon
 def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "sun2016"):
     """Sun2016 Fig. 4 and its companions, 2 × 2: accuracy against K per ranking, against β and α (at
     ``k``), and against K for the three normalisations of Obj; the fine-tuned global model dashed."""
-    from vsalib.methods import sun2016
+    from vsalib.methods import sun2016, sun2016_study
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     axes = axes.ravel()
     for rk in sun2016.RANKINGS:
-        c = sun2016.curve(runs, "sun2016-lf", "k", ranking=rk)
+        c = sun2016_study.curve(runs, "sun2016-lf", "k", ranking=rk)
         if len(c):
             axes[0].errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=rk)
     g = runs[runs["method"] == "global-finetune"]["metrics.accuracy"] if len(runs) else pd.Series(dtype=float)
@@ -33,7 +33,7 @@ def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "s
     axes[0].set_title("late fusion against K (Fig. 4)")
     for ax, (method, param, what) in zip(axes[1:3], (("sun2016-lf-beta", "beta", "β (Eq. 3)"),
                                                      ("sun2016-lf-alpha", "alpha", "α (Eq. 2)"))):
-        c = sun2016.curve(runs, method, param)
+        c = sun2016_study.curve(runs, method, param)
         if len(c):
             ax.errorbar(c[param], c["mean"], yerr=c["ci95"], marker="o", capsize=2)
             ax.set_xscale("symlog", linthresh=0.1)
@@ -43,7 +43,7 @@ def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "s
         ax.set_xlabel(f"{what}, K = {k}")
         ax.set_title(f"obj+senti against {what}")
     for norm in sun2016.OBJ_NORMS:
-        c = sun2016.curve(runs, "sun2016-lf-objnorm", "k", norm=norm)
+        c = sun2016_study.curve(runs, "sun2016-lf-objnorm", "k", norm=norm)
         if len(c):
             axes[3].errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=f"Obj / {norm}")
     axes[3].set_xlabel("K (obj+senti)")
@@ -57,7 +57,7 @@ def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "s
 
 
 def k_curves(curves: pd.DataFrame, title: str):
-    """Fig. 4 across subsets: one line per subset, accuracy against K (``sun2016.k_curves_by_subset``)."""
+    """Fig. 4 across subsets: one line per subset, accuracy against K (``sun2016_study.k_curves_by_subset``)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for sub, c in curves.groupby("subset"):
         ax.errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=f"{sub}-agree"

@@ -187,18 +187,18 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
 
         return df[df["key"].isin(base_keys(df, BASELINE_METHODS))]
     if chapter == "sun2016":
-        from vsalib.methods import sun2016
+        from vsalib.methods import sun2016, sun2016_study
 
         keys = base_keys(df, ["global-frozen", "global-finetune"])
-        return sun2016.select_runs(df, dataset, subset, sun2016.Sun2016Config(), keys)
+        return sun2016_study.select_runs(df, dataset, subset, sun2016.Sun2016Config(), keys)
     if chapter == "rcnngsr":
-        from vsalib.methods import rcnngsr
+        from vsalib.methods import rcnngsr_study
 
         if "params.gs_proximal" in df:  # the chapter's main run trains with subgradients
             df = df[~df["params.gs_proximal"].fillna(False).astype(bool)]
         keys = base_keys(df, ["global-frozen", "global-finetune"])
         keys += base_keys(df, ["rcnngsr-train"], by=("params.xi1", "params.xi2"))
-        return rcnngsr.select_runs(df, dataset, subset, keys)
+        return rcnngsr_study.select_runs(df, dataset, subset, keys)
     if chapter == "wsidnet":  # every WSIDNet record of the dataset: Table 2, the controls and the sweeps
         return df[df["method"] == "wsidnet"]
     if chapter == "multilevel-rcnn":  # every head (Tables 1-2, controls, λ) and the proposer's record

@@ -14,7 +14,8 @@ import math
 import pandas as pd
 
 from vsalib import figures, plots, published, report, scoreboard
-from vsalib.methods import global_cnn, multilevel_study, rcnngsr, sun2016, wsidnet, wsidnet_study
+from vsalib.methods import (global_cnn, multilevel_study, rcnngsr, rcnngsr_study, sun2016, sun2016_study, wsidnet,
+                            wsidnet_study)
 
 #: R-CNNGSR's Fig. 5 variants at the paper's ξ (chapter defaults).
 XI = (0.001, 0.0005)
@@ -61,7 +62,7 @@ def _row_methods(card, rows) -> dict[str, str]:
 # -- Sun2016 ----------------------------------------------------------------------------------------
 def sun2016_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.DataFrame:
     """Table 1 with rows named by what ran (the paper's row beside), paper % and ours (mean ± CI, n)."""
-    t = sun2016.table1(runs, dataset, subset, ks=range(1, 21))
+    t = sun2016_study.table1(runs, dataset, subset, ks=range(1, 21))
     bb = _backbone(runs)
     return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
                          "paper %": t["paper"], "ours %": _ours_column(t, _row_methods(sun2016.CARD, t["row"]), runs),
@@ -106,7 +107,7 @@ def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") 
 
 # -- R-CNNGSR ---------------------------------------------------------------------------------------
 def rcnngsr_table2(runs: pd.DataFrame, dataset: str, reading: str = "sum") -> pd.DataFrame:
-    t = rcnngsr.table2(runs, dataset, reading=reading, xi=XI)
+    t = rcnngsr_study.table2(runs, dataset, reading=reading, xi=XI)
     bb = _backbone(runs)
     return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
                          "paper %": t["paper"], "ours %": _ours_column(t, _row_methods(rcnngsr.CARD, t["row"]), runs),
@@ -115,8 +116,8 @@ def rcnngsr_table2(runs: pd.DataFrame, dataset: str, reading: str = "sum") -> pd
 
 def rcnngsr_region_sets(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """R-CNNGSR under each region set and reading of Eq. 3 that ran, as printed: accuracy, regions per image,
-    and the regions' gain over f(x) alone with its verdict (:func:`vsalib.methods.rcnngsr.region_set_table`)."""
-    t = rcnngsr.region_set_table(runs, dataset, xi=XI)
+    and the regions' gain over f(x) alone with its verdict (:func:`vsalib.methods.rcnngsr_study.region_set_table`)."""
+    t = rcnngsr_study.region_set_table(runs, dataset, xi=XI)
     names = {"box": "boxes, every region (ours)", "distinct-masks": "distinct masks"}
     return pd.DataFrame({"region set": t["region set"].map(names), "Eq. 3": t["Eq. 3"],
                          "R-CNNGSR %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["R-CNNGSR %"], t["ci95"], t["splits"])],
@@ -128,7 +129,7 @@ def rcnngsr_region_sets(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 def rcnngsr_region_sentence(runs: pd.DataFrame, dataset: str) -> str:
     """What the region set changes, read off :func:`rcnngsr_region_sets`'s numbers."""
-    t = rcnngsr.region_set_table(runs, dataset, xi=XI)
+    t = rcnngsr_study.region_set_table(runs, dataset, xi=XI)
     if t["region set"].nunique() < 2:
         return ""
     at = t.set_index(["region set", "Eq. 3"])
@@ -587,7 +588,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             fig = figures.sun2016_fig4(
                 runs, report.caption("Sun2016 Fig. 4", ds, sub, bb, prof) + " · mean ± 95 % CI over folds")
             plots.show(fig)
-            v = sun2016.claims(runs, ds, sub)
+            v = sun2016_study.claims(runs, ds, sub)
             _show(claims_table(v), report.caption("What held: Sun2016's claims as paired per-fold gains (points)",
                                                   ds, sub, bb, prof))
             _md(verdict_sentence(v, report.dataset_name(ds, sub)))
@@ -595,18 +596,18 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
             for reading in rcnngsr.FUSION_READINGS:
                 _show(rcnngsr_table2(runs, ds, reading),
                       report.caption(f"R-CNNGSR Table 2, Eq. 3 read as '{reading}', paper beside ours", ds, sub, bb, prof))
-            t2 = {r: rcnngsr.table2(runs, ds, reading=r, xi=XI).set_index("row") for r in rcnngsr.FUSION_READINGS}
+            t2 = {r: rcnngsr_study.table2(runs, ds, reading=r, xi=XI).set_index("row") for r in rcnngsr.FUSION_READINGS}
             _md(f"R-CNNGSR scores {t2['sum'].loc['R-CNNGSR', 'ours']:.2f} % with Eq. 3 as printed and "
                 f"{t2['average'].loc['R-CNNGSR', 'ours']:.2f} % as an average, against "
                 f"{t2['sum'].loc['VGG16 fine-tuned', 'ours']:.2f} % for plain fine-tuning (the paper: "
                 f"{report.fmt_num(t2['sum'].loc['R-CNNGSR', 'paper'])} against "
                 f"{report.fmt_num(t2['sum'].loc['VGG16 fine-tuned', 'paper'])} %).")
             _under(runs)
-            if len(rcnngsr.region_sets_run(runs)) > 1:
+            if len(rcnngsr_study.region_sets_run(runs)) > 1:
                 _show(rcnngsr_region_sets(runs, ds), report.caption("R-CNNGSR under both region sets: Eq. 3 over "
                                                                     "boxes and over distinct masks", ds, sub, bb, prof))
                 _md(rcnngsr_region_sentence(runs, ds))
-            ab = rcnngsr.ablation(runs, FIG5_VARIANTS)
+            ab = rcnngsr_study.ablation(runs, FIG5_VARIANTS)
             if ab[["f(x)", "R-CNNGSR"]].notna().any().any():
                 fig = figures.rcnngsr_fig5(ab, report.caption("R-CNNGSR Fig. 5", ds, sub, bb, prof))
                 plots.show(fig)
@@ -615,7 +616,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
                 _show(grid, report.caption("ξ grid on the first seed's split: what validation picks and what test says",
                                            ds, sub, bb, prof))
             for reading in rcnngsr.FUSION_READINGS:
-                v = rcnngsr.contributions(runs, ds, reading=reading, xi=XI)
+                v = rcnngsr_study.contributions(runs, ds, reading=reading, xi=XI)
                 _show(claims_table(v, "contribution", "splits"),
                       report.caption(f"What each part brings, Eq. 3 read as '{reading}' (points)", ds, sub, bb, prof))
                 _md(verdict_sentence(v, report.dataset_name(ds, sub)))
@@ -646,7 +647,7 @@ def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataF
         elif chapter == "attr-attention":
             attr_section(runs, ds, sub, bb, prof)
     if chapter == "sun2016":
-        curves = sun2016.k_curves_by_subset(
+        curves = sun2016_study.k_curves_by_subset(
             pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1", sun2016.Sun2016Config())
         if len(curves):
             fig = figures.k_curves(curves, "Twitter I: obj+senti late fusion against K, every subset (Fig. 4)")

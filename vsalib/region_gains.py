@@ -152,7 +152,7 @@ def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
     global model's accuracy. Two more columns are for :func:`method_ladder_sentence`, which compares rungs on
     their common folds: ``per fold`` (the gains, indexed by seed and fold) and ``ratio`` (the design's
     n_test / n_train)."""
-    from vsalib.methods import sun2016
+    from vsalib.methods import sun2016, sun2016_study
 
     cols = ["global model", "backbone", "global %", "K = 1 %", "gain", "ci95", "folds", "detectable", "verdict"]
     df = published.runs_of(runs, dataset, subset)
@@ -160,7 +160,7 @@ def sun2016_ladder(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
         return pd.DataFrame(columns=cols)
     cfg = sun2016.Sun2016Config()
     sun = df[df["method"].isin(["sun2016-global", "sun2016-lf"])  # region_size: read per rung (_rung_backbone)
-             & sun2016.matches_config(df.drop(columns=["params.region_size"], errors="ignore"), cfg)]
+             & sun2016_study.matches_config(df.drop(columns=["params.region_size"], errors="ignore"), cfg)]
     globals_ = df[df["method"].isin(["global-frozen", "global-finetune"])].set_index("key")
     rungs: dict[tuple[str, str], list[dict]] = {}  # (global model, backbone) -> one entry per fold
     region = sun["params.region_size"] if "params.region_size" in sun else pd.Series(np.nan, index=sun.index)
@@ -260,7 +260,7 @@ def scoring_runs(runs: pd.DataFrame, dataset: str, subset: str | None,
     global models it was built on: the profile's (its backbone and fine-tuning scope, as Table 1; the ladder's
     other rungs are :func:`sun2016_ladder`'s; ``profile=None``: every global model); a scoring without runs is
     left out."""
-    from vsalib.methods import sun2016
+    from vsalib.methods import sun2016, sun2016_study
 
     df = published.profile_runs(published.runs_of(runs, dataset, subset), profile)
     if not len(df):
@@ -268,7 +268,7 @@ def scoring_runs(runs: pd.DataFrame, dataset: str, subset: str | None,
     keys = published.base_keys(df, ["global-frozen", "global-finetune"])
     out = {}
     for scoring in SCORING_NAMES:
-        sel = sun2016.select_runs(df, dataset, subset, sun2016.Sun2016Config(scoring=scoring), keys)
+        sel = sun2016_study.select_runs(df, dataset, subset, sun2016.Sun2016Config(scoring=scoring), keys)
         if (sel["method"] == "sun2016-lf").any():
             out[scoring] = sel
     return out
@@ -438,7 +438,7 @@ def k_curves_by_scoring(runs: pd.DataFrame, dataset: str, subset: str | None, pr
     """Fig. 4 under both scorings: mean ± CI accuracy against K (obj+senti), one line per scoring (column
     ``subset`` holds the scoring's name, as :func:`vsalib.figures.k_curves` draws one line per ``subset``), on the
     folds both scorings ran."""
-    from vsalib.methods import sun2016
+    from vsalib.methods import sun2016, sun2016_study
 
     by = scoring_runs(runs, dataset, subset, profile)
     if not by:
@@ -448,7 +448,7 @@ def k_curves_by_scoring(runs: pd.DataFrame, dataset: str, subset: str | None, pr
     parts = []
     for scoring, r in by.items():
         r = r[[(s, f) in folds for s, f in zip(r["seed"], r["fold"])]]
-        c = sun2016.k_curves_by_subset(r, dataset, sun2016.Sun2016Config(scoring=scoring))
+        c = sun2016_study.k_curves_by_subset(r, dataset, sun2016.Sun2016Config(scoring=scoring))
         parts.append(c.assign(subset=SCORING_NAMES[scoring]))
     return pd.concat(parts, ignore_index=True)
 

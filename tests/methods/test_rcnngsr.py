@@ -9,7 +9,7 @@ from torch import nn
 
 from vsalib.data import Protocol, load_dataset, make_splits
 from vsalib.losses import group_norms, remove_dead_groups
-from vsalib.methods import global_cnn, rcnngsr
+from vsalib.methods import global_cnn, rcnngsr, rcnngsr_study
 from vsalib.regions.grouping import GroupingConfig
 from vsalib.results import ResultStore
 
@@ -163,9 +163,9 @@ def test_fusion_records_per_split_and_resume(run):
     again = rcnngsr.run_rcnngsr(ds, trained, splits, cfg, store=store, cache_dir=tmp / "c",
                                 progress=False)
     assert [r.key for r in again] == [r.key for r in recs]
-    runs = rcnngsr.select_runs(store.load(dataset=ds.name), ds.name, "binary", [r.key for r in trained])
+    runs = rcnngsr_study.select_runs(store.load(dataset=ds.name), ds.name, "binary", [r.key for r in trained])
     assert set(runs["method"]) == {"rcnngsr-train", "rcnngsr-fusion"}  # the plain fine-tuned run is not this run's
-    t2 = rcnngsr.table2(runs, ds.name).set_index("row")
+    t2 = rcnngsr_study.table2(runs, ds.name).set_index("row")
     assert t2.loc["R-CNNGSR", "runs"] == 1 and np.isfinite(t2.loc["R-CNNGSR", "ours"])
     assert t2.loc["R-CNNGSR", "ours"] == pytest.approx(100 * with_s.metrics["accuracy"])
     assert np.isnan(t2.loc["R-CNNGSR", "paper"])  # the paper did not use the synthetic scenes
@@ -202,10 +202,10 @@ def test_logits_and_distinct_masks_records_and_resume(run, monkeypatch):
     again = rcnngsr.run_rcnngsr(ds, trained, splits, both, store=store, cache_dir=tmp / "c", progress=False)
     assert sorted(r.key for r in again) == sorted(r.key for r in recs)
     # Table 2 reads one Eq. 3 input at a time; the default is the records it read before
-    runs = rcnngsr.select_runs(store.load(dataset=ds.name), ds.name, "binary", [r.key for r in trained])
+    runs = rcnngsr_study.select_runs(store.load(dataset=ds.name), ds.name, "binary", [r.key for r in trained])
 
     def ours(**kw):
-        return rcnngsr.table2(runs, ds.name, **kw).set_index("row").loc["R-CNNGSR", "ours"]
+        return rcnngsr_study.table2(runs, ds.name, **kw).set_index("row").loc["R-CNNGSR", "ours"]
 
     def acc(region_as, on):
         return 100 * next(r.metrics["accuracy"] for r in recs if kind(r) == ("with", region_as, "sum", on))
@@ -219,7 +219,7 @@ def test_logits_and_distinct_masks_records_and_resume(run, monkeypatch):
 def test_table2_shows_the_papers_emotion6_row():
     import pandas as pd
 
-    t2 = rcnngsr.table2(pd.DataFrame(columns=["dataset", "subset", "method", "seed", "fold"]), "emotion6").set_index("row")
+    t2 = rcnngsr_study.table2(pd.DataFrame(columns=["dataset", "subset", "method", "seed", "fold"]), "emotion6").set_index("row")
     assert t2.loc["R-CNNGSR", "paper"] == pytest.approx(81.36)
     assert t2.loc["VGG16 fine-tuned", "paper"] == pytest.approx(77.02)
     assert t2.loc["R-CNNGSR", "runs"] == 0
@@ -245,7 +245,7 @@ def _hand_runs():
 
 
 def test_contributions_are_paired_differences():
-    c = rcnngsr.contributions(_hand_runs(), "emotion6", xi=(1e-3, 5e-4)).set_index("contribution")
+    c = rcnngsr_study.contributions(_hand_runs(), "emotion6", xi=(1e-3, 5e-4)).set_index("contribution")
     reg = c.loc["the regulariser R (f(x) against plain fine-tuning)"]
     assert reg["our gain"] == pytest.approx((2 + 3 + 1) / 3) and reg["splits"] == 3
     assert reg["paper gain"] != reg["paper gain"]  # the paper has no row for f(x) alone: NaN
@@ -258,7 +258,7 @@ def test_contributions_are_paired_differences():
     total = c.loc["R-CNNGSR against plain fine-tuning"]
     assert total["paper gain"] == pytest.approx(81.36 - 77.02)
     # Fig. 5 variants are told apart by (xi1, xi2)
-    ab = rcnngsr.ablation(_hand_runs(), {"both": (1e-3, 5e-4), "L2 only": (0.0, 5e-4)}).set_index("variant")
+    ab = rcnngsr_study.ablation(_hand_runs(), {"both": (1e-3, 5e-4), "L2 only": (0.0, 5e-4)}).set_index("variant")
     assert ab.loc["L2 only", "f(x)"] == pytest.approx(50.0) and ab.loc["both", "dead groups %"] == pytest.approx(10)
     assert np.isnan(ab.loc["L2 only", "R-CNNGSR"])  # no fusion run of that variant
 
@@ -270,7 +270,7 @@ def test_region_set_table_sets_both_region_sets_side_by_side():
 
     runs = _hand_runs()
     runs["metrics.mean_regions"] = 40.0
-    assert rcnngsr.region_sets_run(runs) == ["box"]
+    assert rcnngsr_study.region_sets_run(runs) == ["box"]
     assert real_benchmarks.rcnngsr_region_sentence(runs, "emotion6") == ""  # one set: nothing to compare
     # the same splits under distinct masks: f(x) + 1, + 0, + 1 point (fused, with sentiment), 12 regions
     masks = runs[runs["method"] == "rcnngsr-fusion"].copy()
@@ -278,8 +278,8 @@ def test_region_set_table_sets_both_region_sets_side_by_side():
     masks["params.grouping.drop_root"], masks["metrics.mean_regions"] = True, 12.0
     masks.loc[masks["params.sentiment"] == "with", "metrics.accuracy"] = [0.73, 0.74, 0.74]
     both = pd.concat([runs, masks], ignore_index=True)
-    assert rcnngsr.region_sets_run(both) == ["box", "distinct-masks"]
-    t = rcnngsr.region_set_table(both, "emotion6").set_index("region set")
+    assert rcnngsr_study.region_sets_run(both) == ["box", "distinct-masks"]
+    t = rcnngsr_study.region_set_table(both, "emotion6").set_index("region set")
     assert list(t.index) == ["box", "distinct-masks"]  # the hand runs hold the printed reading (sum) only
     assert t.loc["box", "R-CNNGSR %"] == pytest.approx(76.0) and t.loc["box", "regions / image"] == 40
     assert t.loc["distinct-masks", "R-CNNGSR %"] == pytest.approx(100 * (0.73 + 0.74 + 0.74) / 3)

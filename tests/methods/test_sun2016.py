@@ -7,7 +7,7 @@ from PIL import Image
 
 from vsalib.backbones import create_backbone
 from vsalib.data import Protocol, load_dataset, make_splits
-from vsalib.methods import base, global_cnn, sun2016
+from vsalib.methods import base, global_cnn, sun2016, sun2016_study
 from vsalib.regions.proposals import Proposals
 from vsalib.results import ResultStore
 
@@ -215,7 +215,7 @@ def test_sun2016_on_the_frozen_baseline(tmp_path):
                                progress=False)
     g = next(r for r in recs if r.method == "sun2016-global")
     assert g.params["global"] == frozen[0].key and g.metrics["accuracy"] == pytest.approx(frozen[0].metrics["accuracy"])
-    runs = sun2016.select_runs(store.load(), "synthetic", "binary", sun2016.Sun2016Config(),
+    runs = sun2016_study.select_runs(store.load(), "synthetic", "binary", sun2016.Sun2016Config(),
                                [frozen[0].key, ft[0].key])
     assert not (runs["method"].str.startswith("sun2016")).any()  # only the fine-tuned model's Sun2016 rows count
     assert set(runs["method"]) == {"global-frozen", "global-finetune"}
@@ -290,7 +290,7 @@ def test_k_curves_by_subset_keep_latest_run_per_fold():
                              "params.ranking": "obj+senti", "params.k": k, "params.backbone": "b",
                              "metrics.accuracy": acc + 0.01 * fold, "created": "2026-02", **base})
     rows.append({**rows[0], "metrics.accuracy": 0.1, "created": "2026-01"})  # superseded
-    c = sun2016.k_curves_by_subset(pd.DataFrame(rows), "twitter1", cfg, backbone="b").set_index(["subset", "k"])
+    c = sun2016_study.k_curves_by_subset(pd.DataFrame(rows), "twitter1", cfg, backbone="b").set_index(["subset", "k"])
     assert c.loc[("five", 1), "mean"] == pytest.approx(90.5) and c.loc[("five", 1), "runs"] == 2
     assert c.loc[("four", 2), "mean"] == pytest.approx(80.5)
 
@@ -366,12 +366,12 @@ def test_matches_config_reads_missing_knobs_as_defaults():
 
     core = {f"params.{k}": v for k, v in sun2016.Sun2016Config().params().items()}
     legacy = pd.DataFrame([core])  # written before the preset's knobs existed: no such columns
-    assert sun2016.matches_config(legacy, sun2016.Sun2016Config()).tolist() == [True]
-    assert sun2016.matches_config(legacy, sun2016.Sun2016Config(ar_rule="linear")).tolist() == [False]
+    assert sun2016_study.matches_config(legacy, sun2016.Sun2016Config()).tolist() == [True]
+    assert sun2016_study.matches_config(legacy, sun2016.Sun2016Config(ar_rule="linear")).tolist() == [False]
     mixed = pd.DataFrame([core, {**core, "params.ar_rule": "linear"}])  # NaN knob in the legacy row
-    assert sun2016.matches_config(mixed, sun2016.Sun2016Config()).tolist() == [True, False]
-    assert sun2016.matches_config(mixed, sun2016.Sun2016Config(ar_rule="linear")).tolist() == [False, True]
-    assert sun2016.matches_config(mixed, sun2016.Sun2016Config(log_base=np.e)).tolist() == [False, False]
+    assert sun2016_study.matches_config(mixed, sun2016.Sun2016Config()).tolist() == [True, False]
+    assert sun2016_study.matches_config(mixed, sun2016.Sun2016Config(ar_rule="linear")).tolist() == [False, True]
+    assert sun2016_study.matches_config(mixed, sun2016.Sun2016Config(log_base=np.e)).tolist() == [False, False]
 
 
 def test_claims_pair_folds_and_give_verdicts():
@@ -394,7 +394,7 @@ def test_claims_pair_folds_and_give_verdicts():
                   "metrics.accuracy": os2},
                  {**base, "method": "sun2016-ff", "metrics.accuracy": ff},
                  {**base, "method": "sun2016-K-val", "metrics.accuracy": ft, "metrics.k": 1}]
-    c = sun2016.claims(pd.DataFrame(rows), "twitter1", "five").set_index("claim")
+    c = sun2016_study.claims(pd.DataFrame(rows), "twitter1", "five").set_index("claim")
     ft_gain = c.loc["fine-tuning helps"]
     assert ft_gain["our gain"] == pytest.approx(10.0) and ft_gain["folds"] == 3 and ft_gain["verdict"] == "held"
     # the paper's own gain comes from its Table 1 (targets), not from us

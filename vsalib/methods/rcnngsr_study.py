@@ -1,0 +1,142 @@
+"""R-CNNGSR's chapter: which stored runs it reads, Table 2 and the paper's three contributions (ours beside the
+paper's), Fig. 5's ablation, the region-set reading and what the published runs measured of each reading.
+The method itself (card, config, Eqs. 3-6, ``train``/``evaluate``) is :mod:`vsalib.methods.rcnngsr`."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from vsalib.methods.rcnngsr import (CARD, FUSION_READINGS, PAPER_XI, RCNNGSR, REGION_SETS, _where,
+                                    fusion_rows)
+
+
+def select_runs(runs, dataset: str, subset: str | None, keys: Iterable[str]):
+    """The store's rows of one run of this chapter: the records with ``keys`` (global and
+    ``rcnngsr-train`` runs) and the ``rcnngsr-fusion`` records built on them."""
+    keys = list(keys)
+    df = runs[runs["dataset"] == dataset] if len(runs) else runs
+    if subset is not None and len(df):
+        df = df[df["subset"] == subset]
+    if not len(df):
+        return df
+    keep = df["key"].isin(keys)
+    if "params.global" in df:
+        keep |= (df["method"] == "rcnngsr-fusion") & df["params.global"].isin(keys)
+    return df[keep]
+
+
+def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None = None, on: str = "probs",
+          regions: str = "box"):
+    """Test accuracy (%) per (seed, fold) of one row of Table 2 / Fig. 5."""
+    from vsalib import report
+
+    return report.row_accuracy(CARD.row(row), fusion_rows(runs, on, regions), _where(reading, xi))
+
+
+TABLE2_ROWS = tuple(r.name for r in CARD.rows)
+
+
+def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None, on: str = "probs",
+           regions: str = "box"):
+    """R-CNNGSR Table 2 for one dataset: the paper's accuracy beside ours (mean ± 95 % CI over splits;
+    :func:`vsalib.report.card_table`).
+
+    ``runs``: the rows of one run (:func:`select_runs`). Rows: VGG16 (frozen features + linear
+    classifier), fine-tuned, our model trained with R alone (``f(x)``) and with its dead groups removed,
+    R-CNNGSR (Eq. 3, ``reading``, f on ``on``, over the region set ``regions``: :func:`fusion_rows`) with the
+    grouping's sentiment term and without it. ``xi``: keep the R-CNNGSR runs of these (ξ1, ξ2) only."""
+    from vsalib import report
+
+    return report.card_table(CARD, fusion_rows(runs, on, regions), dataset, where=_where(reading, xi)).drop(
+        columns="note")
+
+
+CONTRIBUTIONS = [(c.text, c.better, c.worse) for c in CARD.claims]  # (what, better row, the row it is compared with)
+
+
+def contributions(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] | None = None,
+                  on: str = "probs", regions: str = "box"):
+    """What each part brings: paired per-split differences of accuracy (points) with their 95 % CI,
+    beside the paper's where its Table 2 has both rows (:func:`vsalib.report.card_claims`); Eq. 3's
+    input as :func:`table2`'s."""
+    from vsalib import report
+
+    runs = fusion_rows(runs, on, regions)
+    return report.card_claims(CARD, RCNNGSR.paper_values(runs, dataset, reading=reading, xi=xi, on=on, regions=regions),
+                              runs, what="contribution", n="splits")
+
+
+def ablation(runs, variants: dict[str, tuple[float, float]], *, reading: str = "sum", on: str = "probs",
+             regions: str = "box"):
+    """Fig. 5: per regulariser variant (name → (ξ1, ξ2)), the accuracy of f(x) and of R-CNNGSR
+    (mean ± 95 % CI over splits; Eq. 3's input as :func:`table2`'s), and the fraction of dead groups."""
+    import pandas as pd
+
+    from vsalib.report import mean_ci_pct
+
+    rows = []
+    for name, xi in variants.items():
+        row = {"variant": name, "xi1": xi[0], "xi2": xi[1]}
+        for label, r in (("f(x)", "f(x) trained with R"), ("R-CNNGSR", "R-CNNGSR")):
+            m, c, _ = mean_ci_pct(_rows(runs, r, reading, xi, on, regions))
+            row.update({label: m, f"{label} ci95": c})
+        tr = runs[(runs["method"] == "rcnngsr-train") & (runs["params.xi1"] == xi[0]) & (runs["params.xi2"] == xi[1])] \
+            if len(runs) and "params.xi1" in runs else runs.iloc[:0]
+        row["dead groups %"] = 100 * float(tr["metrics.dead_fraction"].mean()) if len(tr) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def region_sets_run(runs) -> list[str]:
+    """The region sets (:data:`REGION_SETS`) that have ``rcnngsr-fusion`` records in ``runs`` (f on probabilities)."""
+    if not len(runs) or "method" not in runs:
+        return []
+    return [r for r in REGION_SETS if (fusion_rows(runs, "probs", r)["method"] == "rcnngsr-fusion").any()]
+
+
+REGIONS_CLAIM = CARD.claims[2].text  # the regions (Eq. 3 against f(x) alone)
+
+
+def region_set_table(runs, dataset: str, *, xi: tuple[float, float] | None = PAPER_XI):
+    """R-CNNGSR under each region set that ran × each reading of Eq. 3 (f on probabilities): its accuracy
+    (mean ± 95 % CI over splits), the regions per image, and what the regions bring over f(x) alone (the
+    card's claim, paired per split, with its verdict: :func:`contributions`)."""
+    import pandas as pd
+
+    from vsalib import report
+
+    rows = []
+    for regions in region_sets_run(runs):
+        sub = fusion_rows(runs, "probs", regions)
+        for reading in FUSION_READINGS:
+            acc = _rows(runs, "R-CNNGSR", reading, xi, "probs", regions)
+            if not len(acc.dropna()):
+                continue
+            m, c, n = report.mean_ci_pct(acc)
+            fr = sub[(sub["method"] == "rcnngsr-fusion") & (sub["params.reading"] == reading)
+                     & (sub["params.sentiment"] == "with")]
+            claim = contributions(runs, dataset, reading=reading, xi=xi, regions=regions).set_index("contribution")
+            g = claim.loc[REGIONS_CLAIM]
+            rows.append({"region set": regions, "Eq. 3": reading, "R-CNNGSR %": m, "ci95": c, "splits": n,
+                         "regions / image": float(fr["metrics.mean_regions"].mean()) if len(fr) else np.nan,
+                         "regions gain": g["our gain"], "gain ci95": g["ci95"], "verdict": g["verdict"]})
+    return pd.DataFrame(rows, columns=["region set", "Eq. 3", "R-CNNGSR %", "ci95", "splits", "regions / image",
+                                       "regions gain", "gain ci95", "verdict"])
+
+
+def measured_effects(real: dict) -> dict[str, str]:
+    """What the published runs measured of the card's substitutions (their ``measured`` names), per
+    dataset of ``real`` (``(dataset, subset)`` → the snapshot's runs of this chapter): text with numbers."""
+    from vsalib import report
+
+    reading = []
+    for (ds, sub), runs in real.items():
+        t = {r: table2(runs, ds, reading=r, xi=PAPER_XI).set_index("row").loc["R-CNNGSR", "ours"] for r in FUSION_READINGS}
+        reading.append(f"{report.dataset_name(ds, sub)}: R-CNNGSR " + ", ".join(f"{r} {v:.2f} %" for r, v in t.items()))
+    return {"reading": "; ".join(reading)}
+
+
+__all__ = ["CONTRIBUTIONS", "REGIONS_CLAIM", "TABLE2_ROWS", "ablation", "contributions", "measured_effects",
+           "region_set_table", "region_sets_run", "select_runs", "table2"]
