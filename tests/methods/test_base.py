@@ -65,8 +65,12 @@ def test_registry_and_settings():
         base.create_method("majority", K=3)
 
 
-#: Settings that keep a method's paper schedule out of a unit test (AttrAttention's epoch is 1,000 steps).
-SHORT = {"attr-attention": dict(iterations=10, max_epochs=2, dim=32)}
+#: Settings that keep a method's paper schedule out of a unit test (AttrAttention's epoch is 1,000 steps;
+#: MultiLevelRCNN's proposer trains 10 epochs with 2,000 RPN boxes and its heads 100 epochs per λ, 600 s here).
+SHORT = {"attr-attention": dict(iterations=10, max_epochs=2, dim=32),
+         "multilevel-rcnn": dict(fpn_channels=32, representation=64, detector_epochs=1, frozen_stages=12,
+                                 rpn_pre_nms=200, rpn_post_nms=100, rois_per_image=64, candidates=20, head_epochs=5,
+                                 hidden=32, lams=(0.0, 1.0))}
 
 
 @pytest.mark.parametrize("name", base.list_methods())
