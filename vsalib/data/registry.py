@@ -15,6 +15,7 @@ development layout), ``~/vsalib_data``.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,14 +231,20 @@ def register_discoverer(fn: Callable[[list[Path]], object]) -> Callable[[list[Pa
     return fn
 
 
-def _import_loaders(data_root: str | os.PathLike | None = None) -> None:
-    # Importing every module of this package registers its loaders (a new loader is found by being here, not
-    # by an import list); then the discoverers register what they find under the data roots.
+@functools.cache
+def _import_loader_modules() -> None:
+    """Import every module of this package once: importing one registers its loaders (a new loader is found by
+    being here, not by an import list)."""
     import importlib
     import pkgutil
 
     for m in pkgutil.iter_modules([str(Path(__file__).parent)]):
         importlib.import_module(f"{__package__}.{m.name}")
+
+
+def _import_loaders(data_root: str | os.PathLike | None = None) -> None:
+    # The loader modules (once), then the discoverers: what they find under the data roots, on every call.
+    _import_loader_modules()
     roots = candidate_roots(data_root)
     for discover in _DISCOVERERS:
         discover(roots)

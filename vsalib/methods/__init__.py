@@ -11,16 +11,22 @@ _NOT_METHODS = ("base",)
 _STUDY_SUFFIX = "_study"
 
 
-def method_modules() -> list[str]:
+import functools
+
+
+@functools.cache
+def method_modules() -> tuple[str, ...]:
     """The names of this package's method modules (every module but the contract and the ``*_study`` ones)."""
     import pkgutil
 
-    return sorted(m.name for m in pkgutil.iter_modules(__path__)
-                  if m.name not in _NOT_METHODS and not m.name.endswith(_STUDY_SUFFIX))
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                        if m.name not in _NOT_METHODS and not m.name.endswith(_STUDY_SUFFIX)))
 
 
+@functools.cache
 def import_all() -> None:
-    """Import every method module: importing one registers its methods and declares its record families."""
+    """Import every method module: importing one registers its methods and declares its record families. Once per
+    process: the registry and the provenance ask for it on every lookup (a record's stamp, its staleness)."""
     import importlib
 
     for name in method_modules():
