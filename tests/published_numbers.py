@@ -52,7 +52,7 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vsalib import meta_analysis, published, real_benchmarks, region_gains, report, scoreboard
+    from vsalib import chapters, meta_analysis, published, real_benchmarks, region_gains, report, scoreboard
     from vsalib.methods import attr_study, multilevel_study, rcnngsr, rcnngsr_study, sun2016_study, wsidnet_study
 
     shown: list[dict] = []
@@ -95,8 +95,8 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
         display(report.show(meta_analysis.summary(pooled), "pooled region gain"))
         display(IPython.display.Markdown(meta_analysis.answer(pooled, pooled_claims)))
         for chapter in claims:
-            for ds, sub in published.CHAPTER_DATASETS[chapter]:
-                r = published.chapter_runs(chapter, ds, sub, profile=profile, runs=runs)
+            for ds, sub in chapters.datasets(chapter):
+                r = chapters.chapter_runs(chapter, ds, sub, profile=profile, runs=runs)
                 if len(r):
                     display(IPython.display.Markdown(published.provenance_line(r) + " " + published.stale_note(r)))
         out["scoreboard"] = list(shown)

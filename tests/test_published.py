@@ -249,11 +249,13 @@ def test_chapter_runs_keep_the_latest_global_model_of_each_fold(tmp_path):
     # make "new" the later one whatever the clock's resolution
     d = json.loads(new.read_text()); d["created"] = "2999-01-01T00:00:00+00:00"; new.write_text(json.dumps(d))
     assert old.exists() and len(store.load()) == 2  # both folds' records are in the store ...
-    runs = published.chapter_runs("global_baseline", "twitter1", "five", runs=store.load())
+    from vsalib import chapters
+
+    runs = chapters.chapter_runs("global_baseline", "twitter1", "five", runs=store.load())
     assert runs["metrics.accuracy"].tolist() == [0.9]  # ... the chapter keeps the later one
-    assert not len(published.chapter_runs("global_baseline", "twitter1", "five", profile="paper", runs=store.load()))
+    assert not len(chapters.chapter_runs("global_baseline", "twitter1", "five", profile="paper", runs=store.load()))
     with pytest.raises(ValueError, match="unknown chapter"):
-        published.chapter_runs("nope", "twitter1", runs=store.load())
+        chapters.chapter_runs("nope", "twitter1", runs=store.load())
 
 
 def _raw(dataset, subset):
@@ -268,7 +270,9 @@ def test_sun2016_table1_from_the_snapshot_shows_the_stored_numbers(subset):
     raw = _raw("twitter1", subset)
     if not any(d["method"] == "sun2016-K-val" for d in raw):
         pytest.skip(f"the snapshot holds no Sun2016 run of Twitter I {subset} yet")
-    t1 = sun2016_study.table1(published.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
+    from vsalib import chapters
+
+    t1 = sun2016_study.table1(chapters.chapter_runs("sun2016", "twitter1", subset), "twitter1", subset,
                         ks=range(1, 21)).set_index("row")
     # the same rows computed by hand from the files: latest fine-tuned model per fold (the cpu profile's backbone
     # and scope: ladder rungs of other backbones, input sizes or whole-network fine-tuning are not Table 1's), the RoIAlign

@@ -66,12 +66,13 @@ def test_the_scoreboard_rows_are_the_chapters_verdicts():
         return wsidnet_study.claims(runs, d, s)  # the claims that ran there
 
     board = scoreboard.scoreboard()
-    chapters = [c for c in published.CHAPTER_DATASETS if c != "global_baseline"]
-    have = [(c, d, s) for c in chapters for d, s in published.CHAPTER_DATASETS[c]
-            if len(published.chapter_runs(c, d, s))]
+    from vsalib import chapters
+
+    papers = [c.name for c in chapters.registered() if c.method is not None]
+    have = [(c, d, s) for c in papers for d, s in chapters.datasets(c) if len(chapters.chapter_runs(c, d, s))]
     parts = [(c, d, s, name, r) for c, d, s in have for name, _, r in scoreboard.by_protocol(
-        published.chapter_runs(c, d, s), d, s)]  # one part per protocol (EmotionROI: fixed and per-category)
-    assert len(parts) > len(have) or all(published.chapter_runs(c, d, s)["protocol"].nunique() == 1 for c, d, s in have)
+        chapters.chapter_runs(c, d, s), d, s)]  # one part per protocol (EmotionROI: fixed and per-category)
+    assert len(parts) > len(have) or all(chapters.chapter_runs(c, d, s)["protocol"].nunique() == 1 for c, d, s in have)
     assert len(board) == sum(len(verdicts(c, r, d, s)) for c, d, s, _, r in parts)
     for c, d, s, name, runs in parts:
         v = verdicts(c, runs, d, s)

@@ -13,49 +13,6 @@ import pandas as pd
 from vsalib.plots import MIN_FONT  # (importing vsalib.plots sets the book's font sizes)
 
 
-def sun2016_fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "sun2016"):
-    """Sun2016 Fig. 4 and its companions, 2 × 2: accuracy against K per ranking, against β and α (at
-    ``k``), and against K for the three normalisations of Obj; the fine-tuned global model dashed."""
-    from vsalib.methods import sun2016, sun2016_study
-
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    axes = axes.ravel()
-    for rk in sun2016.RANKINGS:
-        c = sun2016_study.curve(runs, "sun2016-lf", "k", ranking=rk)
-        if len(c):
-            axes[0].errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=rk)
-    g = runs[runs["method"] == "global-finetune"]["metrics.accuracy"] if len(runs) else pd.Series(dtype=float)
-    for ax in axes:
-        if len(g):
-            ax.axhline(100 * g.mean(), color="gray", ls="--", lw=1, label="global (fine-tuned)")
-        ax.set_ylabel("accuracy %")
-    axes[0].set_xlabel("K (regions fused)")
-    axes[0].set_title("late fusion against K (Fig. 4)")
-    for ax, (method, param, what) in zip(axes[1:3], (("sun2016-lf-beta", "beta", "β (Eq. 3)"),
-                                                     ("sun2016-lf-alpha", "alpha", "α (Eq. 2)"))):
-        c = sun2016_study.curve(runs, method, param)
-        if len(c):
-            ax.errorbar(c[param], c["mean"], yerr=c["ci95"], marker="o", capsize=2)
-            ax.set_xscale("symlog", linthresh=0.1)
-        else:
-            ax.text(0.5, 0.5, f"no {param} sweep:\nthe {preset} preset has no {what}", ha="center", va="center",
-                    transform=ax.transAxes)
-        ax.set_xlabel(f"{what}, K = {k}")
-        ax.set_title(f"obj+senti against {what}")
-    for norm in sun2016.OBJ_NORMS:
-        c = sun2016_study.curve(runs, "sun2016-lf-objnorm", "k", norm=norm)
-        if len(c):
-            axes[3].errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=f"Obj / {norm}")
-    axes[3].set_xlabel("K (obj+senti)")
-    axes[3].set_title("normalisation of Obj (not given by the paper)")
-    for ax in (axes[0], axes[3]):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 def k_curves(curves: pd.DataFrame, title: str):
     """Fig. 4 across subsets: one line per subset, accuracy against K (``sun2016_study.k_curves_by_subset``)."""
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -145,7 +102,7 @@ def method_ladder(ladder: pd.DataFrame, title: str):
 
 
 __all__ = ["MIN_FONT", "adjacency_heatmap", "method_ladder", "region_gain_ladder", "attention_panels", "k_curves", "lam_curve", "multilevel_regions", "pyramid_levels", "rcnngsr_fig5",
-           "sun2016_fig4", "wheel_distribution", "wsidnet_maps"]
+           "wheel_distribution", "wsidnet_maps"]
 
 
 # -- WSIDNet ----------------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ anything an image could be rebuilt from (:func:`check`).
 Every chapter's section "On the real benchmarks" and the scoreboard read it, so a clone without
 the datasets shows the study's findings.
 
-This module selects one chapter's runs from it (:func:`chapter_runs`), says where they come from
-(:func:`provenance_line`) and which of them an older version of their method made
-(:func:`stale_methods`).
+This module reads it (:func:`load`), selects one dataset's runs of one profile (:func:`runs_of`,
+:func:`profile_runs`, :func:`base_keys`; which of them a chapter reads is the chapter's own hook,
+:func:`vsalib.chapters.chapter_runs`), says where they come from (:func:`provenance_line`) and which of them an
+older version of their method made (:func:`stale_methods`).
 """
 
 from __future__ import annotations
@@ -51,18 +52,6 @@ MAX_LIST = 25_000
 PER_IMAGE_FIELDS = snapshot.PER_IMAGE_FIELDS
 
 #: Display names of the backbones, for rows named by what ran.
-
-#: The chapters' datasets on the real benchmarks: (dataset, subset) in the order they are shown.
-CHAPTER_DATASETS: dict[str, list[tuple[str, str | None]]] = {
-    "global_baseline": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
-                        ("emotion6", "binary"), ("emotionroi", "binary")],
-    "sun2016": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None)],
-    "rcnngsr": [("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary")],
-    "wsidnet": [("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
-                ("emotionroi", "binary")],
-    "multilevel-rcnn": [("emotionroi", "binary"), ("emotionroi", "emotion"), ("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three")],
-    "attr-attention": [("emotion6", "binary")],
-}
 
 #: The command that fills a chapter's published runs on one dataset.
 FILL_COMMAND = ("make results CHAPTERS={chapter} DATASETS={dataset}{subsets} && make publish")
@@ -169,43 +158,6 @@ def profile_runs(df: pd.DataFrame, profile: str | None) -> pd.DataFrame:
     scope = df["params.finetune_from"].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
                                            else int(v))
     return df[~ft | (scope == want) if want is not None else ~ft | scope.isna()]
-
-
-def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profile: str | None = "cpu",
-                 runs: pd.DataFrame | None = None, path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The snapshot's rows of one chapter's run on one dataset (empty if it holds none).
-
-    The global models are the latest run of each fold; the chapter's method records are those built
-    on them (Sun2016 with its default preset's settings; R-CNNGSR with subgradient training).
-    """
-    df = runs_of(load(path) if runs is None else runs, dataset, subset, profile)
-    if not len(df):
-        return df
-    df = profile_runs(df, profile)
-    if chapter == "global_baseline":  # the two CNN baselines and the colour histograms
-        from vsalib.methods.global_cnn import BASELINE_METHODS
-
-        return df[df["key"].isin(base_keys(df, BASELINE_METHODS))]
-    if chapter == "sun2016":
-        from vsalib.methods import sun2016, sun2016_study
-
-        keys = base_keys(df, ["global-frozen", "global-finetune"])
-        return sun2016_study.select_runs(df, dataset, subset, sun2016.Sun2016Config(), keys)
-    if chapter == "rcnngsr":
-        from vsalib.methods import rcnngsr_study
-
-        if "params.gs_proximal" in df:  # the chapter's main run trains with subgradients
-            df = df[~df["params.gs_proximal"].fillna(False).astype(bool)]
-        keys = base_keys(df, ["global-frozen", "global-finetune"])
-        keys += base_keys(df, ["rcnngsr-train"], by=("params.xi1", "params.xi2"))
-        return rcnngsr_study.select_runs(df, dataset, subset, keys)
-    if chapter == "wsidnet":  # every WSIDNet record of the dataset: Table 2, the controls and the sweeps
-        return df[df["method"] == "wsidnet"]
-    if chapter == "multilevel-rcnn":  # every head (Tables 1-2, controls, λ) and the proposer's record
-        return df[df["method"].isin(["multilevel-rcnn", "multilevel-rcnn-regions"])]
-    if chapter == "attr-attention":  # the four variants of every attribute source, and the augmentation check
-        return df[df["method"].isin(["attr-attention", "attr-attention-augment"])]
-    raise ValueError(f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTER_DATASETS)}")
 
 
 # -- saying where the numbers come from --------------------------------------------------------------
@@ -453,6 +405,6 @@ def _retrained(new: list[dict], root: Path, have: dict[str, str]) -> dict[str, s
     return out
 
 
-__all__ = ["BACKBONE_NAMES", "CHAPTER_DATASETS", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
-           "chapter_runs", "check", "check_record", "profile_runs", "fill_command", "load", "provenance_line", "publish",
+__all__ = ["BACKBONE_NAMES", "MAX_BYTES", "PUBLISHED_DIR", "PUBLISHED_ENV", "backbone_name", "base_keys",
+           "check", "check_record", "profile_runs", "fill_command", "load", "provenance_line", "publish",
            "published_dir", "published_store", "record_count", "record_dicts", "runs_of", "stale_methods", "stale_note"]

@@ -17,27 +17,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from vsalib import published, report
+from vsalib import chapters, published, report
 from vsalib.report import protocol_label  # noqa: F401  (re-exported: where it lived first)
 from vsalib.methods import base
+from vsalib.sections import by_protocol, majority_rate  # noqa: F401  (re-exported: where they lived first)
 
 
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def majority_rate(runs: pd.DataFrame) -> float:
-    """Percentage of the pooled test labels (one run per fold: the fine-tuned global one, or any record
-    with the test labels where there is none) in the largest class."""
-    if not len(runs) or "extra.y_true" not in runs:
-        return float("nan")
-    ft = runs[runs["method"] == "global-finetune"]
-    if not len(ft):
-        ft = runs[runs["extra.y_true"].map(lambda v: isinstance(v, list))].drop_duplicates(["seed", "fold"])
-    if not len(ft):
-        return float("nan")
-    y = np.concatenate([np.asarray(v) for v in ft["extra.y_true"] if isinstance(v, list)])
-    return 100 * float(np.bincount(y.astype(int)).max() / len(y)) if len(y) else float("nan")
 
 
 def _seconds(runs: pd.DataFrame, method: str | None) -> float:
@@ -73,25 +60,16 @@ def papers() -> list[type[base.Method]]:
     return [base.method_class(n) for n in base.list_methods() if base.method_class(n).card is not None]
 
 
-def by_protocol(runs: pd.DataFrame, dataset: str, subset: str | None) -> list[tuple[str, str, pd.DataFrame]]:
-    """One dataset's runs per protocol, never pooled: (name, protocol, runs), the name as the scoreboard writes it
-    (the dataset's, with the protocol in brackets where the runs hold more than one, e.g. EmotionROI's fixed split
-    and Rao's per-category 5-fold CV)."""
-    if not len(runs) or "protocol" not in runs:
-        return [(report.dataset_name(dataset, subset), "", runs)]
-    several = runs["protocol"].nunique() > 1
-    return [(report.dataset_name(dataset, subset) + (f" ({protocol_label(proto)})" if several else ""), proto, r)
-            for proto, r in runs.groupby("protocol", sort=True)]
-
-
 def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.DataFrame:
     """The numeric scoreboard (one row per paper × dataset × claim); empty when the snapshot is."""
     all_runs = published.load() if runs is None else runs
     rows = []
-    for method in sorted(papers(), key=lambda m: list(published.CHAPTER_DATASETS).index(m.name)
-                         if m.name in published.CHAPTER_DATASETS else 99):
-        for ds, sub in published.CHAPTER_DATASETS.get(method.name, list(method.card.datasets)):
-            runs = published.chapter_runs(method.name, ds, sub, profile=profile, runs=all_runs)
+    for chapter in chapters.registered():  # the papers' chapters, in the book's order
+        method = chapter.method
+        if method is None or method.card is None:
+            continue
+        for ds, sub in chapter.datasets:
+            runs = chapters.chapter_runs(chapter.name, ds, sub, profile=profile, runs=all_runs)
             if not len(runs):
                 continue
             for name, proto, r in by_protocol(runs, ds, sub):  # one row per protocol: never pooled

@@ -2,7 +2,9 @@
 
 A method module registers its :class:`~vsalib.methods.base.Method` classes (``register_method``) and declares
 its record families (``provenance.declare_method``) when it is imported; :func:`import_all` imports every
-module of this package, so a new paper's module is found by being here, not by an import list."""
+module of this package, so a new paper's module is found by being here, not by an import list. Its ``*_study``
+module holds its chapter's reporting and registers the chapter (:mod:`vsalib.chapters`); :func:`import_studies`
+finds those the same way."""
 
 from __future__ import annotations
 
@@ -31,3 +33,21 @@ def import_all() -> None:
 
     for name in method_modules():
         importlib.import_module(f"{__name__}.{name}")
+
+
+@functools.cache
+def study_modules() -> tuple[str, ...]:
+    """The names of this package's ``*_study`` modules: each paper's chapter (:mod:`vsalib.chapters`)."""
+    import pkgutil
+
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith(_STUDY_SUFFIX)))
+
+
+@functools.cache
+def import_studies() -> None:
+    """Import every ``*_study`` module: importing one registers its chapter (:func:`vsalib.chapters.register`)."""
+    import importlib
+
+    for name in study_modules():
+        importlib.import_module(f"{__name__}.{name}")
+

@@ -24,9 +24,11 @@ module that overrides a hook or two) and timm's registry (methods register by na
 
 What a new paper touches: its module here (config, card, equations, ``train``/``evaluate``,
 registered, with its ``provenance.declare_method`` version; :func:`vsalib.methods.import_all` finds it by
-its being in this package, no import list names it), its rows in ``vsalib/targets.csv``, its chapter
-notebook (and ``book/_toc.yml``), and its tests; the runner, the store and the registry-driven tests need
-no change. (The published snapshot's reader and the real-benchmark sections still name each paper: issue 33.)
+its being in this package, no import list names it), its ``<paper>_study.py`` beside it (its chapter's reporting
+and its :class:`vsalib.chapters.Chapter`: which runs the chapter reads, on which datasets, what its section on the
+real benchmarks shows; found the same way), its rows in ``vsalib/targets.csv``, its chapter notebook (and
+``book/_toc.yml``), and its tests; the runner, the store, the published snapshot's reader, the real-benchmark
+sections, the scoreboard and the registry-driven tests loop over the registries and need no change.
 
 Where we chose otherwise than the examples (``STYLE.md``):
 
@@ -338,6 +340,9 @@ class Method(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     card: ClassVar[PaperCard | None] = None
+    #: The paper's chapter on the real benchmarks (a :class:`vsalib.chapters.Chapter`: which runs it reads, on which
+    #: datasets, what its section shows), set when its ``*_study`` module registers it; None until then.
+    chapter: ClassVar[type | None] = None
 
     def __init__(self, config=None, **settings):
         if config is not None and settings:

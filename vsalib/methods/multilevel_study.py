@@ -6,7 +6,9 @@
 - :func:`lam_sweep`: Fig. 8 — accuracy against λ, and λ chosen on each fold's validation part;
 - :func:`claims`: the card's claims as paired per-fold gains (those whose rows ran);
 - :func:`proposer_summary`: what the proposer's records measured (boxes, recall of true boxes, cost);
-- :func:`load_fold`: a fold's trained pieces back from the store and the cache, for the figures.
+- :func:`load_fold`: a fold's trained pieces back from the store and the cache, for the figures;
+- :class:`MultiLevelChapter`: its section on the real benchmarks, with the tables as printed
+  (:func:`printed_table`, :func:`printed_proposer`, :func:`printed_sweep`), once per protocol a dataset ran under.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from vsalib import report, targets
+from vsalib import chapters, figures, plots, report, sections, targets
 from vsalib.methods.base import PaperRow
 from vsalib.methods.multilevel_rcnn import CARD, LAMS, PAPER_LAM, MultiLevelRCNN, swept_lams
 
@@ -234,3 +236,111 @@ def wheel_bars(label: str, p_star: float, order: Sequence[str], plus_one: bool =
 
 __all__ = ["TABLE1_ROWS", "TABLE2_ROWS", "WHAT_RAN", "claims", "paper_classes", "run_classes", "lam_sentence", "lam_sweep", "load_fold", "p_star_mean",
            "proposer_summary", "published_table", "table", "table3", "wheel_bars", "LAMS"]
+
+
+# -- the section's tables as printed ------------------------------------------------------------------
+def printed_table(runs: pd.DataFrame, dataset: str, subset: str | None, rows, n_classes: int = 2,
+                  values: dict | None = None, what_ran: bool = True) -> pd.DataFrame:
+    """Tables 1 or 2 as printed: the paper's row, what ran (``what_ran``: the walk-through explains the rows; the
+    real section, whose accuracies carry intervals, leaves the column out to fit the page), the paper's FI % and
+    ours, mean per-class recall, and the gain over the global feature alone (paper's on FI, ours paired per fold)."""
+    t = table(runs, dataset, subset, rows, values, n_classes)
+    return pd.DataFrame({"paper's row": t["row"], **({"what ran": t["what ran"]} if what_ran else {}),
+                         f"paper FI ({paper_classes(n_classes)}) %": t["paper FI %"],
+                         "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
+                         "mean recall %": t["mean recall"].map(report.fmt_num),
+                         "paper gain": t["paper gain"].map(report.fmt_gain), "our gain": t["our gain"].map(report.fmt_gain)})
+
+
+def printed_proposer(runs: pd.DataFrame) -> pd.DataFrame:
+    """The proposer's measurements as printed: one row per measurement, one column per split (a table narrow
+    enough for the page however many splits ran)."""
+    t = proposer_summary(runs)
+    if not len(t):
+        return t
+    names = [f"seed {int(s)} fold {int(f)}" for s, f in zip(t["seed"], t["fold"])]
+    cols = [n if names.count(n) == 1 else f"{n} (run {names[:i + 1].count(n)})" for i, n in enumerate(names)]
+    body = t.drop(columns=["seed", "fold"])
+    fmt = {"boxes / image": 2, "box area (share)": 3, "candidates / image": 1, "regions + features s / image": 3,
+           "proposer training s": 0}
+    return pd.DataFrame({"measurement": list(body.columns),
+                         **{c: [report.fmt_num(body.iloc[i][m], fmt.get(m, 3)) for m in body.columns]
+                            for i, c in enumerate(cols)}})
+
+
+def printed_sweep(runs: pd.DataFrame, sweep: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fig. 8 as printed: per λ, validation and test accuracy, and on how many folds validation chose it
+    (``sweep``: :func:`lam_sweep` of ``runs`` where the caller has it)."""
+    t = lam_sweep(runs) if sweep is None else sweep
+    return pd.DataFrame({"λ": t["λ"], "validation %": t["validation %"].map(report.fmt_num),
+                         "test %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["test %"], t["ci95"], t["runs"])],
+                         "chosen on (folds)": t["chosen on (folds)"]})
+
+
+@chapters.register
+class MultiLevelChapter(chapters.Chapter):
+    """MultiLevelRCNN on EmotionROI (binary, its six emotions, Rao's per-category protocol) and Twitter I's three
+    subsets: Tables 1-3, Fig. 8, the proposer and the claims, per protocol; the hand-crafted rows of Table 3 first."""
+
+    name, order, method = "multilevel-rcnn", 5, MultiLevelRCNN
+    datasets = (("emotionroi", "binary"), ("emotionroi", "emotion"), ("twitter1", "five"), ("twitter1", "four"),
+                ("twitter1", "three"))
+    record_methods = ("multilevel-rcnn", "multilevel-rcnn-regions")  # every head and the proposer's record
+
+    @classmethod
+    def before(cls, path=None):
+        from vsalib.methods import global_study
+
+        global_study.show_hand_crafted("rao", path=path)
+
+    @classmethod
+    def section(cls, runs, ds, sub, bb, prof):
+        """Once per protocol the dataset ran under (EmotionROI: its fixed split, and Rao's per-category 5-fold split)."""
+        protocols = sorted(runs["protocol"].dropna().unique()) if "protocol" in runs else []
+        if len(protocols) <= 1:
+            return _protocol_section(runs, ds, sub, bb, prof)
+        for proto in protocols:
+            sections.md(f"#### {report.protocol_label(proto)}")  # named as the scoreboard names it
+            _protocol_section(runs[runs["protocol"] == proto], ds, sub, bb, prof, report.protocol_label(proto))
+
+
+def _protocol_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None,
+                      protocol: str | None = None) -> None:
+    """One protocol's tables; ``protocol`` (its name, where the dataset ran under several) goes into every
+    caption, so that two protocols' tables never share a caption."""
+
+    def cap(what: str) -> str:
+        return report.caption(what, ds, sub, bb, prof, protocol=protocol)
+
+    values = MultiLevelRCNN.paper_values(runs, ds, sub)
+    fi = paper_classes(run_classes(runs))  # FI's 8 emotions, or its sentiment
+    if fi == 8:
+        sections.md("Here the labels are the dataset's emotions, not their sentiment, so the paper's column is its "
+                    "8-class FI figure."
+                    + (" Rao et al. print no figure for EmotionROI's emotions (their Table 3's multi-class EmotionROI "
+                       "column repeats the 2-class one): these rows are ours alone, and Table 3 is not repeated for them."
+                       if ds == "emotionroi" else ""))
+    sections.show(printed_table(runs, ds, sub, TABLE1_ROWS, fi, values=values, what_ran=False),
+                  cap("MultiLevelRCNN Table 1 (which regions) and the controls, paper (FI) beside ours"))
+    sections.show(printed_table(runs, ds, sub, TABLE2_ROWS, fi, values=values, what_ran=False),
+                  cap("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours"))
+    if ds == "emotionroi" and fi == 2:
+        t3 = table3(runs, ds, sub, values)
+        sections.show(pd.DataFrame({"Table 3 row": t3["row"], "paper %": t3["paper %"],
+                                    "ours %": [report.fmt_acc(m, c, n) if n else report.DASH
+                                               for m, c, n in zip(t3["ours"], t3["ci95"], t3["runs"])]}),
+                      cap("MultiLevelRCNN Table 3, EmotionROI column, paper beside ours"))
+    sections.under(runs)
+    sweep = lam_sweep(runs)
+    if len(sweep) > 2:
+        plots.show(figures.lam_curve(sweep, cap("Fig. 8: accuracy against λ")))
+        sections.show(printed_sweep(runs, sweep), cap("The λ sweep: what validation picks, what test says"))
+        sections.md(lam_sentence(sweep, p_star_mean(runs)))
+    prop = printed_proposer(runs)
+    if len(prop):
+        sections.show(prop, cap("The emotional-region proposer per split"))
+    sections.md(f"Always guessing the larger class would score {report.fmt_num(sections.majority_rate(runs))} % on "
+                f"these test images. The training images' mean p* is {report.fmt_num(p_star_mean(runs), 3)}"
+                + (" (p* = 1: the three losses coincide here)." if p_star_mean(runs) == 1 else "."))
+    sections.verdicts("MultiLevelRCNN", claims(runs, ds, sub, values=values), ds, sub, bb, prof, protocol)
+

@@ -1,5 +1,6 @@
 """R-CNNGSR's chapter: which stored runs it reads, Table 2 and the paper's three contributions (ours beside the
-paper's), Fig. 5's ablation, the region-set reading and what the published runs measured of each reading.
+paper's), Fig. 5's ablation, the region-set reading and what the published runs measured of each reading, and its section
+on the real benchmarks (:class:`RCNNGSRChapter`).
 The method itself (card, config, Eqs. 3-6, ``train``/``evaluate``) is :mod:`vsalib.methods.rcnngsr`."""
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
+from vsalib import chapters, figures, plots, published, report, sections
 from vsalib.methods.rcnngsr import (CARD, FUSION_READINGS, PAPER_XI, RCNNGSR, REGION_SETS, _where,
                                     fusion_rows)
 
@@ -140,3 +143,115 @@ def measured_effects(real: dict) -> dict[str, str]:
 
 __all__ = ["CONTRIBUTIONS", "REGIONS_CLAIM", "TABLE2_ROWS", "ablation", "contributions", "measured_effects",
            "region_set_table", "region_sets_run", "select_runs", "table2"]
+
+
+# -- the section's tables as printed ------------------------------------------------------------------
+#: Fig. 5's variants at the paper's ξ.
+FIG5_VARIANTS = {"L2 only (ξ1 = 0)": (0.0, PAPER_XI[1]), "GS only (ξ2 = 0)": (PAPER_XI[0], 0.0), "both": PAPER_XI}
+
+
+def printed_table2(runs: pd.DataFrame, dataset: str, reading: str = "sum") -> pd.DataFrame:
+    """Table 2 with rows named by what ran (the paper's row beside), paper % and ours (mean ± CI, n)."""
+    t = table2(runs, dataset, reading=reading, xi=PAPER_XI)
+    bb = sections.backbone_of(runs)
+    return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
+                         "paper %": t["paper"], "ours %": sections.ours_column(t, sections.row_methods(CARD, t["row"]), runs),
+                         "n": t["runs"]})
+
+
+def printed_region_sets(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """R-CNNGSR under each region set and reading of Eq. 3 that ran, as printed: accuracy, regions per image,
+    and the regions' gain over f(x) alone with its verdict (:func:`region_set_table`)."""
+    t = region_set_table(runs, dataset, xi=PAPER_XI)
+    names = {"box": "boxes, every region (ours)", "distinct-masks": "distinct masks"}
+    return pd.DataFrame({"region set": t["region set"].map(names), "Eq. 3": t["Eq. 3"],
+                         "R-CNNGSR %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["R-CNNGSR %"], t["ci95"], t["splits"])],
+                         "regions / image": t["regions / image"].map(lambda v: report.fmt_num(v, 1)),
+                         "regions against f(x) alone": [report.fmt_gain(m, c) for m, c in zip(t["regions gain"],
+                                                                                           t["gain ci95"])],
+                         "verdict": t["verdict"]})
+
+
+def region_sentence(runs: pd.DataFrame, dataset: str) -> str:
+    """What the region set changes, read off :func:`printed_region_sets`' numbers."""
+    t = region_set_table(runs, dataset, xi=PAPER_XI)
+    if t["region set"].nunique() < 2:
+        return ""
+    at = t.set_index(["region set", "Eq. 3"])
+    parts = []
+    for reading in FUSION_READINGS:
+        if ("box", reading) in at.index and ("distinct-masks", reading) in at.index:
+            b, d = at.loc[("box", reading)], at.loc[("distinct-masks", reading)]
+            parts.append(f"with Eq. 3 {'as printed' if reading == 'sum' else 'as an average'}, "
+                         f"{b['R-CNNGSR %']:.2f} % over boxes ({b['regions / image']:.0f} regions per image) and "
+                         f"{d['R-CNNGSR %']:.2f} % over distinct masks ({d['regions / image']:.0f}); the regions "
+                         f"against f(x) alone {report.fmt_gain(b['regions gain'], b['gain ci95'])} and "
+                         f"{report.fmt_gain(d['regions gain'], d['gain ci95'])} points")
+    return ("R-CNNGSR scores " + "; ".join(parts) + ". The paper does not say which of a region it scores; the "
+            "box reading is R-CNN's practice (a region's bounding box warped to the network), the one the paper "
+            "builds on, and the distinct-mask reading is what its area weights suggest (a region's own pixels, "
+            "each counted once).") if parts else ""
+
+
+def xi_grid(runs: pd.DataFrame) -> pd.DataFrame:
+    """The ξ1 × ξ2 grid of the first seed: validation and test accuracy of f(x), dead groups."""
+    tr = runs[runs["method"] == "rcnngsr-train"] if len(runs) else runs
+    if not len(tr):
+        return pd.DataFrame()
+    tr = tr[tr["seed"] == tr["seed"].min()]
+    g = tr.groupby(["params.xi1", "params.xi2"]).agg(val=("metrics.val_accuracy", "mean"),
+                                                     test=("metrics.accuracy", "mean"),
+                                                     dead=("metrics.dead_fraction", "mean")).reset_index()
+    return pd.DataFrame({"ξ1": g["params.xi1"].map("{:g}".format), "ξ2": g["params.xi2"].map("{:g}".format),
+                         "validation %": 100 * g["val"],
+                         "test %": 100 * g["test"], "dead groups %": 100 * g["dead"]})
+
+
+@chapters.register
+class RCNNGSRChapter(chapters.Chapter):
+    """R-CNNGSR on Emotion6, IAPS, ArtPhoto and Abstract: Table 2 under both readings of Eq. 3, the region sets,
+    Fig. 5, the ξ grid and what each contribution brings."""
+
+    name, order, method = "rcnngsr", 3, RCNNGSR
+    datasets = (("emotion6", "binary"), ("iaps", "binary"), ("artphoto", "binary"), ("abstract", "binary"))
+
+    @classmethod
+    def records(cls, runs, dataset, subset):
+        """The global models and the ``rcnngsr-train`` runs (the latest of each fold and ξ), trained with
+        subgradients (the chapter's main run), and the fusion records built on them (:func:`select_runs`)."""
+        if "params.gs_proximal" in runs:
+            runs = runs[~runs["params.gs_proximal"].fillna(False).astype(bool)]
+        keys = published.base_keys(runs, ["global-frozen", "global-finetune"])
+        keys += published.base_keys(runs, ["rcnngsr-train"], by=("params.xi1", "params.xi2"))
+        return select_runs(runs, dataset, subset, keys)
+
+    @classmethod
+    def section(cls, runs, ds, sub, bb, prof):
+        for reading in FUSION_READINGS:
+            sections.show(printed_table2(runs, ds, reading),
+                          report.caption(f"R-CNNGSR Table 2, Eq. 3 read as '{reading}', paper beside ours", ds, sub, bb,
+                                         prof))
+        t2 = {r: table2(runs, ds, reading=r, xi=PAPER_XI).set_index("row") for r in FUSION_READINGS}
+        sections.md(f"R-CNNGSR scores {t2['sum'].loc['R-CNNGSR', 'ours']:.2f} % with Eq. 3 as printed and "
+                    f"{t2['average'].loc['R-CNNGSR', 'ours']:.2f} % as an average, against "
+                    f"{t2['sum'].loc['VGG16 fine-tuned', 'ours']:.2f} % for plain fine-tuning (the paper: "
+                    f"{report.fmt_num(t2['sum'].loc['R-CNNGSR', 'paper'])} against "
+                    f"{report.fmt_num(t2['sum'].loc['VGG16 fine-tuned', 'paper'])} %).")
+        sections.under(runs)
+        if len(region_sets_run(runs)) > 1:
+            sections.show(printed_region_sets(runs, ds), report.caption(
+                "R-CNNGSR under both region sets: Eq. 3 over boxes and over distinct masks", ds, sub, bb, prof))
+            sections.md(region_sentence(runs, ds))
+        ab = ablation(runs, FIG5_VARIANTS)
+        if ab[["f(x)", "R-CNNGSR"]].notna().any().any():
+            plots.show(figures.rcnngsr_fig5(ab, report.caption("R-CNNGSR Fig. 5", ds, sub, bb, prof)))
+        grid = xi_grid(runs)
+        if len(grid):
+            sections.show(grid, report.caption("ξ grid on the first seed's split: what validation picks and what test "
+                                               "says", ds, sub, bb, prof))
+        for reading in FUSION_READINGS:
+            v = contributions(runs, ds, reading=reading, xi=PAPER_XI)
+            sections.show(sections.claims_table(v, "contribution", "splits"),
+                          report.caption(f"What each part brings, Eq. 3 read as '{reading}' (points)", ds, sub, bb, prof))
+            sections.md(sections.verdict_sentence(v, report.dataset_name(ds, sub)))
+

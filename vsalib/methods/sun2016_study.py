@@ -1,5 +1,6 @@
 """Sun2016's chapter: which stored runs it reads, its Table 1 and claims (ours beside the paper's), the Fig. 4
-curves and what the published runs measured of each substitution. The method itself (card, config, Eqs. 1-3,
+curves and what the published runs measured of each substitution, and its section on the real benchmarks
+(:class:`Sun2016Chapter`). The method itself (card, config, Eqs. 1-3,
 ``train``/``evaluate``) is :mod:`vsalib.methods.sun2016`."""
 
 from __future__ import annotations
@@ -7,8 +8,12 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Sequence
 
-from vsalib.methods.sun2016 import (_SUN2016_FIELDS, CARD, OBJ_NORMS, Sun2016, Sun2016Config, _best_k_accuracy,
-                                    _oracle_k)
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from vsalib import chapters, figures, plots, published, report, sections
+from vsalib.methods.sun2016 import (_SUN2016_FIELDS, CARD, OBJ_NORMS, RANKINGS, Sun2016, Sun2016Config,
+                                    _best_k_accuracy, _oracle_k)
 from vsalib.results import latest_runs
 
 
@@ -145,3 +150,89 @@ def measured_effects(real: dict) -> dict[str, str]:
             if parts["obj_norm"] else "",
             "k": "; ".join(parts["k"]),
             "finetune": "fine-tuned over frozen — " + "; ".join(parts["finetune"]) if parts["finetune"] else ""}
+
+
+# -- Fig. 4 and Table 1 as printed -------------------------------------------------------------------
+def fig4(runs: pd.DataFrame, title: str, *, k: int = 1, preset: str = "sun2016"):
+    """Sun2016 Fig. 4 and its companions, 2 × 2: accuracy against K per ranking, against β and α (at
+    ``k``), and against K for the three normalisations of Obj; the fine-tuned global model dashed."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    axes = axes.ravel()
+    for rk in RANKINGS:
+        c = curve(runs, "sun2016-lf", "k", ranking=rk)
+        if len(c):
+            axes[0].errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=rk)
+    g = runs[runs["method"] == "global-finetune"]["metrics.accuracy"] if len(runs) else pd.Series(dtype=float)
+    for ax in axes:
+        if len(g):
+            ax.axhline(100 * g.mean(), color="gray", ls="--", lw=1, label="global (fine-tuned)")
+        ax.set_ylabel("accuracy %")
+    axes[0].set_xlabel("K (regions fused)")
+    axes[0].set_title("late fusion against K (Fig. 4)")
+    for ax, (method, param, what) in zip(axes[1:3], (("sun2016-lf-beta", "beta", "β (Eq. 3)"),
+                                                     ("sun2016-lf-alpha", "alpha", "α (Eq. 2)"))):
+        c = curve(runs, method, param)
+        if len(c):
+            ax.errorbar(c[param], c["mean"], yerr=c["ci95"], marker="o", capsize=2)
+            ax.set_xscale("symlog", linthresh=0.1)
+        else:
+            ax.text(0.5, 0.5, f"no {param} sweep:\nthe {preset} preset has no {what}", ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.set_xlabel(f"{what}, K = {k}")
+        ax.set_title(f"obj+senti against {what}")
+    for norm in OBJ_NORMS:
+        c = curve(runs, "sun2016-lf-objnorm", "k", norm=norm)
+        if len(c):
+            axes[3].errorbar(c["k"], c["mean"], yerr=c["ci95"], marker="o", ms=3, capsize=2, label=f"Obj / {norm}")
+    axes[3].set_xlabel("K (obj+senti)")
+    axes[3].set_title("normalisation of Obj (not given by the paper)")
+    for ax in (axes[0], axes[3]):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def printed_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.DataFrame:
+    """Table 1 with rows named by what ran (the paper's row beside), paper % and ours (mean ± CI, n)."""
+    t = table1(runs, dataset, subset, ks=range(1, 21))
+    bb = sections.backbone_of(runs)
+    return pd.DataFrame({"ours (what ran)": [report.our_row(r, bb) for r in t["row"]], "paper's row": t["row"],
+                         "paper %": t["paper"], "ours %": sections.ours_column(t, sections.row_methods(CARD, t["row"]), runs),
+                         "n": t["runs"], "note": t["note"]})
+
+
+@chapters.register
+class Sun2016Chapter(chapters.Chapter):
+    """Sun2016 on Twitter I's three subsets and Twitter II: Table 1, Fig. 4, the claims; Fig. 4 over every subset."""
+
+    name, order, method = "sun2016", 2, Sun2016
+    datasets = (("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None))
+
+    @classmethod
+    def records(cls, runs, dataset, subset):
+        """The global models (the latest run of each fold) and the Sun2016 runs built on the fine-tuned ones with
+        the default preset's settings (:func:`select_runs`)."""
+        keys = published.base_keys(runs, ["global-frozen", "global-finetune"])
+        return select_runs(runs, dataset, subset, Sun2016Config(), keys)
+
+    @classmethod
+    def section(cls, runs, ds, sub, bb, prof):
+        sections.show(printed_table1(runs, ds, sub), report.caption("Sun2016 Table 1, paper beside ours", ds, sub, bb, prof))
+        sections.under(runs)
+        sections.md(f"Always guessing the larger class would score {report.fmt_num(sections.majority_rate(runs))} % on "
+                    "these test images: read every row against it.")
+        plots.show(fig4(runs, report.caption("Sun2016 Fig. 4", ds, sub, bb, prof) + " · mean ± 95 % CI over folds"))
+        v = claims(runs, ds, sub)
+        sections.show(sections.claims_table(v), report.caption("What held: Sun2016's claims as paired per-fold gains "
+                                                               "(points)", ds, sub, bb, prof))
+        sections.md(sections.verdict_sentence(v, report.dataset_name(ds, sub)))
+
+    @classmethod
+    def after(cls, shown, all_runs):
+        curves = k_curves_by_subset(pd.concat(list(shown.values())) if shown else all_runs.iloc[:0], "twitter1",
+                                    Sun2016Config())
+        if len(curves):
+            plots.show(figures.k_curves(curves, "Twitter I: obj+senti late fusion against K, every subset (Fig. 4)"))
+

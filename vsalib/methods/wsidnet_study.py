@@ -11,6 +11,8 @@
 - :func:`load_model`, :func:`image_batch`, :func:`emotion_outputs`, :func:`pointing_hits`: a trained
   model back from its record, its emotion maps of any image, and the pointing game (does a map's
   maximum fall inside the affective object's box?) against Grad-CAM's.
+- :class:`WSIDNetChapter`: its section on the real benchmarks, with the tables as printed (:func:`printed_table`,
+  :func:`printed_sweep`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vsalib import report
+from vsalib import chapters, figures, plots, published, report, sections
 from vsalib.methods import base
 from vsalib.methods.wsidnet import (CARD, DEFAULT_K, DETECTOR_SOURCE, KS, LAMS, PAPER_LAM, WSIDNet, WSIDNetHeadConfig,
                                     WSIDNetNet, default_knobs, validation_choice)
@@ -250,3 +252,136 @@ def pointing_hits(heatmaps: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) ->
 
 __all__ = ["CONTROL_GRAPHS", "DETECTOR_SOURCE", "GROUPS", "claims", "graph_verdict", "emotion_outputs", "has_emotions", "image_batch",
            "load_model", "pointing_hits", "run_variants", "sweep_table", "table", "variants"]
+
+
+# -- the section's tables as printed ------------------------------------------------------------------
+def printed_table(runs: pd.DataFrame, dataset: str, subset: str | None, knobs: dict | None = None) -> pd.DataFrame:
+    """Table 2 (and the graph controls) with the paper's % beside ours and each row's gain over the Backbone."""
+    t = table(runs, dataset, subset, knobs)
+    bb = sections.backbone_of(runs)
+    return pd.DataFrame({"row": t["row"], "paper %": t["paper"],
+                         "ours %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["ours"], t["ci95"], t["runs"])],
+                         "paper gain": t["paper gain"].map(report.fmt_gain), "our gain": t["our gain"].map(report.fmt_gain),
+                         "n": t["runs"]}).assign(backbone=published.backbone_name(bb))
+
+
+def rows_sentence(runs: pd.DataFrame) -> str:
+    """Which WSIDNet the rows above are: their read-out and where the detection branch started (the knobs the
+    runs hold, :func:`~vsalib.methods.wsidnet.default_knobs`), and what is still to run where the runs hold only
+    the earlier default (the mean read-out)."""
+    knobs = default_knobs(runs)
+    read = ("the C node vectors concatenated (the default)" if knobs["readout"] == "concat" else
+            "the mean of the C node vectors (the first default: it cancels a regular graph, see *The read-out*; "
+            "the concatenated rows of this dataset are not in the snapshot yet)")
+    start = (f"the detection branch started from WSIDNet trained on {report.dataset_name(knobs['detector_init'], None)}'s "
+             "emotions, as the paper starts Twitter I's from FI" if knobs["detector_init"] != "none" else
+             f"λ = {knobs['lam']:g}" + (" (the paper's, on the emotion labels)" if knobs["lam"] > 0 else ""))
+    return f"WSIDNet rows here: {read}; {start}."
+
+
+def printed_sweep(runs: pd.DataFrame, param: str, knobs: dict | None = None) -> pd.DataFrame:
+    """A sweep (k or λ) as printed: validation and test accuracy per value, and the value validation chose."""
+    values = KS if param == "k" else LAMS
+    t = sweep_table(runs, param, values, knobs)
+    label = {"k": "k", "lam": "λ"}[param]
+    return pd.DataFrame({label: [v if isinstance(v, str) else f"{v:g}" for v in t[param]],
+                         "validation %": t["validation %"].map(report.fmt_num),
+                         "test %": [report.fmt_acc(m, c, n) for m, c, n in zip(t["test %"], t["ci95"], t["runs"])],
+                         "chosen on (folds)": t["chosen on (folds)"]})
+
+
+def faithful_graph(runs: pd.DataFrame):
+    """``(order, A, kind)`` of the faithful graph (``graph='auto'``) a WSIDNet of the first split used, from its
+    record (``extra.graph``); None where no record holds one."""
+    if not len(runs) or "extra.graph.adjacency" not in runs:  # the store's table flattens extra.graph
+        return None
+    sel = runs[runs["extra.graph.adjacency"].map(lambda a: isinstance(a, list)) & (runs.get("params.graph") == "auto")
+               & (runs.get("params.detector_init") == "none")]
+    if not len(sel):
+        return None
+    g = sel.sort_values(["seed", "fold"]).iloc[0]
+    return list(g["extra.graph.order"]), np.asarray(g["extra.graph.adjacency"], dtype=float), g["extra.graph.kind"]
+
+
+def table1_sentence(dataset: str, subset: str | None) -> str:
+    """WSIDNet's Table 1 on one dataset in a sentence: every other row the paper prints there, lowest first."""
+    from vsalib import targets
+
+    col = report.paper_column(CARD, dataset, subset)
+    t = targets.published(paper="wsidnet", table=1)
+    t = t[(t["dataset"] == col) & (t["method"] != "WSIDNet")].sort_values("accuracy") if col else t.iloc[:0]
+    if not len(t):
+        return ""
+    return ("The paper's Table 1 there: " + ", ".join(f"{m} {a:.2f}" for m, a in zip(t["method"], t["accuracy"]))
+            + " % (the hand-crafted and earlier CNN rows quoted from other work).")
+
+
+def graph_sentence(order, a) -> str:
+    """The strongest edges of a graph, and whether opposite-polarity pairs are its strongest (Eq. 3's intent)."""
+    from vsalib.data.labels import EKMAN_POLARITY
+    from vsalib.emotions import POLARITY
+
+    pol = {**EKMAN_POLARITY, **POLARITY}
+    iu = np.triu_indices(len(order), 1)
+    edges = sorted(zip(a[iu], [order[i] for i in iu[0]], [order[j] for j in iu[1]]), reverse=True)
+    opposite = [e for e in edges if pol.get(e[1]) != pol.get(e[2])]
+    text = "Strongest edges: " + "; ".join(f"{p}–{q} {w:.2f}" for w, p, q in edges[:3]) + "."
+    if opposite and edges[0] not in opposite:
+        text += (f" The strongest opposite-polarity edge ({opposite[0][1]}–{opposite[0][2]}, {opposite[0][0]:.2f}) is "
+                 f"weaker than the strongest same-polarity one: with these distances, Eq. 3's +1 for opposite "
+                 f"polarity does not make those pairs the strongest links, as it does on Mikels' wheel.")
+    return text
+
+
+@chapters.register
+class WSIDNetChapter(chapters.Chapter):
+    """WSIDNet on Twitter I's three subsets, Twitter II and EmotionROI: Table 2 and the graph controls, the k and λ
+    sweeps, the graph it used and the claims; the hand-crafted rows its Table 1 quotes first."""
+
+    name, order, method = "wsidnet", 4, WSIDNet
+    datasets = (("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
+                ("emotionroi", "binary"))
+    record_methods = ("wsidnet",)  # every WSIDNet record of the dataset: Table 2, the controls and the sweeps
+
+    @classmethod
+    def before(cls, path=None):
+        from vsalib.methods import global_study
+
+        global_study.show_hand_crafted("wsidnet", path=path)
+
+    @classmethod
+    def section(cls, runs, ds, sub, bb, prof):
+        import matplotlib.pyplot as plt
+
+        sections.show(printed_table(runs, ds, sub), report.caption("WSIDNet Table 2 and the graph controls, paper "
+                                                                   "beside ours", ds, sub, bb, prof))
+        sections.under(runs)
+        sections.md(rows_sentence(runs))
+        for param in ("k", "lam"):
+            sw = printed_sweep(runs, param)
+            if len(sw) > 2:  # at least two values and the choice
+                sections.show(sw, report.caption(f"The {'λ' if param == 'lam' else 'k'} sweep: what validation picks, "
+                                                 f"what test says", ds, sub, bb, prof))
+        sections.md(f"Always guessing the larger class would score {report.fmt_num(sections.majority_rate(runs))} % on "
+                    f"these test images. " + table1_sentence(ds, sub))
+        graph = faithful_graph(runs)
+        if graph is not None:
+            order, a, kind = graph
+            fig, ax = plt.subplots(figsize=(5.4, 4.6))
+            figures.adjacency_heatmap(a, order, report.caption(f"The {kind} graph (Eq. 3) of the first split",
+                                                               ds, sub, None, prof), ax)
+            fig.tight_layout()
+            plots.show(fig)
+            sections.md(graph_sentence(order, a))
+        sections.verdicts("WSIDNet", claims(runs, ds, sub), ds, sub, bb, prof)
+
+    @classmethod
+    def own_baseline(cls, runs, dataset, subset):
+        t = table(runs, dataset, subset)
+        bb = t[t["row"] == "Backbone"] if len(t) else t
+        if not len(bb):
+            return None
+        b = bb.iloc[0]
+        return "Backbone", (f"WSIDNet's chapter compares with its own Backbone (the holistic branch, trained by "
+                            f"WSIDNet's method): {report.fmt_acc(b['ours'], b['ci95'], b['runs'])}, n {int(b['runs'])}")
+
