@@ -107,10 +107,14 @@ def test_book_builds_with_its_figures(tmp_path):
     shutil.copy(ROOT / "_config.yml", work / "_config.yml")
     if (ROOT / "results" / "published").is_dir():  # the committed snapshot, as a clone has it
         shutil.copytree(ROOT / "results" / "published", work / "results" / "published")
-    # shares the session's results store and caches (conftest.py): after nbval has run the notebooks, the
-    # build reuses their records instead of training everything again. No dataset is reachable, as in a
+    # shares the session's results store and caches: after nbval has run the notebooks, the build reuses their
+    # records instead of training everything again. No dataset is reachable, as in a
     # fresh clone on a machine without them.
-    env = {**os.environ, "PYTHONPATH": str(work), "VSALIB_DATA": str(tmp_path / "no-datasets-here")}
+    # The copy's own default store would be repo/results (empty): point it at the session's store explicitly.
+    from vsalib.results import default_results_dir
+
+    env = {**os.environ, "PYTHONPATH": str(work), "VSALIB_DATA": str(tmp_path / "no-datasets-here"),
+           "VSALIB_RESULTS": str(default_results_dir())}
     env.pop("VSALIB_PUBLISHED", None)
     proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
                           capture_output=True, text=True, timeout=1500)
@@ -137,11 +141,11 @@ def test_book_builds_with_its_figures(tmp_path):
         for section in CHAPTER_SECTIONS:
             assert f">{section}<" in text or f">{section}" in text, f"{chapter} has no section {section!r}"
     # the real Table 1 of every published Twitter I subset, with the numbers of the stored records
-    from vsalib import published, real_benchmarks
+    from vsalib import chapters, real_benchmarks
 
     sun_page = (html / "notebooks/sun2016_affective_regions.html").read_text()
-    for ds, sub in published.CHAPTER_DATASETS["sun2016"]:
-        runs = published.chapter_runs("sun2016", ds, sub)
+    for ds, sub in chapters.datasets("sun2016"):
+        runs = chapters.chapter_runs("sun2016", ds, sub)
         if len(runs):
             for cell in real_benchmarks.sun2016_table1(runs, ds, sub)["ours %"]:
                 assert cell.replace("±", "&#177;") in sun_page or cell in sun_page, (sub, cell)

@@ -271,10 +271,11 @@ def row_accuracy(row, runs: pd.DataFrame, where: dict[str, dict] | None = None) 
 
 def row_records(row, runs: pd.DataFrame, where: dict[str, dict] | None = None) -> pd.DataFrame:
     """The records of a card row: its method's, with its parameters (and ``where[method]``)."""
-    sel = runs[runs["method"] == row.method]
-    for k, v in {**row.params, **(where or {}).get(row.method, {})}.items():
-        sel = sel[sel[f"params.{k}"] == v] if f"params.{k}" in sel else sel.iloc[:0]
-    return sel
+    mask = (runs["method"] == row.method).to_numpy(dtype=bool, copy=True)
+    for k, v in {**row.params, **(where or {}).get(row.method, {})}.items():  # one mask, one copy of the rows
+        col = f"params.{k}"
+        mask &= (runs[col] == v).to_numpy(dtype=bool, na_value=False) if col in runs else False
+    return runs[mask]
 
 
 def mean_ci_pct(values: pd.Series) -> tuple[float, float, int]:
@@ -375,17 +376,20 @@ def _row_predictions(card, name: str, acc: pd.Series, folds, runs: pd.DataFrame,
     except KeyError:
         return None
     sel = row_records(row, runs)
+    cols = [c for c in ("seed", "fold", "extra.y_true", "extra.y_pred", "extra.test_ids") if c in sel]
+    by_fold: dict = {}
+    for rec in sel[cols].to_dict("records"):
+        by_fold.setdefault((rec["seed"], rec["fold"]), []).append(rec)
     per = {}
     for f in folds:
-        hit = sel[(sel["seed"] == f[0]) & (sel["fold"] == f[1])]
         found = []
-        for _, rec in hit.iterrows():
+        for rec in by_fold.get(tuple(f), []):
             y, p = rec["extra.y_true"], rec["extra.y_pred"]
             if not (isinstance(y, list) and isinstance(p, list) and len(y) == len(p) and len(y)):
                 continue
             y, p = np.asarray(y), np.asarray(p)
             if abs(100 * float((y == p).mean()) - float(acc.loc[f])) <= 1e-6:
-                ids = rec["extra.test_ids"] if "extra.test_ids" in rec else None
+                ids = rec.get("extra.test_ids")
                 found.append((y, p, [str(i) for i in ids] if isinstance(ids, list) and len(ids) == len(y) else None))
         # the record the row's figure comes from: where the row selects among several (a validation choice), the
         # one whose accuracy is the figure; two such with other predictions leave it unknown
