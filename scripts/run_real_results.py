@@ -1,37 +1,14 @@
 """`make results`: the chapters on the real benchmarks with the `cpu` profile.
 
-A grid of independent jobs (:mod:`vsalib.grid`), one per configuration below and seed, each the chapter's
-notebook executed by papermill with that seed, run by Dask distributed: a local cluster by default (one worker
+A grid of independent jobs (:mod:`vsalib.grid`), one per configuration and seed of a chapter's job groups, each the
+chapter's notebook executed by papermill with that seed, run by Dask distributed: a local cluster by default (one worker
 per two cores: a 2-core laptop runs one job at a time), or the scheduler given by ``--scheduler tcp://host:8786``
 (a SLURM allocation through dask-jobqueue, one worker per GPU: the book's *Rerunning the study*). Once every job
 is done, each configuration's notebook runs once more over all its seeds (it reads the store) and is written to
 results/notebooks/. Failed jobs are listed with their parameters and logs (results/grid/); the others go on.
 
-- ``global_baseline``: Twitter I five/four/three-agree and Twitter II (5-fold CV), EmotionROI (binary, its
-  fixed split, three seeds) and R-CNNGSR's
-  datasets (Emotion6, IAPS, ArtPhoto, Abstract; binary, 75/20/5 split over three seeds);
-- ``sun2016``: Twitter I five/four/three-agree and Twitter II (5-fold CV), Table 1 and Fig. 4 of Sun et al.;
-- ``rcnngsr``: Emotion6, IAPS, ArtPhoto, Abstract (binary, 75/20/5 split over three seeds), Table 2 and
-  Fig. 5 of R-CNNGSR;
-- ``wsidnet``: Twitter I five/four/three-agree and Twitter II (5-fold CV) and EmotionROI (binary, its fixed
-  split, three seeds): WSIDNet's Table 2, the graph controls and the k and λ sweeps;
-- ``wsidnet-graph``: the same chapter's main rows and controls alone (no k or λ sweep) on Twitter I five-agree,
-  Twitter II and EmotionROI, the runs that decide whether the graph matters;
-- ``multilevel-rcnn``: EmotionROI (binary, its fixed split, three seeds) and Twitter I five/four/three-agree
-  (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and grid controls, and the λ sweep of Fig. 8;
-- ``attr-attention``: Emotion6 (folder polarity, three random 80/10/10 splits): AttrAttention's four variants
-  (image only, true, predicted and attribute alone) with the dominant emotion as the attribute, augmentation
-  before vs after the split, and the degenerate folder-emotion attribute;
-- ``multilevel-protocols``: MultiLevelRCNN on EmotionROI under Rao's per-category 5-fold protocol (binary) and
-  on EmotionROI's six emotions (its fixed split, three seeds): Table 3's second protocol and the 6-class column;
-- ``regions-help``: the runs of *When do regions help?* (Twitter I, Sun2016): three repetitions of the grouped
-  5-fold CV on each subset (fold seeds 0, 1, 2: seed 0 is ``sun2016``'s), crop scoring on five-agree, and the
-  ladder's rungs on five-agree (Sun2016 on the frozen features' classifier; every layer fine-tuned; EfficientNet-Lite1
-  and -Lite2 at their own 240 and 260 px, each also on its frozen features; Lite0 on 96, 128 and 160-px images with
-  its regions scored at 224 px, the lower rungs);
-- ``ladder-low``: the lower rungs alone;
-- ``rcnngsr-seeds``, ``attr-attention-seeds``: seeds 3 and 4 of R-CNNGSR's and AttrAttention's Emotion6 splits
-  (five in all with the chapters' three), for the claims that three seeds leave undecided.
+Each chapter declares its groups of jobs (its :class:`vsalib.chapters.Chapter`'s ``runs``: the chapter's own runs,
+then further measurements such as more seeds or another protocol); ``--help`` lists them, ``--list`` the jobs.
 
 Datasets not found under the data root are skipped with a line that says so. ``make publish`` then
 copies the finished runs into the committed snapshot (results/published/).
@@ -53,48 +30,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vsalib import grid  # noqa: E402
+from vsalib import chapters, grid  # noqa: E402
 from vsalib.data import is_available  # noqa: E402
 from vsalib.grid import run_name  # noqa: E402,F401  (the executed notebooks' names)
 
-TWITTER = [{"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")] + [{"dataset": "twitter2"}]
-# R-CNNGSR's four datasets, binary labels, its 75/20/5 random split over three seeds
-RCNNGSR = [{"dataset": d, "subset": "binary", "seeds": [0, 1, 2]} for d in ("emotion6", "iaps", "artphoto", "abstract")]
-#: The ladder's lower rungs: Lite0 on 96/128/160-px images, its regions scored at 224 px from the original image.
-LOWER = [{"dataset": "twitter1", "subset": "five", "image_size": px, "region_size": 224} for px in (96, 128, 160)]
-CONFIGS = {  # chapter -> (notebook, configurations); datasets that are not here are skipped
-    "global_baseline": ("global_baseline.ipynb", TWITTER + RCNNGSR
-                        + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
-    "sun2016": ("sun2016_affective_regions.ipynb", TWITTER),
-    "rcnngsr": ("rcnngsr.ipynb", RCNNGSR),
-    "wsidnet": ("wsidnet.ipynb", TWITTER + [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]),
-    "wsidnet-graph": ("wsidnet.ipynb", [  # the main rows and the graph controls first, without the k and λ sweeps
-        {"dataset": "twitter1", "subset": "five", "ks": [4], "lams": [0.1]},
-        {"dataset": "twitter2", "ks": [4], "lams": [0.1]},
-        {"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2], "ks": [4], "lams": [0.1]}]),
-    "multilevel-rcnn": ("multilevel_rcnn.ipynb", [{"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}]
-                        + TWITTER[:3]),
-    "attr-attention": ("attr_attention.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [0, 1, 2]}]),
-    "multilevel-protocols": ("multilevel_rcnn.ipynb", [
-        {"dataset": "emotionroi", "subset": "binary", "protocol": "per_category", "seeds": [0]},
-        {"dataset": "emotionroi", "subset": "emotion", "seeds": [0, 1, 2]}]),
-    "regions-help": ("sun2016_affective_regions.ipynb", [
-        *({**c, "seeds": [0, 1, 2]} for c in TWITTER[:3]),
-        {"dataset": "twitter1", "subset": "five", "scoring": "crop"},
-        {"dataset": "twitter1", "subset": "five", "full_finetune": True},
-        {"dataset": "twitter1", "subset": "five", "on_frozen": True},
-        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite1", "image_size": 240, "on_frozen": True},
-        {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260, "on_frozen": True},
-        *LOWER]),
-    "ladder-low": ("sun2016_affective_regions.ipynb", LOWER),  # the lower rungs alone
-    # two more seeds of the 75/20/5 and 80/10/10 splits on Emotion6, for the claims three seeds leave undecided
-    "rcnngsr-seeds": ("rcnngsr.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [3, 4]}]),
-    "attr-attention-seeds": ("attr_attention.ipynb", [{"dataset": "emotion6", "subset": "binary", "seeds": [3, 4]}]),
-}
+#: ``{group: (notebook, configurations)}``: every chapter's ``make results`` groups (vsalib.chapters.run_groups).
+CONFIGS = chapters.run_groups()
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="chapters (job groups):\n" + chapters.run_group_help())
     ap.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
     ap.add_argument("--only", nargs="*", help="dataset names to run (default: all available)")
     ap.add_argument("--subsets", nargs="*", help="subsets to run (default: all)")

@@ -200,6 +200,9 @@ def compute(threads: int = 1, families=None) -> dict[str, dict]:
                                          if k != "seconds_per_image" and v == v}
     finally:
         torch.set_num_threads(before)
+    from vsalib.methods import import_all
+
+    import_all()
     versions = provenance.declared_methods()
     return {fam: {"version": versions[fam].version, "metrics": numbers[fam]} for fam in FAMILIES if fam in numbers}
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import method_reference as ref  # noqa: E402
 
 from vsalib import provenance  # noqa: E402
+from vsalib.methods import base, import_all  # noqa: E402
 
 
 def _reference() -> dict:
@@ -27,6 +28,7 @@ def _reference() -> dict:
 @pytest.mark.slow
 def test_every_method_gives_its_reference_numbers():
     current = ref.compute()
+    import_all()
     assert set(current) == set(provenance.declared_methods()) == set(ref.FAMILIES)  # every method has a reference
     problems = ref.compare(current, _reference())
     assert not problems, "\n".join(problems)
@@ -113,7 +115,7 @@ def test_a_one_line_change_of_a_formula_fails(monkeypatch):
 
 
 def test_staleness_names_what_changed(monkeypatch):
-    provenance.declared_methods()  # the method modules declare their versions when imported
+    import_all()  # the method modules declare their versions when imported
     monkeypatch.setitem(provenance._METHODS, "toy", provenance.MethodVersion(
         "toy", 3, {1: "first", 2: "crop scoring", 3: "natural log"}, ("global",)))
     prov = {"method": {"family": "toy", "version": 1, "depends": {"global": provenance._METHODS["global"].version}}}
@@ -123,3 +125,36 @@ def test_staleness_names_what_changed(monkeypatch):
     assert "before method versions" in provenance.staleness({})
     with pytest.raises(ValueError, match="say what version 2 changed"):
         provenance.declare_method("toy2", 2, changes={1: "x"})
+
+
+def test_every_registered_method_carries_its_family_version():
+    """The version lives on the registered class: the one provenance stamps on its records."""
+    for name in base.list_methods():
+        cls = base.method_class(name)
+        assert cls.version is provenance.method_version(name), name
+        assert cls.version.family == provenance.method_family(name)
+
+
+def test_a_method_without_its_version_is_refused():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class ToyConfig:
+        pass
+
+    class Toy(base.Method):
+        name, Config = "toy-method", ToyConfig
+
+        def train(self, fold, store):  # pragma: no cover - never run
+            raise NotImplementedError
+
+        def evaluate(self, fold, trained):  # pragma: no cover - never run
+            raise NotImplementedError
+
+    with pytest.raises(TypeError, match="declare_method\\('toy'"):
+        base.register_method(Toy)
+    Toy.version = provenance.MethodVersion("global", 1, {1: "x"})  # another family's version
+    with pytest.raises(TypeError, match="declared version of its record family"):
+        base.register_method(Toy)
+    assert "toy-method" not in base.list_methods()
+

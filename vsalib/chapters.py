@@ -13,12 +13,35 @@ own module.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pandas as pd
 
 from vsalib import published, sections
 from vsalib.errors import UnknownNameError
+
+
+#: The real benchmarks several chapters run on, as ``make results`` configurations.
+TWITTER: tuple[dict, ...] = (*({"dataset": "twitter1", "subset": s} for s in ("five", "four", "three")),
+                             {"dataset": "twitter2"})
+#: R-CNNGSR's four datasets, binary labels, its 75/20/5 random split over three seeds.
+RCNNGSR_DATASETS: tuple[dict, ...] = tuple({"dataset": d, "subset": "binary", "seeds": [0, 1, 2]}
+                                           for d in ("emotion6", "iaps", "artphoto", "abstract"))
+#: EmotionROI's fixed split (binary labels) with three validation draws.
+EMOTIONROI: dict = {"dataset": "emotionroi", "subset": "binary", "seeds": [0, 1, 2]}
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """A group of ``make results`` jobs: the chapter's notebook run with each of ``configs`` (notebook parameters;
+    ``seeds``: one job per seed, then the notebook once over all of them). ``main``: the chapter's own runs, which
+    ``make results`` runs first; False: a further measurement (more seeds, a control, another protocol)."""
+
+    name: str
+    about: str
+    configs: tuple[dict, ...]
+    main: bool = True
 
 
 class Chapter:
@@ -34,6 +57,9 @@ class Chapter:
     method: ClassVar[type | None] = None
     #: The record methods the chapter reads (the default :meth:`records`).
     record_methods: ClassVar[tuple[str, ...]] = ()
+    #: Its notebook in ``notebooks/`` (without ``.ipynb``), and the job groups ``make results`` runs it in.
+    notebook: ClassVar[str]
+    runs: ClassVar[tuple[RunGroup, ...]] = ()
 
     @classmethod
     def records(cls, runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.DataFrame:
@@ -91,7 +117,7 @@ _CHAPTERS: dict[str, type[Chapter]] = {}
 
 def register(cls: type[Chapter]) -> type[Chapter]:
     """Register a chapter (a class decorator); its paper's method class carries it as ``chapter``."""
-    for attr in ("name", "order"):
+    for attr in ("name", "order", "notebook"):
         if not hasattr(cls, attr):
             raise TypeError(f"chapter {cls.__name__} must set {attr!r}")
     if cls.name in _CHAPTERS and _CHAPTERS[cls.name] is not cls:
@@ -123,6 +149,27 @@ def datasets(name: str) -> tuple[tuple[str, str | None], ...]:
     return get(name).datasets
 
 
+def run_groups() -> dict[str, tuple[str, list[dict]]]:
+    """Every chapter's ``make results`` groups, ``{group: (notebook file, [configuration, ...])}``: the chapters'
+    own runs in the book's order, then the further measurements."""
+    groups = [(not g.main, c.order, g, c) for c in registered() for g in c.runs]
+    out: dict[str, tuple[str, list[dict]]] = {}
+    for _, _, g, c in sorted(groups, key=lambda t: (t[0], t[1])):
+        if g.name in out:
+            raise ValueError(f"run group {g.name!r} is declared twice")
+        out[g.name] = (f"{c.notebook}.ipynb", [dict(cfg) for cfg in g.configs])
+    return out
+
+
+def run_group_help() -> str:
+    """The groups as ``make results CHAPTERS=...`` lists them: name, chapter and what they run."""
+    lines = []
+    for c in registered():
+        for g in c.runs:
+            lines.append(f"  {g.name:<22} {g.about}" + ("" if g.main else " (a further measurement)"))
+    return "\n".join(lines)
+
+
 def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profile: str | None = "cpu",
                  runs: pd.DataFrame | None = None, path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The snapshot's rows of one chapter's run on one dataset (empty if it holds none): the dataset's runs of
@@ -135,4 +182,5 @@ def chapter_runs(chapter: str, dataset: str, subset: str | None = None, *, profi
     return hooks.records(published.profile_runs(df, profile), dataset, subset)
 
 
-__all__ = ["Chapter", "chapter_runs", "datasets", "get", "register", "registered"]
+__all__ = ["Chapter", "EMOTIONROI", "RCNNGSR_DATASETS", "RunGroup", "TWITTER", "chapter_runs", "datasets", "get",
+           "register", "registered", "run_group_help", "run_groups"]

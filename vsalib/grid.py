@@ -2,7 +2,7 @@
 
 A job is one unit that can run anywhere the repository, its environment and the data are:
 
-- :class:`NotebookJob`: one chapter configuration (``scripts/run_real_results.py``'s ``CONFIGS``) and one
+- :class:`NotebookJob`: one chapter configuration (:func:`vsalib.chapters.run_groups`) and one
   seed, i.e. one repetition of the chapter's protocol (its ``seeds`` parameter; the notebooks' ``folds`` is
   the k of k-fold, not a choice of folds), the chapter's notebook executed by papermill;
 - :class:`FoldJob`: one registered method on one fold of one seed's splits, by the library's fold runner
@@ -109,7 +109,7 @@ def notebook_jobs(chapters: Sequence[str] | None = None, *, profile: str = "cpu"
     """The grid of ``make results``: one job per chapter configuration and seed (a configuration without
     ``seeds`` is one job), and, for each configuration, the final run of its notebook over all its seeds that
     the grid executes once every seed's job is done (it reads the store: the executed chapter). ``configs``:
-    ``{chapter: (notebook, [configuration, ...])}`` (default ``scripts/run_real_results.py``'s); ``available``:
+    ``{chapter: (notebook, [configuration, ...])}`` (default: every chapter's groups, :func:`vsalib.chapters.run_groups`); ``available``:
     which datasets are here (default :func:`vsalib.data.is_available`)."""
     from vsalib.data import is_available
 
@@ -146,10 +146,9 @@ def run_name(chapter: str, profile: str, cfg: dict) -> str:
 
 
 def _configs() -> dict:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import run_real_results
+    from vsalib.chapters import run_groups
 
-    return run_real_results.CONFIGS
+    return run_groups()
 
 
 # -- running ---------------------------------------------------------------------------------------

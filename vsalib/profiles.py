@@ -1,7 +1,7 @@
 """Run profiles: what a notebook does when only ``profile`` is given.
 
-- ``quick``: the embedded synthetic dataset, EfficientNet-Lite0 at 128 px, short schedules, CPU;
-  every notebook finishes in minutes on a 2-core laptop (the book and CI use it).
+- ``quick``: the embedded synthetic dataset (240 scenes), EfficientNet-Lite0 at 128 px, short schedules (4 epochs),
+  CPU; every notebook finishes in a minute or two on a 2-core laptop (the book and CI use it).
 - ``cpu``: real data at 224 px on CPU with the offline EfficientNet-Lite0; fine-tuning updates the
   last two stages and the head on cached activations of the frozen stages (centre crop + flip).
 - ``paper``: the papers' backbone (VGG16) and schedule, whole network fine-tuned on images with
@@ -18,7 +18,7 @@ from vsalib.errors import UnknownNameError
 PROFILES: dict[str, dict] = {
     "quick": {
         "dataset": "synthetic", "subset": None, "backbone": "efficientnet_lite0", "image_size": 128,
-        "n_images": 480, "epochs": 6, "folds": 3, "seeds": [0], "batch_size": 32,
+        "n_images": 240, "epochs": 4, "folds": 3, "seeds": [0], "batch_size": 32,
         "finetune_from": 12, "lrs": {"conv": 0.01, "fc": 0.01, "classifier": 0.05},
         "patience": None, "views": 2, "full_finetune": False,
     },

@@ -14,9 +14,11 @@ runs on different copies of a dataset, or by different versions of a method, can
 - ``date``: when the record was written (UTC).
 
 A method declares a version that changes whenever a change to it would change its numbers
-(``declare_method("sun2016", 1, changes={1: "..."})``); the chapters mark rows made by an older
-version and say what changed, and ``tests/test_method_versions.py`` fails when a method's numbers
-change while its version does not.
+(``declare_method("sun2016", 1, changes={1: "..."})``); the registered method class carries it as ``version``
+(:func:`vsalib.methods.base.register_method` checks it), and this module knows the versions of the families whose
+modules are imported (it imports no method: a caller that needs every family imports them first,
+:func:`vsalib.methods.import_all`). The chapters mark rows made by an older version and say what changed, and
+``tests/test_method_versions.py`` fails when a method's numbers change while its version does not.
 """
 
 from __future__ import annotations
@@ -76,20 +78,13 @@ def method_family(method: str) -> str:
 
 
 def method_version(method: str) -> MethodVersion | None:
-    """The declared version of the family of ``method`` (None if no module declared it)."""
-    _import_methods()
+    """The declared version of the family of ``method`` (None if no imported module declared it)."""
     return _METHODS.get(method_family(method))
 
 
 def declared_methods() -> dict[str, MethodVersion]:
-    _import_methods()
+    """The families declared so far (by the imported method modules), by name."""
     return dict(_METHODS)
-
-
-def _import_methods() -> None:
-    from vsalib.methods import import_all  # the method modules declare their families when imported
-
-    import_all()
 
 
 def method_stamp(method: str) -> dict[str, Any]:
@@ -110,7 +105,6 @@ def staleness(prov: dict[str, Any]) -> str | None:
     m = (prov or {}).get("method") or {}
     if not m:
         return "made before method versions were recorded"
-    _import_methods()
     reasons = []
     for fam, ver in [(m.get("family"), m.get("version")), *(m.get("depends") or {}).items()]:
         cur = _METHODS.get(fam)

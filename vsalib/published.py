@@ -219,10 +219,13 @@ def _split(runs: pd.DataFrame) -> str:
 def stale_methods(runs: pd.DataFrame) -> dict[str, str]:
     """``{method name: why}`` for the records that an older version of their method made (read from the rows'
     ``provenance.method.*`` columns)."""
+    from vsalib.methods import import_all
+
     cols = [c for c in runs.columns if c == "provenance.method" or c.startswith("provenance.method.")]
     out: dict[str, str] = {}
     if not len(runs):
         return out
+    import_all()  # every method module declares its family's current version when imported
     groups = runs[["method", *cols]].astype(str).drop_duplicates().index
     for _, row in runs.loc[groups, ["method", *cols]].iterrows():
         prov = _nested({k: v for k, v in row.items() if k != "method"}).get("provenance", {})

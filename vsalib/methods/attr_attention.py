@@ -343,6 +343,7 @@ class AttrAttention(Method):
     other images (before, the paper's order)."""
 
     name = "attr-attention"
+    version = VERSION
     Config = AttrAttentionConfig
     card = CARD
 

@@ -66,6 +66,7 @@ from vsalib.selection import choose_on_validation  # noqa: F401  (the one select
 from vsalib.data.splits import Split
 from vsalib.progress import tqdm
 from vsalib.results import Record, ResultStore
+from vsalib.provenance import MethodVersion, method_family
 
 PARTS = ("train", "val", "test")
 
@@ -339,6 +340,9 @@ class Method(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    #: The declared version of the method's record family (:func:`vsalib.provenance.declare_method`): it changes
+    #: whenever a change to the method would change its numbers, and every record it writes carries it.
+    version: ClassVar[MethodVersion]
     card: ClassVar[PaperCard | None] = None
     #: The paper's chapter on the real benchmarks (a :class:`vsalib.chapters.Chapter`: which runs it reads, on which
     #: datasets, what its section shows), set when its ``*_study`` module registers it; None until then.
@@ -454,6 +458,10 @@ def register_method(cls: type[Method]) -> type[Method]:
         raise TypeError(f"register_method takes a Method subclass, got {cls!r}")
     if not getattr(cls, "name", None) or not dataclasses.is_dataclass(getattr(cls, "Config", None)):
         raise TypeError(f"{cls.__name__} needs a name and a dataclass Config")
+    version = getattr(cls, "version", None)
+    if not isinstance(version, MethodVersion) or version.family != method_family(cls.name):
+        raise TypeError(f"{cls.__name__} needs version = provenance.declare_method({method_family(cls.name)!r}, ...): "
+                        f"the declared version of its record family, got {version!r}")
     _METHODS[cls.name] = cls
     return cls
 

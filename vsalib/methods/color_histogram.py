@@ -129,6 +129,7 @@ class GlobalColourHistogram(_ColourHistogram):
     """GCH: the 64-bin RGB histogram of the whole image + a linear SVM (records ``gch``)."""
 
     name = "gch"
+    version = VERSIONS["gch"]
 
 
 @register_method
@@ -136,6 +137,7 @@ class LocalColourHistogram(_ColourHistogram):
     """LCH: 64-bin RGB histograms of a 4 × 4 grid of blocks, concatenated, + a linear SVM (records ``lch``)."""
 
     name = "lch"
+    version = VERSIONS["lch"]
 
 
 METHODS = {"gch": GlobalColourHistogram, "lch": LocalColourHistogram}

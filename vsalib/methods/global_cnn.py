@@ -101,6 +101,7 @@ class GlobalFrozen(LinearOnFeatures, Method):
     """
 
     name = "global-frozen"
+    version = VERSION
     Config = FrozenConfig
 
     def __init__(self, config=None, *, cache_dir=None, progress: bool = True, **settings):
@@ -209,6 +210,7 @@ class GlobalFinetune(OneRecordPerFold, Method):
     """
 
     name = "global-finetune"
+    version = VERSION
     Config = FinetuneConfig
     regularizer_name = "loss_reg"
 

@@ -124,9 +124,13 @@ def own_baseline_notes(runs: pd.DataFrame, have: pd.DataFrame) -> list[str]:
 class GlobalBaselineChapter(chapters.Chapter):
     """The whole-image baselines every paper compares with, beside the papers' rows, on every dataset."""
 
-    name, order = "global_baseline", 1
+    name, order, notebook = "global_baseline", 1, "global_baseline"
     datasets = (("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
                 ("emotion6", "binary"), ("emotionroi", "binary"))
+    runs = (chapters.RunGroup("global_baseline", "Twitter I five/four/three-agree and Twitter II (5-fold CV), EmotionROI "
+                              "(binary, its fixed split, three seeds) and R-CNNGSR's datasets (Emotion6, IAPS, ArtPhoto, "
+                              "Abstract; binary, 75/20/5 split over three seeds)",
+                              (*chapters.TWITTER, *chapters.RCNNGSR_DATASETS, chapters.EMOTIONROI)),)
 
     @classmethod
     def records(cls, runs, dataset, subset):

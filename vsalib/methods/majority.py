@@ -28,6 +28,7 @@ class MajorityConfig:
 @register_method
 class MajorityClass(Method):
     name = "majority"
+    version = VERSION
     Config = MajorityConfig
 
     def train(self, fold: Fold, store: ResultStore) -> Trained:

@@ -148,8 +148,8 @@ class MultiLevelConfig:
 
 #: Per profile, the knobs that differ from the paper's (the proposer's cost; the quick profile's head).
 PROFILE_SETTINGS: dict[str, dict] = {
-    "quick": dict(fpn_channels=64, representation=256, detector_epochs=2, frozen_stages=12, rpn_pre_nms=600,
-                  rpn_post_nms=300, rois_per_image=64, head_epochs=30, head_lr=0.01),
+    "quick": dict(fpn_channels=64, representation=256, detector_epochs=2, frozen_stages=12, rpn_pre_nms=300,
+                  rpn_post_nms=100, rois_per_image=64, candidates=50, head_epochs=20, head_lr=0.01),
     "cpu": dict(fpn_channels=64, representation=256, detector_epochs=4, frozen_stages=12, rpn_pre_nms=1000,
                 rpn_post_nms=500, rois_per_image=128),
     "paper": {},
@@ -552,6 +552,7 @@ class MultiLevelRCNN(OnTrainedModel):
     on the validation part where it has them, seconds per image), which marks the fold complete."""
 
     name = "multilevel-rcnn"
+    version = VERSION
     Config = MultiLevelConfig
     card = CARD
     what = "fine-tuned model"

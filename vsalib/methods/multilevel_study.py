@@ -282,9 +282,17 @@ class MultiLevelChapter(chapters.Chapter):
     """MultiLevelRCNN on EmotionROI (binary, its six emotions, Rao's per-category protocol) and Twitter I's three
     subsets: Tables 1-3, Fig. 8, the proposer and the claims, per protocol; the hand-crafted rows of Table 3 first."""
 
-    name, order, method = "multilevel-rcnn", 5, MultiLevelRCNN
+    name, order, method, notebook = "multilevel-rcnn", 5, MultiLevelRCNN, "multilevel_rcnn"
     datasets = (("emotionroi", "binary"), ("emotionroi", "emotion"), ("twitter1", "five"), ("twitter1", "four"),
                 ("twitter1", "three"))
+    runs = (chapters.RunGroup("multilevel-rcnn", "EmotionROI (binary, its fixed split, three seeds) and Twitter I "
+                              "five/four/three-agree (5-fold CV): MultiLevelRCNN's Tables 1-3 with the random-box and "
+                              "grid controls, and the λ sweep of Fig. 8", (chapters.EMOTIONROI, *chapters.TWITTER[:3])),
+            chapters.RunGroup("multilevel-protocols", "MultiLevelRCNN on EmotionROI under Rao's per-category 5-fold "
+                              "protocol (binary) and on EmotionROI's six emotions (its fixed split, three seeds): Table "
+                              "3's second protocol and the 6-class column",
+                              ({"dataset": "emotionroi", "subset": "binary", "protocol": "per_category", "seeds": [0]},
+                               {"dataset": "emotionroi", "subset": "emotion", "seeds": [0, 1, 2]}), main=False))
     record_methods = ("multilevel-rcnn", "multilevel-rcnn-regions")  # every head and the proposer's record
 
     @classmethod

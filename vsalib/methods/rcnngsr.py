@@ -196,6 +196,7 @@ class RCNNGSRTrain(GlobalFinetune):
     """
 
     name = "rcnngsr-train"
+    version = VERSION
     Config = RCNNGSRTrainConfig
     regularizer_name = "loss_gs"
 
@@ -355,6 +356,7 @@ class RCNNGSR(OnTrainedModel):
     Only whole images train the CNN; the regions are used at inference, on the test part only."""
 
     name = "rcnngsr"
+    version = VERSION
     Config = RCNNGSRConfig
     card = CARD
     cost_method = "rcnngsr-fusion"  # its seconds_per_image: f(x), sentiment regions and their scores

@@ -39,8 +39,8 @@ from vsalib.data.images import open_image
 from vsalib.data.registry import ImageDataset
 from vsalib.regions import fusion as F
 from vsalib.regions import scoring as S
-from vsalib.regions.boxes import jitter_boxes
 from vsalib.regions.proposals import Proposals, cluster_proposals, filter_sides, propose
+from vsalib.regions.scoring import AGREEMENT_SCORINGS, score_as, scoring_agreement  # noqa: F401  (re-exported)
 from vsalib import provenance
 from vsalib.methods.base import (Claim, Fold, OnTrainedModel, PaperCard, PaperRow, Substitution, Trained,
                                  check_pairing,
@@ -484,6 +484,7 @@ class Sun2016(OnTrainedModel):
     """
 
     name = "sun2016"
+    version = VERSION
     Config = Sun2016Config
     card = CARD
     what = "fine-tuned model"
@@ -637,55 +638,6 @@ class Sun2016(OnTrainedModel):
 #: ``scoring="roialign"`` does) and resized to a shorter side of 600 px (Fast R-CNN's scale, aspect kept), and crop
 #: scoring itself with every box edge moved by up to 2 px (``jitter``: less than a proposer's own localisation
 #: error), the ceiling of any other scoring's agreement with crop.
-AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"method": "roialign", "shorter_side": 600},
-                      "crop_jitter2": {"method": "crop", "jitter": 2}}
-
-
-def score_as(model, image, boxes: np.ndarray, spec: dict, *, size: int | None = None,
-             seed: int = 0) -> tuple[S.RegionOutputs, np.ndarray, float]:
-    """One image's ``boxes`` scored as ``spec`` says (a scoring of :data:`AGREEMENT_SCORINGS`' form: keyword
-    arguments of :func:`~vsalib.regions.scoring.region_outputs`, and ``jitter``, the boxes moved first by up to that
-    many pixels, :func:`~vsalib.regions.boxes.jitter_boxes` with ``seed``): the outputs, the boxes scored, and the
-    seconds the scoring took."""
-    kw = dict(spec)
-    jitter = int(kw.pop("jitter", 0))
-    moved = jitter_boxes(boxes, jitter, image.width, image.height, seed=seed) if jitter else boxes
-    t0 = time.perf_counter()
-    out = S.region_outputs(model, image, moved, size=size, **kw)
-    return out, moved, time.perf_counter() - t0
-
-
-def scoring_agreement(model, paths: Sequence[str], crop: Sequence[ImageRegions], *, versus: dict[str, dict],
-                      size: int | None = None, log_base: float = 2.0) -> dict[str, dict[str, float]]:
-    """Per scoring of ``versus`` (name → keyword arguments of :func:`~vsalib.regions.scoring.region_outputs`, and
-    ``jitter``: score the boxes moved by up to that many pixels, :func:`~vsalib.regions.boxes.jitter_boxes`, seeded
-    by the image's position): the mean :func:`~vsalib.regions.scoring.ranking_agreement` with the crop scores of
-    ``crop`` on the same proposals, over the images that have at least one, and the seconds per image that scoring
-    alone takes (decoding the image, which either needs, and its forward pass). Each image is decoded once for all
-    the scorings."""
-    rows: dict[str, list[dict]] = {name: [] for name in versus}
-    seconds = dict.fromkeys(versus, 0.0)
-    n = 0
-    for path, r in zip(paths, crop):
-        if len(r.boxes) == 0:
-            continue
-        t0 = time.perf_counter()
-        image = open_image(path)
-        decode = time.perf_counter() - t0
-        n += 1
-        boxes = np.asarray(r.boxes, dtype=np.float64)
-        for name, spec in versus.items():
-            other, moved, secs = score_as(model, image, boxes, spec, size=size, seed=n)
-            seconds[name] += decode + secs
-            rows[name].append(S.ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base, boxes=boxes,
-                                                  other_boxes=moved))
-    out = {}
-    for name, rs in rows.items():
-        mean = {k: float(np.nanmean([row[k] for row in rs])) for k in (rs[0] if rs else {})}
-        out[name] = {**mean, "images": n, "seconds_per_image": seconds[name] / max(n, 1)}
-    return out
-
-
 @dataclass
 class FoldInputs:
     """What a fold needs: its split and the fine-tuned global model's record."""

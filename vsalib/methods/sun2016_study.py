@@ -203,12 +203,34 @@ def printed_table1(runs: pd.DataFrame, dataset: str, subset: str | None) -> pd.D
                          "n": t["runs"], "note": t["note"]})
 
 
+#: The ladder's lower rungs: Lite0 on 96/128/160-px images, its regions scored at 224 px from the original image.
+LOWER_RUNGS = tuple({"dataset": "twitter1", "subset": "five", "image_size": px, "region_size": 224} for px in (96, 128, 160))
+
+
 @chapters.register
 class Sun2016Chapter(chapters.Chapter):
     """Sun2016 on Twitter I's three subsets and Twitter II: Table 1, Fig. 4, the claims; Fig. 4 over every subset."""
 
-    name, order, method = "sun2016", 2, Sun2016
+    name, order, method, notebook = "sun2016", 2, Sun2016, "sun2016_affective_regions"
     datasets = (("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None))
+    runs = (chapters.RunGroup("sun2016", "Twitter I five/four/three-agree and Twitter II (5-fold CV): Table 1 and Fig. 4 "
+                              "of Sun et al.", chapters.TWITTER),
+            chapters.RunGroup("regions-help", "the runs of *When do regions help?* (Twitter I, Sun2016): three repetitions "
+                              "of the grouped 5-fold CV on each subset (fold seeds 0, 1, 2: seed 0 is sun2016's), crop "
+                              "scoring on five-agree, and the ladder's rungs on five-agree (Sun2016 on the frozen features' "
+                              "classifier; every layer fine-tuned; EfficientNet-Lite1 and -Lite2 at their own 240 and 260 "
+                              "px, each also on its frozen features; the lower rungs)", (
+                *({**c, "seeds": [0, 1, 2]} for c in chapters.TWITTER[:3]),
+                {"dataset": "twitter1", "subset": "five", "scoring": "crop"},
+                {"dataset": "twitter1", "subset": "five", "full_finetune": True},
+                {"dataset": "twitter1", "subset": "five", "on_frozen": True},
+                {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite1", "image_size": 240,
+                 "on_frozen": True},
+                {"dataset": "twitter1", "subset": "five", "backbone": "efficientnet_lite2", "image_size": 260,
+                 "on_frozen": True},
+                *LOWER_RUNGS), main=False),
+            chapters.RunGroup("ladder-low", "the ladder's lower rungs alone: Lite0 on 96, 128 and 160-px images with its "
+                              "regions scored at 224 px from the original image", LOWER_RUNGS, main=False))
 
     @classmethod
     def records(cls, runs, dataset, subset):

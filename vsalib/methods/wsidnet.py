@@ -412,6 +412,7 @@ class WSIDNet(GlobalFinetune):
     parts only (none of the test part's). ``branch="holistic"`` is Table 2's Backbone."""
 
     name = "wsidnet"
+    version = VERSION
     Config = WSIDNetConfig
     card = CARD
 

@@ -338,9 +338,17 @@ class WSIDNetChapter(chapters.Chapter):
     """WSIDNet on Twitter I's three subsets, Twitter II and EmotionROI: Table 2 and the graph controls, the k and λ
     sweeps, the graph it used and the claims; the hand-crafted rows its Table 1 quotes first."""
 
-    name, order, method = "wsidnet", 4, WSIDNet
+    name, order, method, notebook = "wsidnet", 4, WSIDNet, "wsidnet"
     datasets = (("twitter1", "five"), ("twitter1", "four"), ("twitter1", "three"), ("twitter2", None),
                 ("emotionroi", "binary"))
+    runs = (chapters.RunGroup("wsidnet", "Twitter I five/four/three-agree and Twitter II (5-fold CV) and EmotionROI "
+                              "(binary, its fixed split, three seeds): WSIDNet's Table 2, the graph controls and the k "
+                              "and λ sweeps", (*chapters.TWITTER, chapters.EMOTIONROI)),
+            chapters.RunGroup("wsidnet-graph", "the same chapter's main rows and controls alone (no k or λ sweep) on "
+                              "Twitter I five-agree, Twitter II and EmotionROI, the runs that decide whether the graph "
+                              "matters", ({"dataset": "twitter1", "subset": "five", "ks": [4], "lams": [0.1]},
+                                          {"dataset": "twitter2", "ks": [4], "lams": [0.1]},
+                                          {**chapters.EMOTIONROI, "ks": [4], "lams": [0.1]}), main=False))
     record_methods = ("wsidnet",)  # every WSIDNet record of the dataset: Table 2, the controls and the sweeps
 
     @classmethod

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import NamedTuple, Sequence
 
 import cv2
@@ -42,6 +43,9 @@ import numpy as np
 import torch
 from PIL import Image
 from torchvision.ops import roi_align
+
+from vsalib.data.images import open_image
+from vsalib.regions.boxes import jitter_boxes
 from vsalib.regions.cnn import (  # noqa: F401  (the short private names read like the paper's steps)
     check_model as _check_model, eval_mode as _eval_mode, feat_dim as _feat_dim, head_outputs as _head,
     image_tensor as _image_tensor, input_size as _size, model_device as _model_device, n_classes as _n_classes,
@@ -504,8 +508,6 @@ def whole_image_outputs(model, image, size: int | None = None, how: str = "warp"
         x = _normalize(model, _warp(_image_tensor(image, dev), size))[None]
     elif how == "center":
         if isinstance(image, (str, os.PathLike)):
-            from vsalib.data.images import open_image
-
             image = open_image(image)
         if not isinstance(image, Image.Image):
             raise TypeError("how='center' needs a PIL image or a path (the training transform works on PIL)")
@@ -584,7 +586,61 @@ def ranking_agreement(reference, other, objectness=None, *, top: int = 10, log_b
     return out
 
 
+# -- how far two scorings agree on the same proposals (Sun2016's crop runs, the scale check) ------------------
+#: The scorings a crop-scored run is compared with: ``region_outputs``' keyword arguments, and ``jitter``.
+AGREEMENT_SCORINGS = {"roialign224": {"method": "roialign"}, "roialign600": {"method": "roialign", "shorter_side": 600},
+                      "crop_jitter2": {"method": "crop", "jitter": 2}}
+
+
+def score_as(model, image, boxes: np.ndarray, spec: dict, *, size: int | None = None,
+             seed: int = 0) -> tuple[RegionOutputs, np.ndarray, float]:
+    """One image's ``boxes`` scored as ``spec`` says (a scoring of :data:`AGREEMENT_SCORINGS`' form: keyword
+    arguments of :func:`region_outputs`, and ``jitter``, the boxes moved first by up to that
+    many pixels, :func:`~vsalib.regions.boxes.jitter_boxes` with ``seed``): the outputs, the boxes scored, and the
+    seconds the scoring took."""
+    kw = dict(spec)
+    jitter = int(kw.pop("jitter", 0))
+    moved = jitter_boxes(boxes, jitter, image.width, image.height, seed=seed) if jitter else boxes
+    t0 = time.perf_counter()
+    out = region_outputs(model, image, moved, size=size, **kw)
+    return out, moved, time.perf_counter() - t0
+
+
+def scoring_agreement(model, paths: Sequence[str], crop: Sequence, *, versus: dict[str, dict],
+                      size: int | None = None, log_base: float = 2.0) -> dict[str, dict[str, float]]:
+    """Per scoring of ``versus`` (name → keyword arguments of :func:`region_outputs`, and
+    ``jitter``: score the boxes moved by up to that many pixels, :func:`~vsalib.regions.boxes.jitter_boxes`, seeded
+    by the image's position): the mean :func:`ranking_agreement` with the crop scores of
+    ``crop`` (per image: its ``boxes``, crop-scored ``probs`` and ``obj``, e.g. Sun2016's ``ImageRegions``) on the
+    same proposals, over the images that have at least one, and the seconds per image that scoring
+    alone takes (decoding the image, which either needs, and its forward pass). Each image is decoded once for all
+    the scorings."""
+    rows: dict[str, list[dict]] = {name: [] for name in versus}
+    seconds = dict.fromkeys(versus, 0.0)
+    n = 0
+    for path, r in zip(paths, crop):
+        if len(r.boxes) == 0:
+            continue
+        t0 = time.perf_counter()
+        image = open_image(path)
+        decode = time.perf_counter() - t0
+        n += 1
+        boxes = np.asarray(r.boxes, dtype=np.float64)
+        for name, spec in versus.items():
+            other, moved, secs = score_as(model, image, boxes, spec, size=size, seed=n)
+            seconds[name] += decode + secs
+            rows[name].append(ranking_agreement(r.probs, other.probs, r.obj, log_base=log_base, boxes=boxes,
+                                                  other_boxes=moved))
+    out = {}
+    for name, rs in rows.items():
+        mean = {k: float(np.nanmean([row[k] for row in rs])) for k in (rs[0] if rs else {})}
+        out[name] = {**mean, "images": n, "seconds_per_image": seconds[name] / max(n, 1)}
+    return out
+
+
+
 __all__: Sequence[str] = (
+    "AGREEMENT_SCORINGS", "score_as", "scoring_agreement",
     "mask_outputs", "ranking_agreement", "senti_order", "METHODS", "AR_MODES", "RegionOutputs", "score_masks_crop", "senti_score", "minmax", "normalize", "affective_rank",
     "ar_linear", "top_k", "select_affective_regions", "region_outputs", "score_regions_crop",
     "score_regions_roialign", "region_features_crop", "region_features_roialign", "score_regions",
