@@ -20,6 +20,7 @@ import pandas as pd
 
 from vsalib import published, sections
 from vsalib.errors import UnknownNameError
+from vsalib.report import dataset_name
 
 
 #: The real benchmarks several chapters run on, as ``make results`` configurations.
@@ -100,16 +101,10 @@ class Chapter:
                 sections.missing(cls.name, ds, sub)
                 continue
             shown[(ds, sub)] = runs
-            sections.md(f"### {_dataset_name(ds, sub)}")
+            sections.md(f"### {dataset_name(ds, sub)}")
             cls.section(runs, ds, sub, sections.backbone_of(runs), sections.profile_of(runs))
         cls.after(shown, all_runs)
         return shown
-
-
-def _dataset_name(dataset: str, subset: str | None) -> str:
-    from vsalib.report import dataset_name
-
-    return dataset_name(dataset, subset)
 
 
 _CHAPTERS: dict[str, type[Chapter]] = {}

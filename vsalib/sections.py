@@ -16,6 +16,7 @@ import pandas as pd
 
 from vsalib import published, report
 from vsalib.report import protocol_label
+from vsalib.results import latest_runs
 
 
 # -- what one dataset's runs say about themselves --------------------------------------------------
@@ -59,10 +60,8 @@ def by_protocol(runs: pd.DataFrame, dataset: str, subset: str | None) -> list[tu
 
 
 def latest_of(sel: pd.DataFrame) -> pd.DataFrame:
-    """The latest record of each (seed, fold) of ``sel``."""
-    if not len(sel):
-        return sel
-    return sel.sort_values("created").drop_duplicates(["seed", "fold"], keep="last")
+    """The latest record of each (seed, fold) of ``sel`` (:func:`vsalib.results.latest_runs`)."""
+    return latest_runs(sel, ["seed", "fold"])
 
 
 # -- a table's columns as printed ------------------------------------------------------------------
