@@ -242,6 +242,22 @@ def test_losing_a_race_keeps_the_finished_folder(tmp_path):
     assert _files(winner) == before
 
 
+def test_loading_while_another_process_installs_the_folder_reads_theirs(tmp_path, monkeypatch):
+    # the race a two-worker grid met: this process looks (folder missing), another installs it, then this
+    # process's write_synthetic finds a finished folder where it meant to write
+    folder = synthetic.synthetic_cache_dir(8, 32, 0, tmp_path)
+    real_write = synthetic.write_synthetic
+
+    def another_process_wins(out_dir, *args, **kwargs):
+        real_write(out_dir, *args, **kwargs)  # theirs, installed first
+        return real_write(out_dir, *args, **kwargs)  # ours: refuses to clobber
+
+    monkeypatch.setattr(synthetic, "write_synthetic", another_process_wins)
+    ds = synthetic.load_synthetic(n_images=8, size=32, seed=0, cache_dir=tmp_path)
+    assert len(ds) == 8 and (folder / "labels.csv").is_file()
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folder left
+
+
 def test_write_refuses_to_clobber_without_overwrite(tmp_path):
     out = write_synthetic(tmp_path / "o", n_images=8, size=32, seed=0, progress=False)
     with pytest.raises(FileExistsError, match="overwrite=True"):

@@ -624,7 +624,13 @@ def load_synthetic(
     if not _is_complete(folder):
         # a folder there without labels.csv is incomplete (not written by write_synthetic):
         # regenerate over it
-        write_synthetic(folder, n_images, size, seed, overwrite=folder.exists())
+        try:
+            write_synthetic(folder, n_images, size, seed, overwrite=folder.exists())
+        except FileExistsError:
+            # another process installed the same folder between our look and write_synthetic's: it is
+            # byte-identical to ours, so read theirs
+            if not _is_complete(folder):
+                raise
     raw = pd.read_csv(folder / "labels.csv", dtype={"file": str, "emotion": str, "adjective": str})
     if list(raw.columns) != list(LABEL_COLUMNS) or len(raw) != n_images:
         raise RuntimeError(
