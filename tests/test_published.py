@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vsalib import provenance, published
+from vsalib import methods, provenance, published
 from vsalib.data import load_dataset
 from vsalib.results import Record, ResultStore
 
@@ -163,6 +163,9 @@ def test_publish_refuses_a_model_trained_again_under_published_records(tmp_path,
 
 
 def _record(tmp_path, **kw):
+    # a record's stamp names its method's version, which the method's module declares: import them, as every
+    # process that trains does (run alone, this file imports no method)
+    methods.import_all()
     ds = load_dataset("synthetic", n_images=16, size=32, cache_dir=str(tmp_path / "c"))
     ds.name = kw.get("dataset", "synthetic")  # stands in for the dataset the record names
     provenance.note_dataset(ds, kw.get("subset", "binary"))
