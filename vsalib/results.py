@@ -185,7 +185,7 @@ class Record:
         return cls(**d)
 
 
-def _slug(text: Any) -> str:
+def file_slug(text: Any) -> str:
     s = re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.")
     return s[:40] or "x"
 
@@ -216,7 +216,7 @@ class ResultStore:
     ) -> Path:
         """The file that holds (or would hold) the record of this run."""
         key = experiment_key(dataset, subset, protocol, method, params, seed, fold)
-        return self.path / f"{_slug(dataset)}-{_slug(method)}-{key}.json"
+        return self.path / f"{file_slug(dataset)}-{file_slug(method)}-{key}.json"
 
     # -- writing ----------------------------------------------------------------
     def add(self, record: Record) -> Path:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vsalib.results import _slug, flat_row, order_columns
+from vsalib.results import file_slug, flat_row, order_columns
 
 RUNS, PREDICTIONS = "runs", "predictions"
 #: A record's per-image fields (one scalar per test image each) and their columns in the predictions table.
@@ -164,7 +164,7 @@ def write(records: list[dict], root: str | os.PathLike, publish: str | None = No
         for table, data in ((RUNS, _runs_table(recs, publish)), (PREDICTIONS, _predictions_table(recs))):
             if table == PREDICTIONS and not data.num_rows:
                 continue
-            folder = Path(root) / table / _slug(dataset) / _slug(family)
+            folder = Path(root) / table / file_slug(dataset) / file_slug(family)
             folder.mkdir(parents=True, exist_ok=True)
             target, n = folder / f"part-{publish}.parquet", 1
             while target.exists():  # two publishes in one second: never overwrite a part
@@ -243,7 +243,7 @@ def read(root: str | os.PathLike) -> pd.DataFrame:
     for f in PER_IMAGE_FIELDS:
         if any(f in p for p in preds.values()):
             df[f"extra.{f}"] = [preds.get(k, {}).get(f, math.nan) for k in keys]
-    slug = {v: _slug(v) for v in {*df["dataset"].unique(), *df["method"].unique()}}
+    slug = {v: file_slug(v) for v in {*df["dataset"].unique(), *df["method"].unique()}}
     names = [f"{slug[d]}-{slug[m]}-{k}.json" for d, m, k in zip(df["dataset"].tolist(), df["method"].tolist(), keys)]
     df = df.assign(_name=names).sort_values("_name", kind="stable").drop(columns=["_name", *BOOKKEEPING])
     return order_columns(df.reset_index(drop=True))

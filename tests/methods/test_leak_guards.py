@@ -143,7 +143,7 @@ TRAIN, VAL, TEST = 0, 1, 2
 
 def test_early_fusion_c_is_chosen_on_validation_not_on_test(tmp_path, monkeypatch):
     right_c = {VAL: 1e-3, TEST: 1e-1}  # validation is right only at C = 0.001, test only at C = 0.1
-    monkeypatch.setattr(global_cnn, "_logreg", lambda c: _KnownClassifier(c, right_c))
+    monkeypatch.setattr(global_cnn, "logistic_regression", lambda c: _KnownClassifier(c, right_c))
 
     def part(p, labels):
         return [(_sun_image(*FLIP, feat=(p, lab)), lab) for lab in labels]
@@ -166,7 +166,7 @@ def test_frozen_baseline_c_is_chosen_on_validation_not_on_test(tmp_path, monkeyp
     tiny = create_backbone("tiny", pretrained=False)
     monkeypatch.setattr(global_cnn, "create_backbone", lambda name, **kw: tiny)
     monkeypatch.setattr(global_cnn.feature_cache, "extract", lambda net, paths, **kw: feats[:, None])
-    monkeypatch.setattr(global_cnn, "_logreg", lambda c: _KnownClassifier(c, right_c))
+    monkeypatch.setattr(global_cnn, "logistic_regression", lambda c: _KnownClassifier(c, right_c))
     (rec,) = global_cnn.run_frozen(ds, [split], backbone="tiny", image_size=32, store=ResultStore(tmp_path / "r"),
                                    progress=False)
     assert rec.metrics["C"] == 0.01 and rec.metrics["val_accuracy"] == 1.0

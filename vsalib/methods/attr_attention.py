@@ -248,14 +248,14 @@ def _choose_logreg(x_tr, y_tr, x_val, y_val):
     import warnings
 
     from vsalib.methods.base import choose_on_validation
-    from vsalib.methods.global_cnn import C_GRID, _logreg
+    from vsalib.methods.global_cnn import C_GRID, logistic_regression
 
     if len(np.unique(y_tr)) < 2:  # one class in training: a constant
         return _Constant(int(y_tr[0])), float("nan")
     with warnings.catch_warnings():  # many attributes on few images: sklearn asks whether y is a regression target
         warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        c, acc = choose_on_validation(C_GRID, lambda c: float((_logreg(c).fit(x_tr, y_tr).predict(x_val) == y_val).mean()))
-        return _logreg(c).fit(x_tr, y_tr), acc
+        c, acc = choose_on_validation(C_GRID, lambda c: float((logistic_regression(c).fit(x_tr, y_tr).predict(x_val) == y_val).mean()))
+        return logistic_regression(c).fit(x_tr, y_tr), acc
 
 
 class _Constant:

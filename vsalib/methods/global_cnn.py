@@ -129,7 +129,7 @@ class GlobalFrozen(LinearOnFeatures, Method):
         return self._feats[key]
 
     def make_classifier(self, c: float):
-        return _logreg(c)
+        return logistic_regression(c)
 
     def record_extra(self) -> dict:
         return {"device": str(pick_device())}
@@ -159,7 +159,7 @@ def _images_key(fold: Fold) -> tuple:
     return fold.dataset_name, len(paths), paths[0], paths[-1]
 
 
-def _logreg(c: float):
+def logistic_regression(c: float):
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
 
 
@@ -389,7 +389,7 @@ def frozen_model(record: Record, fold: Fold, *, cache_dir=None, progress: bool =
     backbone = create_backbone(p["backbone"])
     feats = feature_cache.extract(backbone, fold.all_paths(), size=p["image_size"], views=1, cache_dir=cache_dir,
                                   progress=progress)[:, 0].numpy()
-    clf = _logreg(float(record.metrics["C"])).fit(feats[fold.index("train")], fold.labels("train"))
+    clf = logistic_regression(float(record.metrics["C"])).fit(feats[fold.index("train")], fold.labels("train"))
     scaler, lr = clf[0], clf[-1]
     w = lr.coef_ / scaler.scale_
     b = lr.intercept_ - (lr.coef_ * scaler.mean_ / scaler.scale_).sum(1)

@@ -420,7 +420,7 @@ class RCNNGSR(OnTrainedModel):
         regulariser at ``xi`` (default: the paper's ξ1, ξ2)."""
         from vsalib import report
 
-        return report.row_values(CARD, fusion_rows(runs, on, regions), dataset, subset, where=_where(reading, xi))
+        return report.row_values(CARD, fusion_rows(runs, on, regions), dataset, subset, where=run_filters(reading, xi))
 
     def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
         tr, test, out = trained.record, fold.index("test"), []
@@ -486,7 +486,7 @@ def fusion_rows(runs, on: str = "probs", regions: str = "box"):
     return runs[(runs["method"] != "rcnngsr-fusion") | keep]
 
 
-def _where(reading: str = "sum", xi: tuple[float, float] | None = None) -> dict[str, dict]:
+def run_filters(reading: str = "sum", xi: tuple[float, float] | None = None) -> dict[str, dict]:
     """The parameter filters of one run's rows: the fusion reading, and (ξ1, ξ2) where given."""
     x = {} if xi is None else {"xi1": xi[0], "xi2": xi[1]}
     return {"rcnngsr-fusion": {"reading": reading, **x}, "rcnngsr-train": x}

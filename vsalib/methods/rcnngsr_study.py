@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vsalib import chapters, figures, plots, published, report, sections
-from vsalib.methods.rcnngsr import (CARD, FUSION_READINGS, PAPER_XI, RCNNGSR, REGION_SETS, _where,
+from vsalib.methods.rcnngsr import (CARD, FUSION_READINGS, PAPER_XI, RCNNGSR, REGION_SETS, run_filters,
                                     fusion_rows)
 
 
@@ -35,7 +35,7 @@ def _rows(runs, row: str, reading: str = "sum", xi: tuple[float, float] | None =
     """Test accuracy (%) per (seed, fold) of one row of Table 2 / Fig. 5."""
     from vsalib import report
 
-    return report.row_accuracy(CARD.row(row), fusion_rows(runs, on, regions), _where(reading, xi))
+    return report.row_accuracy(CARD.row(row), fusion_rows(runs, on, regions), run_filters(reading, xi))
 
 
 TABLE2_ROWS = tuple(r.name for r in CARD.rows)
@@ -52,7 +52,7 @@ def table2(runs, dataset: str, *, reading: str = "sum", xi: tuple[float, float] 
     grouping's sentiment term and without it. ``xi``: keep the R-CNNGSR runs of these (ξ1, ξ2) only."""
     from vsalib import report
 
-    return report.card_table(CARD, fusion_rows(runs, on, regions), dataset, where=_where(reading, xi)).drop(
+    return report.card_table(CARD, fusion_rows(runs, on, regions), dataset, where=run_filters(reading, xi)).drop(
         columns="note")
 
 

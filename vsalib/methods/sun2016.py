@@ -228,7 +228,7 @@ class Sun2016Config:
             if f.name in ("k", "ranking", "alpha", "beta"):
                 continue
             v = getattr(self, f.name)
-            if f.name in _SUN2016_FIELDS or v != f.default:
+            if f.name in SUN2016_FIELDS or v != f.default:
                 out[f.name] = v
         return out
 
@@ -269,7 +269,7 @@ def k_effective(regions: Sequence[ImageRegions], k: int) -> dict | None:
     return {"mean": float(np.mean(counts)), "min": int(min(counts)), "images_below_k": int(sum(c < k for c in counts))}
 
 
-_SUN2016_FIELDS = ("n_proposals", "proposal_method", "min_box_frac", "scoring", "log_base", "obj_norm")
+SUN2016_FIELDS = ("n_proposals", "proposal_method", "min_box_frac", "scoring", "log_base", "obj_norm")
 
 PRESETS: dict[str, dict] = {
     # Sun et al., ICME 2016, with our readings of what it leaves open (log base, Obj normalisation, N)
@@ -546,12 +546,12 @@ class Sun2016(OnTrainedModel):
 
         col = report.paper_column(CARD, dataset, subset)
         return {**report.row_values(CARD, runs, dataset, subset),
-                "best K": (_best_k_accuracy(runs, _oracle_k(runs)),
+                "best K": (best_k_accuracy(runs, oracle_k(runs)),
                            report.published_value(CARD, "ft+obj+senti+lf best K", col)[0]),
                 "K-val": (report.row_accuracy(CARD.row("K-val"), runs), float("nan"))}
 
     def evaluate(self, fold: Fold, trained: Trained) -> list[Record]:
-        from vsalib.methods.global_cnn import _logreg
+        from vsalib.methods.global_cnn import logistic_regression
 
         cfg, ft, t0 = self.config, trained.record, time.perf_counter()
         parts = ("train", "val", "test") if self.early_fusion else ("val", "test")
@@ -613,9 +613,9 @@ class Sun2016(OnTrainedModel):
             x = {p: early_fusion_matrix([regs[i] for i in fold.index(p)], 1, cfg.ranking, cfg.alpha) for p in parts}
             y_tr = fold.labels("train")
             c, best = choose_on_validation(
-                C_GRID, lambda c: float((_logreg(c).fit(x["train"], y_tr).predict(x["val"]) == y_val).mean())) \
+                C_GRID, lambda c: float((logistic_regression(c).fit(x["train"], y_tr).predict(x["val"]) == y_val).mean())) \
                 if len(val) else (0.01, -1.0)
-            pred = _logreg(c).fit(x["train"], y_tr).predict(x["test"])
+            pred = logistic_regression(c).fit(x["train"], y_tr).predict(x["test"])
             add("sun2016-ff", {"ranking": cfg.ranking, "k": 1, "alpha": cfg.alpha},
                 {"accuracy": test_acc(pred), "val_accuracy": best, "C": c}, pred, k=1)
         if cfg.scoring == "crop" and self.agreement:  # how far RoIAlign would have ranked these regions as crop did
@@ -661,7 +661,7 @@ def run_sun2016(dataset: ImageDataset, folds: Sequence[FoldInputs], cfg: Sun2016
 
 
 # -- the card's derived rows (Sun2016.paper_values) ------------------------------------------------
-def _oracle_k(runs, ks: Sequence[int] | None = None) -> int | None:
+def oracle_k(runs, ks: Sequence[int] | None = None) -> int | None:
     """The paper's best K: the K of late fusion (obj+senti) with the best mean *test* accuracy."""
     lf = runs[(runs["method"] == "sun2016-lf") & (runs["params.ranking"] == "obj+senti")] \
         if len(runs) and "params.ranking" in runs else runs.iloc[:0]
@@ -670,7 +670,7 @@ def _oracle_k(runs, ks: Sequence[int] | None = None) -> int | None:
     return int(lf.groupby("params.k")["metrics.accuracy"].mean().idxmax()) if len(lf) else None
 
 
-def _best_k_accuracy(runs, k: int | None):
+def best_k_accuracy(runs, k: int | None):
     """Test accuracy (%) per fold of the derived row "best K" at ``k``."""
     from vsalib import report
 

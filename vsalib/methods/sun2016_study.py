@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from vsalib import chapters, figures, plots, published, report, sections
-from vsalib.methods.sun2016 import (_SUN2016_FIELDS, CARD, OBJ_NORMS, RANKINGS, Sun2016, Sun2016Config,
-                                    _best_k_accuracy, _oracle_k)
+from vsalib.methods.sun2016 import (SUN2016_FIELDS, CARD, OBJ_NORMS, RANKINGS, Sun2016, Sun2016Config,
+                                    best_k_accuracy, oracle_k)
 from vsalib.results import latest_runs
 
 
@@ -47,7 +47,7 @@ def matches_config(df, cfg: Sun2016Config):
         if col in df:
             same = df[col].map(lambda x, v=v: x == v or (v is None and x is None))
             mask &= same | (df[col].isna() & (v == f.default)) if v is not None else same | df[col].isna()
-        elif f.name not in _SUN2016_FIELDS and v != f.default:
+        elif f.name not in SUN2016_FIELDS and v != f.default:
             mask &= False
     return mask
 
@@ -64,11 +64,11 @@ def table1(runs, dataset: str, subset: str | None, *, ks: Sequence[int] | None =
     from vsalib import report
 
     t = report.card_table(CARD, runs, dataset, subset)
-    k_best = _oracle_k(runs, ks)
+    k_best = oracle_k(runs, ks)
     extra = []
     if k_best is not None:
         p, note = report.published_value(CARD, "ft+obj+senti+lf best K", report.paper_column(CARD, dataset, subset))
-        m, c, n = report.mean_ci_pct(_best_k_accuracy(runs, k_best))
+        m, c, n = report.mean_ci_pct(best_k_accuracy(runs, k_best))
         extra.append({"row": "ft+obj+senti+lf best K (oracle: chosen on test)", "paper": p, "ours": m, "ci95": c,
                       "runs": n, "note": f"paper {note}; ours K={k_best}" if note else f"ours K={k_best}"})
     kv = runs[runs["method"] == "sun2016-K-val"] if len(runs) else runs

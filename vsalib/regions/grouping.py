@@ -91,11 +91,11 @@ from vsalib.regions.descriptors import (COLOUR_BINS, COLOUR_SPACES, TEXTURE_BINS
                                         texture_bins, texture_histograms)
 from vsalib.regions.grouping_config import (FILTER_STAGES, LATER_FLAGS, REGION_AS,  # noqa: F401  (re-exported)
                                             SCORE_METHODS, SIMILARITIES, GroupingConfig)
-from vsalib.regions.hierarchy import (GroupingResult, _passes, distinct_regions, filter_regions,  # noqa: F401
+from vsalib.regions.hierarchy import (GroupingResult, passes_filters, distinct_regions, filter_regions,  # noqa: F401
                                       partition_at, region_areas, region_mask)
-from vsalib.regions.proposals import _downscale, to_rgb_array
+from vsalib.regions.proposals import downscale, to_rgb_array
 from vsalib.regions.scoring import mask_outputs, region_outputs
-from vsalib.regions.similarity import (_box_area, cosine_similarity, fill_similarity,  # noqa: F401  (re-exported)
+from vsalib.regions.similarity import (boxes_area, cosine_similarity, fill_similarity,  # noqa: F401  (re-exported)
                                        histogram_intersection, merge_histograms, size_similarity, union_box)
 
 
@@ -157,7 +157,7 @@ def hierarchical_grouping(image, cfg: GroupingConfig | None = None, model=None, 
     fns = _resolve_fns(cfg, model, sentiment_fns, keep_predictions)
     rgb_full = _as_rgb(image)
     H, W = rgb_full.shape[:2]
-    rgb, s = _downscale(rgb_full, cfg.max_side)
+    rgb, s = downscale(rgb_full, cfg.max_side)
     h, w = rgb.shape[:2]
     img01 = convert_colour(rgb, cfg.colour_space)
 
@@ -211,8 +211,8 @@ def hierarchical_grouping(image, cfg: GroupingConfig | None = None, model=None, 
     if cfg.filter_stage == "before":
         ib = _box_fullres(wboxes[:n], s, W, H)
         pa = sizes[:n] / s ** 2
-        area = _box_area(ib) if cfg.region_as == "box" else pa
-        excluded[:n] = ~_passes(ib, pa, area, W * H, cfg)
+        area = boxes_area(ib) if cfg.region_as == "box" else pa
+        excluded[:n] = ~passes_filters(ib, pa, area, W * H, cfg)
 
     def sim(k: int, others: np.ndarray) -> np.ndarray:
         tot = np.zeros(len(others))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vsalib.regions.grouping_config import REGION_AS, GroupingConfig
-from vsalib.regions.similarity import _box_area
+from vsalib.regions.similarity import boxes_area
 
 
 @dataclass(eq=False)
@@ -73,7 +73,7 @@ class GroupingResult:
     @property
     def box_area(self) -> np.ndarray:
         """Box areas in input-image pixels, float64."""
-        return _box_area(self.boxes.astype(np.float64))
+        return boxes_area(self.boxes.astype(np.float64))
 
     def leaves(self, i: int) -> np.ndarray:
         """The initial segments that make up region ``i``, sorted."""
@@ -115,7 +115,7 @@ def partition_at(result: GroupingResult, n_merges: int) -> np.ndarray:
     return owner[result.labels]
 
 
-def _passes(boxes: np.ndarray, pixel_area: np.ndarray, area: np.ndarray, image_area: float,
+def passes_filters(boxes: np.ndarray, pixel_area: np.ndarray, area: np.ndarray, image_area: float,
             cfg: GroupingConfig) -> np.ndarray:
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     keep = np.ones(len(b), dtype=bool)
@@ -150,7 +150,7 @@ def filter_regions(result: GroupingResult, cfg: GroupingConfig) -> np.ndarray:
         idx = np.flatnonzero(~result.excluded).astype(np.int64)
     else:
         w, h = result.image_size
-        keep = _passes(result.boxes, result.pixel_area, region_areas(result, cfg), w * h, cfg)
+        keep = passes_filters(result.boxes, result.pixel_area, region_areas(result, cfg), w * h, cfg)
         idx = np.flatnonzero(keep).astype(np.int64)
     if cfg.drop_root and result.root is not None:
         idx = idx[idx != result.root]

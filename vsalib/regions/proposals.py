@@ -188,7 +188,7 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _downscale(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+def downscale(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """Shrink so the longer side is at most ``max_side`` (area interpolation); returns the factor."""
     h, w = rgb.shape[:2]
     if not max_side or max(h, w) <= max_side:
@@ -421,7 +421,7 @@ def edge_boxes(
         if abs(h / H - scale) > 0.05 * max(scale, 1e-9) + 1.0 / H:
             raise ValueError(f"edge map {w}x{h} does not match the image {W}x{H} up to a scale")
     else:
-        small, scale = _downscale(rgb, max_side)
+        small, scale = downscale(rgb, max_side)
         h, w = small.shape[:2]
         if min(h, w) < _EDGEBOXES_MIN_SIDE:
             e = o = None
@@ -520,7 +520,7 @@ def selective_search(
     source = f"selective_search/{mode}"
     if n <= 0:
         return _empty(source, (W, H), "n <= 0", params)
-    small, scale = _downscale(rgb, max_side)
+    small, scale = downscale(rgb, max_side)
     bgr = np.ascontiguousarray(small[:, :, ::-1])
     with _cv_threads(num_threads):
         ss = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()

@@ -26,7 +26,7 @@ def size_similarity(size_i, size_j, image_size: float) -> np.ndarray | float:
     return 1.0 - (np.asarray(size_i, dtype=np.float64) + np.asarray(size_j, dtype=np.float64)) / float(image_size)
 
 
-def _box_area(b) -> np.ndarray:
+def boxes_area(b) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64)
     return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
 
@@ -42,7 +42,7 @@ def fill_similarity(box_i, box_j, size_i, size_j, image_size: float) -> np.ndarr
 
     Boxes ``(x1, y1, x2, y2)`` with exclusive x2/y2, so a box's size is ``(x2 - x1)(y2 - y1)`` pixels.
     """
-    bb = _box_area(union_box(box_i, box_j))
+    bb = boxes_area(union_box(box_i, box_j))
     return 1.0 - (bb - np.asarray(size_i, dtype=np.float64) - np.asarray(size_j, dtype=np.float64)) / float(image_size)
 
 
