@@ -82,7 +82,7 @@ def collect(profile: str = "cpu") -> dict[str, list[dict]]:
 
         shown.clear()
         runs = published.load()
-        board = scoreboard.scoreboard(runs, profile=profile)
+        board = scoreboard.scoreboard(profile=profile)
         display(report.show(scoreboard.formatted(board), "scoreboard"))
         display(report.show(scoreboard.verdict_counts(board), "verdict counts"))
         display(IPython.display.Markdown(report.verdict_tally(board["verdict"].value_counts().to_dict(), len(board))))

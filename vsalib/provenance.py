@@ -149,6 +149,18 @@ def code_version(root: Path = _REPO_ROOT, max_age_s: float = 30.0) -> dict[str, 
     return dict(v)
 
 
+def source_stamp() -> str:
+    """sha1 of vsalib's own files (its ``.py`` modules and the ``.csv`` tables it ships, names and bytes): what a
+    result computed from the code alone (the scoreboard from the snapshot) depends on. A few milliseconds."""
+    import hashlib
+
+    pkg = _REPO_ROOT / "vsalib"
+    h = hashlib.sha1()
+    for f in sorted([*pkg.rglob("*.py"), *pkg.rglob("*.csv")]):
+        h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 # -- machine ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _cpu_name() -> str:

@@ -63,20 +63,55 @@ def published_store(path: str | os.PathLike | None = None) -> ResultStore:
     return ResultStore(published_dir() if path is None else path)
 
 
+def _files_stamp(root: Path) -> tuple:
+    """What tells one state of the snapshot folder from another without reading it: each file's name, size and
+    modification time."""
+    if not root.is_dir():
+        return ()
+    return tuple(sorted((p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns)
+                        for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                        for st in [p.stat()]))
+
+
+def content_stamp(path: str | os.PathLike | None = None) -> str:
+    """sha1 of the snapshot's files, names and bytes: the same string for the same published runs, on any machine."""
+    import hashlib
+
+    root = published_dir() if path is None else Path(path)
+    h = hashlib.sha1()
+    for rel, _, _ in _files_stamp(root):
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
+    return h.hexdigest()
+
+
+_LOADED: dict[Path, tuple[tuple, pd.DataFrame]] = {}
+
+
 def load(path: str | os.PathLike | None = None, **filters: Any) -> pd.DataFrame:
     """The snapshot as a table, quietly empty when there is none: its Parquet parts (:func:`vsalib.snapshot.read`)
     and any JSON records in the folder (:meth:`ResultStore.load`), one row per run, as ``ResultStore.load``
-    gives them (same columns and order; ``filters`` as there)."""
-    root = published_dir() if path is None else Path(path)
+    gives them (same columns and order; ``filters`` as there).
+
+    Read once per process while the folder's files stay as they are (a chapter's section, its hooks and the
+    scoreboard all read it); each call gets its own frame (pandas copies on write)."""
+    root = (published_dir() if path is None else Path(path)).expanduser().resolve()
+    stamp = _files_stamp(root)
+    hit = _LOADED.get(root)
+    if hit is None or hit[0] != stamp:
+        hit = _LOADED[root] = (stamp, _read(root))
+    return filter_frame(hit[1], filters)
+
+
+def _read(root: Path) -> pd.DataFrame:
     frames = [f for f in (snapshot.read(root), published_store(root).load()) if len(f)]
     if not frames:
         return pd.DataFrame(columns=[*FRAME_IDENTITY, *FRAME_TAIL, "path"])
     if len(frames) == 1:
-        return filter_frame(frames[0], filters)
+        return frames[0]
     df = pd.concat(frames, ignore_index=True).drop_duplicates("key", keep="last").infer_objects()
     df = df.assign(_name=df["path"].map(lambda p: Path(p).name if str(p).endswith(".json") else "")).sort_values(
         ["_name", "dataset", "method", "key"], kind="stable").drop(columns="_name")
-    return filter_frame(order_columns(df.reset_index(drop=True)), filters)
+    return order_columns(df.reset_index(drop=True))
 
 
 def _nested(row: dict[str, Any]) -> dict[str, Any]:

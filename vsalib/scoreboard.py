@@ -12,7 +12,10 @@ majority-class rate of the test images (what always guessing the larger class wo
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -60,9 +63,38 @@ def papers() -> list[type[base.Method]]:
     return [base.method_class(n) for n in base.list_methods() if base.method_class(n).card is not None]
 
 
-def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu") -> pd.DataFrame:
-    """The numeric scoreboard (one row per paper × dataset × claim); empty when the snapshot is."""
-    all_runs = published.load() if runs is None else runs
+def scoreboard(runs: pd.DataFrame | None = None, *, profile: str = "cpu", cache: bool = True) -> pd.DataFrame:
+    """The numeric scoreboard (one row per paper × dataset × claim); empty when the snapshot is.
+
+    Built from the published snapshot (``runs`` None), it is kept on disk under ``<cache>/scoreboard`` by the
+    snapshot's content, vsalib's sources and ``profile``: the scoreboard page, *When do regions help?* and the
+    introduction's answer compute it once between them (``cache=False`` computes it afresh)."""
+    if runs is not None or not cache:
+        return _compute(published.load() if runs is None else runs, profile)
+    from vsalib import provenance
+    from vsalib.train.features import cache_root
+
+    key = hashlib.sha1(f"{published.content_stamp()} {provenance.source_stamp()} {profile}".encode()).hexdigest()
+    path = cache_root() / "scoreboard" / f"{key[:20]}.pkl"
+    if path.is_file():
+        try:
+            return pd.read_pickle(path)
+        except Exception:  # a damaged file: computed again and replaced below
+            pass
+    board = _compute(published.load(), profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        board.to_pickle(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return board
+
+
+def _compute(all_runs: pd.DataFrame, profile: str) -> pd.DataFrame:
     rows = []
     for chapter in chapters.registered():  # the papers' chapters, in the book's order
         method = chapter.method
