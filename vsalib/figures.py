@@ -145,7 +145,7 @@ def multilevel_regions(image: np.ndarray, regions: dict, title: str, *, box=None
     """One image's four region sets (MultiLevelRCNN's emotional regions by S_emo, object regions by p_obj, random
     boxes, a grid), 2 × 2, each set's first ``show`` boxes numbered by rank; the emotional and object panels name
     the top region's p_emo, p_obj and S_emo. ``image``: (H, W, 3) in [0, 1] at the size the regions were found
-    on; ``regions``: :func:`vsalib.methods.multilevel_rcnn.image_regions`'s dict; ``box``: the true box (dashed)."""
+    on; ``regions``: :func:`vsalib.methods.multilevel_regions.image_regions`'s dict; ``box``: the true box (dashed)."""
     import torch
 
     def top_scores(boxes):

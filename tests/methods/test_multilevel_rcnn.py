@@ -45,6 +45,7 @@ import math  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from vsalib.methods import multilevel_rcnn as M  # noqa: E402
+from vsalib.methods import multilevel_regions  # noqa: E402
 
 
 def test_every_card_row_is_one_variant_a_fold_trains():
@@ -159,7 +160,7 @@ def synthetic_run(tmp_path_factory):
         return real_cam(model, images, labels, *a, **kw)
 
     mp.setattr(fpn, "train_detector", spy_train)
-    mp.setattr(M, "pseudo_boxes", spy_cam)
+    mp.setattr(multilevel_regions, "pseudo_boxes", spy_cam)  # where the proposer's training calls it
     trainer = GlobalFinetune(image_size=64, epochs=1, batch_size=8, finetune_from=16, cache_dir=tmp / "c", progress=False)
     kw = dict(trainer=trainer, cache_dir=tmp / "c", progress=False, fpn_channels=16, representation=32,
               detector_epochs=1, frozen_stages=16, rpn_pre_nms=100, rpn_post_nms=50, rois_per_image=32, candidates=20,
