@@ -13,10 +13,10 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-compile -r requirements.txt
 	# Both OpenCV wheels write the same cv2 package: re-install the contrib build last so
 	# that cv2.ximgproc (EdgeBoxes, structured edges) is the one left on disk.
-	$(PY) -m pip install -q --force-reinstall --no-deps \
+	$(PY) -m pip install -q --no-compile --force-reinstall --no-deps \
 	  $$(grep -E '^opencv-contrib-python-headless==' requirements.txt)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import torch, torchvision, cv2; cv2.ximgproc; from torchvision.ops import roi_align; print('vsalib env ok: torch', torch.__version__, 'torchvision', torchvision.__version__, 'cv2', cv2.__version__)"
@@ -25,8 +25,10 @@ $(STAMP): requirements.txt pyproject.toml
 book: setup
 	$(PY) scripts/build_book.py
 
+# Two pytest-xdist workers: the notebooks and the book test on one (in order), the other test files on both.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest --nbval-lax notebooks tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --nbval-lax notebooks tests
 
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,22 +46,22 @@ def chapters() -> list[str]:
 
 
 def source_stamp(name: str) -> str:
+    """What an executed notebook depends on: its own bytes, vsalib's sources (:func:`vsalib.provenance.source_stamp`),
+    the published snapshot the chapters read (:func:`vsalib.published.content_stamp`) and which datasets are here."""
     sys.path.insert(0, str(ROOT))
+    from vsalib import provenance, published
     from vsalib.data import is_available, list_datasets
 
     h = hashlib.sha1((ROOT / "notebooks" / f"{name}.ipynb").read_bytes())
-    for py in sorted((ROOT / "vsalib").rglob("*.py")) + sorted((ROOT / "vsalib").rglob("*.csv")):
-        h.update(py.relative_to(ROOT).as_posix().encode() + py.read_bytes())
+    h.update(provenance.source_stamp().encode() + published.content_stamp().encode())
     h.update(json.dumps({d: is_available(d) for d in list_datasets()}, sort_keys=True).encode())
-    from vsalib.published import published_dir
-
-    root = published_dir()
-    for rec in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:  # the chapters read it
-        h.update(rec.relative_to(root).as_posix().encode() + rec.read_bytes())
     return h.hexdigest()
 
 
-def execute(name: str, force: bool) -> float:
+def execute(name: str, force: bool, executed: Path | None = None) -> float:
+    """Execute one notebook into book/notebooks/, unless its stamp is unchanged; with ``executed``, a folder of
+    notebooks already executed under the same stamps (the test run's nbval writes one, see conftest.py), one whose
+    stamp matches is taken from there instead."""
     import papermill as pm
 
     stamps = json.loads(STAMPS.read_text()) if STAMPS.exists() else {}
@@ -71,13 +72,21 @@ def execute(name: str, force: bool) -> float:
         return 0.0
     t0 = time.perf_counter()
     tmp = out.with_suffix(".tmp.ipynb")
-    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(tmp), cwd=str(ROOT / "notebooks"),
-                        progress_bar=False, log_output=False)
+    theirs = executed / f"{name}.ipynb" if executed is not None else None
+    their_stamps = json.loads((executed / ".stamps.json").read_text()) \
+        if executed is not None and (executed / ".stamps.json").exists() else {}
+    if not force and theirs is not None and theirs.exists() and their_stamps.get(name) == stamp:
+        shutil.copyfile(theirs, tmp)
+        how = f"taken from {executed.name}/ (executed under the same stamp)"
+    else:
+        pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(tmp), cwd=str(ROOT / "notebooks"),
+                            progress_bar=False, log_output=False)
+        how = "executed"
     os.replace(tmp, out)
     stamps[name] = stamp
     STAMPS.write_text(json.dumps(stamps, indent=1))
     dt = time.perf_counter() - t0
-    print(f"  {name}: executed in {dt:.0f} s")
+    print(f"  {name}: {how} in {dt:.0f} s")
     return dt
 
 
@@ -86,6 +95,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--force", action="store_true", help="re-execute every notebook")
     ap.add_argument("--no-execute", action="store_true", help="build from the notebooks already executed")
+    ap.add_argument("--executed", type=Path, default=None, metavar="DIR",
+                    help="take each notebook executed under the same stamp from DIR (with its .stamps.json) instead "
+                         "of executing it again")
     args = ap.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars stay out of the book's pages
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline in the pages
@@ -94,7 +106,7 @@ def main(argv=None) -> int:
     if not args.no_execute:
         print("executing notebooks (quick profile):")
         for name in chapters():
-            execute(name, args.force)
+            execute(name, args.force, args.executed)
     t1 = time.perf_counter()
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(BOOK), "--config", str(ROOT / "_config.yml"),
            "--toc", str(BOOK / "_toc.yml"), "-W", "--keep-going", "--builder", "html", "--path-output", str(BOOK)]

@@ -1,7 +1,9 @@
-"""The book: every chapter notebook runs under papermill (quick profile) and the book builds.
+"""The book: every chapter notebook runs (quick profile) and the book builds.
 
 Marked slow: it executes the notebooks and runs jupyter-book (minutes on 2 cores). nbval runs the
-same notebooks through the README's test command (``--nbval-lax notebooks``).
+same notebooks through the README's test command (``--nbval-lax notebooks``), as a fresh clone without
+datasets runs them (conftest.py), and leaves them executed: the book test builds from those executions
+where their stamps match and executes the rest. The datasets page on the real benchmarks has its own test here.
 """
 
 import json
@@ -113,11 +115,14 @@ def test_book_builds_with_its_figures(tmp_path):
     # The copy's own default store would be repo/results (empty): point it at the session's store explicitly.
     from vsalib.results import default_results_dir
 
-    env = {**os.environ, "PYTHONPATH": str(work), "VSALIB_DATA": str(tmp_path / "no-datasets-here"),
-           "VSALIB_RESULTS": str(default_results_dir())}
+    env = {**os.environ, "PYTHONPATH": str(work), "VSALIB_NO_DATASETS": "1", "VSALIB_RESULTS": str(default_results_dir())}
     env.pop("VSALIB_PUBLISHED", None)
-    proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=1500)
+    # nbval ran the notebooks as this build would, and left them executed with their stamps (conftest.py): the
+    # build takes those whose stamp it computes too, and executes the others (all of them when this test runs alone)
+    executed = Path(os.environ.get("VSALIB_TEST_EXECUTED", tmp_path / "none"))
+    proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py"), "--executed", str(executed)],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=1500)
+    print(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     html = work / "book" / "_build" / "html"
     for page in ("intro.html", "rerun.html", "references.html", "notebooks/datasets.html",
@@ -162,3 +167,27 @@ def test_book_builds_with_its_figures(tmp_path):
     proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py")], cwd=work, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "up to date" in proc.stdout
+
+
+def test_the_datasets_page_loads_every_real_benchmark_found(tmp_path):
+    """nbval runs the datasets chapter as the book's fresh clone does, without datasets (conftest.py); here it runs
+    on the real benchmarks where they are present: it loads each one found, names its images, classes and protocol,
+    and draws its class balance and sample images."""
+    import papermill as pm
+
+    from vsalib.data import is_available, list_datasets
+    from vsalib.data.registry import dataset_spec
+
+    real = [d for d in list_datasets() if dataset_spec(d).needs_files and is_available(d)]
+    if not real:
+        pytest.skip("no real benchmark under the data root (VSALIB_DATA or ../shared/datasets)")
+    out = tmp_path / "datasets.ipynb"
+    pm.execute_notebook(str(ROOT / "notebooks" / "datasets.ipynb"), str(out), cwd=str(ROOT / "notebooks"),
+                        progress_bar=False)
+    outputs = [o for c in json.loads(out.read_text())["cells"] for o in c.get("outputs", [])]
+    printed = "".join("".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")
+    for name in real:
+        assert f"{name}: " in printed and "images;" in printed and "protocol:" in printed, (name, printed[:2000])
+    figures = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert figures >= 2 * len(real), f"{figures} figures for {len(real)} real datasets"
+    assert "no real dataset found" not in printed

@@ -293,6 +293,20 @@ def test_data_root_that_does_not_exist_is_named_as_such(name, tmp_path, monkeypa
     assert "does not exist" not in str(err.value)
 
 
+def test_no_datasets_switch_hides_every_default_root_but_not_an_explicit_one(tmp_path, monkeypatch, dataset_writer):
+    """VSALIB_NO_DATASETS=1 (the book's fresh-clone build and the test run's notebooks): the variable, the folder
+    beside the repository and the home folder are not searched; a data_root passed on purpose still is."""
+    dataset_writer("twitter1")
+    root = tmp_path
+    monkeypatch.setenv("VSALIB_DATA", str(root))
+    assert is_available("twitter1")
+    monkeypatch.setenv("VSALIB_NO_DATASETS", "1")
+    assert not is_available("twitter1") and is_available("synthetic")  # generated: needs no files
+    with pytest.raises(DatasetNotFoundError, match="VSALIB_NO_DATASETS=1 hides every data root"):
+        load_dataset("twitter1")
+    assert len(load_dataset("twitter1", data_root=root)) > 0
+
+
 @pytest.mark.parametrize("name", FILE_DATASETS)
 def test_unknown_option_and_value_list_the_valid_ones(name, tmp_path, dataset_writer):
     dataset_writer(name)

@@ -147,7 +147,7 @@ def test_run_sun2016_writes_table1_records(tmp_path):
 
 def test_crop_run_measures_its_agreement_with_roialign(tmp_path, monkeypatch):
     ds, splits, store, ft = _finetuned_fold(tmp_path)
-    crop = sun2016.Sun2016Config(scoring="crop")
+    crop = sun2016.Sun2016Config(scoring="crop", n_proposals=20)  # 20 regions an image: every rule still has ten to rank
     recs = sun2016.run_sun2016(ds, [sun2016.FoldInputs(splits[0], ft[0])], crop, subset="binary", ks=(1,), betas=(),
                                alphas=(), obj_norms=(), early_fusion=False, store=store, cache_dir=tmp_path / "c",
                                progress=False)

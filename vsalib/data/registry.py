@@ -10,7 +10,7 @@ are not checked).
 
 The data root is, in this order: the ``data_root`` argument, the ``VSALIB_DATA``
 environment variable, ``../shared/datasets`` beside the repository (the project's
-development layout), ``~/vsalib_data``.
+development layout), ``~/vsalib_data``; none but ``data_root`` while ``VSALIB_NO_DATASETS=1``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import pandas as pd
 from vsalib.errors import DatasetNotFoundError, UnknownNameError  # noqa: F401  (re-exported)
 
 DATA_ENV = "VSALIB_DATA"
+#: Set to 1: no dataset is found unless ``data_root`` is passed, as on a machine without them (the book's build and
+#: the test run's notebooks use it to run as a fresh clone does, whatever lies beside the repository).
+NO_DATA_ENV = "VSALIB_NO_DATASETS"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -137,6 +140,8 @@ def candidate_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
     """Where vsalib looks for datasets, in order."""
     if data_root is not None:
         return [Path(data_root).expanduser()]
+    if os.environ.get(NO_DATA_ENV) == "1":
+        return []
     roots = []
     if os.environ.get(DATA_ENV):
         roots.append(Path(os.environ[DATA_ENV]).expanduser())
@@ -165,6 +170,9 @@ def find_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -> P
         )
     env = os.environ.get(DATA_ENV)
     env_note = ""
+    if data_root is None and os.environ.get(NO_DATA_ENV) == "1":
+        raise DatasetNotFoundError(f"dataset {name!r} not found: {NO_DATA_ENV}=1 hides every data root (unset it, "
+                                   f"or pass data_root=). {spec.how_to_get}")
     if data_root is None and env and not Path(env).expanduser().is_dir():
         env_note = f" ({DATA_ENV}={env!r} does not exist)"
     raise DatasetNotFoundError(
