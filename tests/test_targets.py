@@ -6,11 +6,10 @@ import csv
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from vsalib import targets
-from vsalib.targets import PAPERS, published
+from vsalib.targets import papers, published
 
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "papers" / "targets.csv"
 PACKAGE_CSV = Path(targets.__file__).with_name("targets.csv")
@@ -25,9 +24,11 @@ def test_package_csv_has_columns_and_sources():
     df = published()
     assert list(df.columns) == list(targets.COLUMNS)
     assert len(df) == len(_rows(PACKAGE_CSV))
-    assert set(df["paper"]) == set(PAPERS)
-    for key, citation in PAPERS.items():
+    cited = papers()  # one citation per paper, read from its rows
+    assert set(df["paper"]) == set(cited) == {"sun2016", "rcnngsr", "wsidnet", "rao", "attr_attention"}
+    for key, citation in cited.items():
         assert (df.loc[df.paper == key, "source"] == citation).all()
+    assert cited["sun2016"].startswith("Sun, Yang, Wang, Shen. Discovering affective regions")
     assert not df.duplicated(["paper", "table", "method", "dataset", "classes"]).any()
     assert df["accuracy"].between(0, 100).all()
 
@@ -117,3 +118,11 @@ def test_card_claims_pair_folds(tmp_path):
     assert ft["folds"] == 3 and ft["verdict"] == "held"
     assert c.loc["late fusion beats early fusion", "verdict"] == "–"  # no runs of either row
     assert c.loc["the best K beats K = 1 (K chosen on test)", "verdict"] == "–"  # a derived row not computed
+
+
+def test_a_paper_cited_two_ways_is_refused(monkeypatch):
+    """A paper's citation is read from its rows' ``source``: rows that cite one paper two ways are an error."""
+    two = targets._table().head(2).assign(paper="sun2016", source=["Sun 2016", "Sun et al. 2016"])
+    monkeypatch.setattr(targets, "_table", lambda: two)
+    with pytest.raises(RuntimeError, match=r"papers \['sun2016'\] more than one source"):
+        targets._papers.__wrapped__()

@@ -552,7 +552,7 @@ def fmt_detectable(value: float, df, test: str = "corrected t", images: Any = No
 
 
 def source_of(paper: str) -> str:
-    return targets.PAPERS[paper]
+    return targets.papers()[paper]
 
 
 __all__ = ["BACKBONE_NAMES", "DASH", "backbone_name", "protocol_label", "caption", "card_claims", "fixed_split_correct", "fmt_detectable", "verdict_tally", "card_table", "dataset_name", "findings", "fmt_acc", "fmt_gain", "fmt_num", "our_row", "row_records", "validation_choice",

@@ -3,7 +3,7 @@
 ``targets.csv`` (package data) holds every accuracy the papers print that this study
 compares against, one row per (paper, table, method, dataset, classes), accuracy in
 percent as printed; ``note`` says where a number needed reading (typos, column
-alignment, best K) and ``source`` gives the paper. Paper keys: see ``PAPERS``.
+alignment, best K) and ``source`` gives the paper. Paper keys and citations: :func:`papers`.
 Dataset names in the CSV are the papers' columns: ``twitter1-5``/``-4``/``-3`` (Twitter I,
 5/4/3 agree), ``twitter2``, ``flickr-vso``, ``fi``, ``emotionroi``, ``emotion6``,
 ``iaps-subset``, ``artphoto``, ``abstract``, ``vso``.
@@ -22,30 +22,6 @@ from typing import Any
 import pandas as pd
 
 #: Paper key -> short citation (authors, title, venue, year).
-PAPERS: dict[str, str] = {
-    "sun2016": (
-        "Sun, Yang, Wang, Shen. Discovering affective regions in deep convolutional neural "
-        "networks for visual sentiment prediction. ICME 2016"
-    ),
-    "rcnngsr": (
-        "Xiong, Liu, Song, Cai. Region-based convolutional neural network using group sparse "
-        "regularization for image sentiment classification. EURASIP Journal on Image and "
-        "Video Processing 2019"
-    ),
-    "wsidnet": (
-        "Wu, Zhang, Shi, Deng. Weakly supervised interaction discovery network for image "
-        "sentiment analysis. ACPR 2021 (LNCS 13188, 2022)"
-    ),
-    "rao": (
-        "Rao, Li, Zhang, Xu. Multi-level region-based convolutional neural network for image "
-        "emotion classification. Neurocomputing 333, 2019"
-    ),
-    "attr_attention": (
-        "Authors and title not in the available text. An attention mechanism guided by "
-        "subjective emotional attributes for visual sentiment analysis (VSO experiments)"
-    ),
-}
-
 COLUMNS: tuple[str, ...] = ("paper", "table", "method", "dataset", "classes", "accuracy", "note", "source")
 
 
@@ -59,6 +35,23 @@ def _table() -> pd.DataFrame:
     df["note"] = df["note"].fillna("")
     df = df.astype({"table": int, "classes": int, "accuracy": float})
     return df[list(COLUMNS)]
+
+
+@functools.lru_cache(maxsize=1)
+def _papers() -> tuple[tuple[str, str], ...]:
+    table = _table()
+    pairs = table[["paper", "source"]].drop_duplicates()
+    twice = pairs[pairs["paper"].duplicated(keep=False)]
+    if len(twice):
+        raise RuntimeError(f"vsalib/targets.csv gives papers {sorted(set(twice['paper']))} more than one source; "
+                           "each paper's rows must cite it the same way")
+    return tuple(zip(pairs["paper"], pairs["source"]))
+
+
+def papers() -> dict[str, str]:
+    """Each paper's key and its citation, as its rows of targets.csv give them (the ``source`` column): a new
+    paper is its rows there, not an entry here."""
+    return dict(_papers())
 
 
 def _isin(df: pd.DataFrame, column: str, value: Any) -> pd.Series:
@@ -82,9 +75,10 @@ def published(
     df = _table()
     if paper is not None:
         asked = [paper] if isinstance(paper, str) else list(paper)
-        unknown = [p for p in asked if p not in PAPERS]
+        known = papers()
+        unknown = [p for p in asked if p not in known]
         if unknown:
-            raise ValueError(f"unknown paper {unknown}; valid keys: {', '.join(PAPERS)}")
+            raise ValueError(f"unknown paper {unknown}; valid keys: {', '.join(known)}")
     mask = pd.Series(True, index=df.index)
     for column, value in (("paper", paper), ("table", table), ("dataset", dataset),
                           ("method", method), ("classes", classes)):
