@@ -116,3 +116,20 @@ def test_larger_efficientnet_lites_load_their_imagenet_weights(n, size, stages):
     random = create_backbone(name, pretrained=False)
     w, r = b.trunk[0][0].weight, random.trunk[0][0].weight
     assert w.shape == r.shape and not torch.allclose(w, r)
+
+
+def test_lite0_cut_at_stride_16_is_the_first_stages_of_lite0(lite0):
+    """The ladder's earlier-stage rung: Lite0's stem and its first 11 blocks with Lite0's own ImageNet weights, a
+    112-channel map at stride 16 (14 x 14 at 224 px), pooled to 112 values; the same activations as Lite0's at that
+    stage."""
+    cut = create_backbone("efficientnet_lite0_stride16").eval()
+    assert len(cut.trunk) == 12 and (cut.channels, cut.stride, cut.pooled_dim) == (112, 16, 112)
+    assert "ImageNet" in cut.info.weights and "112-channel" in cut.info.weights
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fmap = cut(x)
+        assert fmap.shape == (1, 112, 14, 14)
+        assert torch.allclose(fmap, lite0.forward_to(x, 12), atol=1e-5)
+        assert cut.features(x).shape == (1, 112)
+    for a, b in zip(cut.trunk.parameters(), list(lite0.trunk.parameters())):
+        assert torch.equal(a, b)

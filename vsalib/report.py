@@ -32,7 +32,8 @@ DATASET_NAMES = {"twitter1": "Twitter I", "twitter2": "Twitter II", "emotion6": 
                  "synthetic": "synthetic affective scenes"}
 #: How the book names the backbones.
 BACKBONE_NAMES = {"efficientnet_lite0": "EfficientNet-Lite0", "efficientnet_lite1": "EfficientNet-Lite1",
-                  "efficientnet_lite2": "EfficientNet-Lite2", "vgg16": "VGG16", "resnet101": "ResNet-101",
+                  "efficientnet_lite2": "EfficientNet-Lite2",
+                  "efficientnet_lite0_stride16": "EfficientNet-Lite0 (stride-16 stage)", "vgg16": "VGG16", "resnet101": "ResNet-101",
                   "tiny": "tiny CNN"}
 SUBSET_NAMES = {"five": "five-agree", "four": "four-agree", "three": "three-agree"}
 #: The papers' column names in targets.csv, for the book.
