@@ -60,8 +60,8 @@ def source_stamp(name: str) -> str:
 
 def execute(name: str, force: bool, executed: Path | None = None) -> float:
     """Execute one notebook into book/notebooks/, unless its stamp is unchanged; with ``executed``, a folder of
-    notebooks already executed under the same stamps (the test run's nbval writes one, see conftest.py), one whose
-    stamp matches is taken from there instead."""
+    notebooks already executed (``<name>.ipynb`` beside its stamp ``.<name>.stamp``: the test run's nbval writes
+    one, see conftest.py), one whose stamp matches is taken from there instead."""
     import papermill as pm
 
     stamps = json.loads(STAMPS.read_text()) if STAMPS.exists() else {}
@@ -73,9 +73,9 @@ def execute(name: str, force: bool, executed: Path | None = None) -> float:
     t0 = time.perf_counter()
     tmp = out.with_suffix(".tmp.ipynb")
     theirs = executed / f"{name}.ipynb" if executed is not None else None
-    their_stamps = json.loads((executed / ".stamps.json").read_text()) \
-        if executed is not None and (executed / ".stamps.json").exists() else {}
-    if not force and theirs is not None and theirs.exists() and their_stamps.get(name) == stamp:
+    their_stamp = executed / f".{name}.stamp" if executed is not None else None
+    if not force and theirs is not None and theirs.exists() and their_stamp.exists() \
+            and their_stamp.read_text() == stamp:
         shutil.copyfile(theirs, tmp)
         how = f"taken from {executed.name}/ (executed under the same stamp)"
     else:
@@ -96,8 +96,8 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="re-execute every notebook")
     ap.add_argument("--no-execute", action="store_true", help="build from the notebooks already executed")
     ap.add_argument("--executed", type=Path, default=None, metavar="DIR",
-                    help="take each notebook executed under the same stamp from DIR (with its .stamps.json) instead "
-                         "of executing it again")
+                    help="take each notebook executed under the same stamp from DIR (NAME.ipynb beside .NAME.stamp) "
+                         "instead of executing it again")
     args = ap.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars stay out of the book's pages
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline in the pages

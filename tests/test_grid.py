@@ -68,9 +68,9 @@ def test_two_workers_lose_one_mid_job_and_write_every_record_once(tmp_path):
     jobs = [grid.FoldJob("global-frozen", "synthetic", seed=seed, fold=fold, subset="binary",
                          settings={"image_size": 64, "cache_dir": str(tmp_path / "c"), "progress": False},
                          dataset_kwargs=data, results_dir=str(store))
-            for seed in (0, 1) for fold in range(5)]
+            for seed in (0,) for fold in range(4)]  # seven jobs on two workers: one is lost mid-grid
     jobs += [grid.FoldJob("majority", "synthetic", seed=0, fold=fold, subset="binary", dataset_kwargs=data,
-                          results_dir=str(store)) for fold in range(5)]
+                          results_dir=str(store)) for fold in range(3)]
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            env={"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"})
     client = Client(cluster)

@@ -101,7 +101,7 @@ def check_pages(html: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_book_builds_with_its_figures(tmp_path):
+def test_book_builds_with_its_figures(tmp_path, executed_notebooks):
     """scripts/build_book.py on a copy of the book folder: pages exist and hold their figures."""
     work = tmp_path / "repo"
     for part in ("book", "notebooks", "scripts", "vsalib"):
@@ -117,9 +117,10 @@ def test_book_builds_with_its_figures(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": str(work), "VSALIB_NO_DATASETS": "1", "VSALIB_RESULTS": str(default_results_dir())}
     env.pop("VSALIB_PUBLISHED", None)
-    # nbval ran the notebooks as this build would, and left them executed with their stamps (conftest.py): the
-    # build takes those whose stamp it computes too, and executes the others (all of them when this test runs alone)
-    executed = Path(os.environ.get("VSALIB_TEST_EXECUTED", tmp_path / "none"))
+    # nbval ran the notebooks as this build would, and left them executed with their stamps (conftest.py; the
+    # fixture waits until every notebook it runs has ended, on whichever worker): the build takes those whose stamp
+    # it computes too, and executes the others (all of them when this test runs alone)
+    executed = executed_notebooks
     proc = subprocess.run([sys.executable, str(work / "scripts" / "build_book.py"), "--executed", str(executed)],
                           cwd=work, env=env, capture_output=True, text=True, timeout=1500)
     print(proc.stdout)
