@@ -38,10 +38,63 @@ proposer_table = multilevel_study.printed_proposer
 multilevel_sweep = multilevel_study.printed_sweep
 
 
-def section(chapter: str, *, path=None) -> dict[tuple[str, str | None], pd.DataFrame]:
+#: What ``section(chapter, part="main")`` kept back for ``part="rest"``: chapter → (runs shown, displays).
+_REST: dict[str, tuple[dict, list]] = {}
+
+
+def section(chapter: str, *, path=None, part: str | None = None) -> dict[tuple[str, str | None], pd.DataFrame]:
     """Display ``chapter``'s real-benchmark results from the snapshot (``path``: another snapshot folder); returns
-    the runs per dataset."""
-    return chapters.get(chapter).show(path=path)
+    the runs per dataset.
+
+    ``part``: None shows the whole section in order. ``"main"`` shows its main path (the paper's own dataset, its
+    tables and claims) and keeps back its long tail (what the chapter's code displays under
+    :func:`vsalib.sections.folded` or after :func:`vsalib.sections.fold_from_here`: sweeps, diagnostics, the other
+    protocols and datasets); ``"rest"`` shows what was kept back, in order, for a cell tagged ``hide-output``. The
+    two parts hold every object the whole section shows, each once."""
+    if part is None:
+        sections.reset_fold()
+        try:
+            return chapters.get(chapter).show(path=path)
+        finally:
+            sections.reset_fold()
+    if part not in ("main", "rest"):
+        raise ValueError(f"part must be None, 'main' or 'rest', not {part!r}")
+    if part == "rest" and chapter in _REST:
+        shown, rest = _REST.pop(chapter)
+        _replay(rest)
+        return shown
+    import IPython.display
+
+    kept: dict[bool, list] = {False: [], True: []}
+    real_display = IPython.display.display
+
+    def keep(*objs, **kwargs):
+        kept[sections.folded_now()].append((objs, kwargs))
+
+    sections.reset_fold()
+    IPython.display.display = keep
+    try:
+        shown = chapters.get(chapter).show(path=path)
+    finally:
+        IPython.display.display = real_display
+        sections.reset_fold()
+    if part == "main":
+        _REST[chapter] = (shown, kept[True])
+    _replay(kept[part == "rest"])
+    return shown
+
+
+def rest(chapter: str, *, path=None) -> None:
+    """Display the folded rest of ``chapter``'s section (``section(chapter, part="rest")``), returning nothing (the
+    last line of a cell)."""
+    section(chapter, path=path, part="rest")
+
+
+def _replay(displays: list) -> None:
+    from IPython.display import display
+
+    for objs, kwargs in displays:
+        display(*objs, **kwargs)
 
 
 def per_protocol(real: dict) -> list[tuple[str, str, str | None, pd.DataFrame]]:
@@ -53,6 +106,6 @@ def per_protocol(real: dict) -> list[tuple[str, str, str | None, pd.DataFrame]]:
 __all__ = ["FIG5_VARIANTS", "HAND_CRAFTED", "SOURCE_NAMES", "XI", "claims_table", "detectable_column",
            "global_study", "graph_sentence", "hand_crafted_table", "latest_of", "multilevel_sweep", "multilevel_table",
            "own_baseline_notes", "per_protocol", "proposer_table", "rcnngsr_grid", "rcnngsr_region_sentence",
-           "rcnngsr_region_sets", "rcnngsr_table2", "section", "show_hand_crafted", "sun2016_table1", "table1_sentence",
-           "verdict_sentence", "wsidnet_graph", "wsidnet_rows_sentence", "wsidnet_sweep", "wsidnet_table",
-           "zero_spread_sentence"]
+           "rcnngsr_region_sets", "rcnngsr_table2", "rest", "section", "show_hand_crafted", "sun2016_table1",
+           "table1_sentence", "verdict_sentence", "wsidnet_graph", "wsidnet_rows_sentence", "wsidnet_sweep",
+           "wsidnet_table", "zero_spread_sentence"]

@@ -10,6 +10,7 @@ The chapters (:mod:`vsalib.chapters`, each paper's ``methods/*_study.py``), the 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -116,6 +117,39 @@ def claims_table(verdicts: pd.DataFrame, what: str = "claim", n: str = "folds") 
                          n: verdicts[n], "verdict": verdicts["verdict"]})
 
 
+# -- the main path and the folded rest ----------------------------------------------------------------
+#: Whether what is displayed now belongs to the section's folded rest: ``[sticky, nesting depth of folded()]``.
+_FOLD = [False, 0]
+
+
+def folded_now() -> bool:
+    """Whether a display now goes to the folded rest (:func:`vsalib.real_benchmarks.section` with ``part``)."""
+    return _FOLD[0] or _FOLD[1] > 0
+
+
+@contextmanager
+def folded():
+    """What is displayed inside belongs to the section's long tail (a sweep, a diagnostic, a second reading): a
+    chapter that shows its section in two cells (``real_benchmarks.section(..., part="main")``, then
+    ``part="rest"`` in a cell tagged ``hide-output``) shows it in the folded one. Shown in place otherwise."""
+    _FOLD[1] += 1
+    try:
+        yield
+    finally:
+        _FOLD[1] -= 1
+
+
+def fold_from_here() -> None:
+    """Everything displayed after this, to the end of the section (the other protocols and datasets), belongs to
+    its folded rest (:func:`folded`)."""
+    _FOLD[0] = True
+
+
+def reset_fold() -> None:
+    """Back to the main path (at the start and end of every section)."""
+    _FOLD[:] = [False, 0]
+
+
 # -- displaying -------------------------------------------------------------------------------------
 def md(text: str) -> None:
     """Display ``text`` as a paragraph of the page."""
@@ -155,6 +189,6 @@ def verdicts(paper: str, v: pd.DataFrame, ds: str, sub: str | None, bb: str | No
     md(verdict_sentence(v, f"{name} ({protocol})" if protocol else name))
 
 
-__all__ = ["backbone_of", "by_protocol", "claims_table", "detectable_column", "latest_of", "majority_rate",
-           "md", "missing", "ours_column", "profile_of", "row_methods", "show", "under",
-           "verdict_sentence", "verdicts"]
+__all__ = ["backbone_of", "by_protocol", "claims_table", "detectable_column", "fold_from_here", "folded",
+           "folded_now", "latest_of", "majority_rate", "md", "missing", "ours_column", "profile_of", "reset_fold",
+           "row_methods", "show", "under", "verdict_sentence", "verdicts"]

@@ -202,17 +202,18 @@ class AttrAttentionChapter(chapters.Chapter):
                         f"guessing the larger class would score {report.fmt_num(sections.majority_rate(main))} % on "
                         f"these test images.")
         aug = augmentation_table(runs, source)
-        if len(aug):
-            sections.show(pd.DataFrame({"seed": aug["seed"], "after %": aug["after %"].map(report.fmt_num),
-                                        "before %": aug["before %"].map(report.fmt_num),
-                                        "gain from the order": aug["gain from the order"].map(report.fmt_gain),
-                                        "test images seen in training %":
-                                            aug["test images seen in training %"].map(report.fmt_num)}),
-                          report.caption("Augmented copies split with their image (after) or as images of their own "
-                                         "(before, the paper's order), on an inner split of each training part", ds, sub,
-                                         bb, prof))
-        if len(A.select_source(runs, "folder")):
-            sections.show(formatted_variants(runs, "folder"), report.caption(
-                "The degenerate attribute: the folder emotion, which fixes the label", ds, sub, bb, prof))
+        with sections.folded():  # the augmentation order and the degenerate attribute: the long tail
+            if len(aug):
+                sections.show(pd.DataFrame({"seed": aug["seed"], "after %": aug["after %"].map(report.fmt_num),
+                                            "before %": aug["before %"].map(report.fmt_num),
+                                            "gain from the order": aug["gain from the order"].map(report.fmt_gain),
+                                            "test images seen in training %":
+                                                aug["test images seen in training %"].map(report.fmt_num)}),
+                              report.caption("Augmented copies split with their image (after) or as images of their "
+                                             "own (before, the paper's order), on an inner split of each training "
+                                             "part", ds, sub, bb, prof))
+            if len(A.select_source(runs, "folder")):
+                sections.show(formatted_variants(runs, "folder"), report.caption(
+                    "The degenerate attribute: the folder emotion, which fixes the label", ds, sub, bb, prof))
         sections.verdicts("AttrAttention", claims(runs, source), ds, sub, bb, prof)
 

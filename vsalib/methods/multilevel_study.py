@@ -299,17 +299,25 @@ class MultiLevelChapter(chapters.Chapter):
     def before(cls, path=None):
         from vsalib.methods import global_study
 
-        global_study.show_hand_crafted("rao", path=path)
+        with sections.folded():  # the hand-crafted rows: the long tail
+            global_study.show_hand_crafted("rao", path=path)
 
     @classmethod
     def section(cls, runs, ds, sub, bb, prof):
-        """Once per protocol the dataset ran under (EmotionROI: its fixed split, and Rao's per-category 5-fold split)."""
+        """Once per protocol the dataset ran under (EmotionROI: its fixed split, and Rao's per-category 5-fold split).
+        The main path ends after the first dataset's first protocol (EmotionROI's fixed split): the other protocols
+        and datasets are the section's folded rest."""
         protocols = sorted(runs["protocol"].dropna().unique()) if "protocol" in runs else []
         if len(protocols) <= 1:
-            return _protocol_section(runs, ds, sub, bb, prof)
-        for proto in protocols:
-            sections.md(f"#### {report.protocol_label(proto)}")  # named as the scoreboard names it
-            _protocol_section(runs[runs["protocol"] == proto], ds, sub, bb, prof, report.protocol_label(proto))
+            _protocol_section(runs, ds, sub, bb, prof)
+        else:
+            for proto in protocols:
+                sections.md(f"#### {report.protocol_label(proto)}")  # named as the scoreboard names it
+                _protocol_section(runs[runs["protocol"] == proto], ds, sub, bb, prof, report.protocol_label(proto))
+                if (ds, sub) == cls.datasets[0]:  # its first protocol is the main path's last part
+                    sections.fold_from_here()
+        if (ds, sub) == cls.datasets[0]:
+            sections.fold_from_here()
 
 
 def _protocol_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | None, prof: str | None,
@@ -334,19 +342,21 @@ def _protocol_section(runs: pd.DataFrame, ds: str, sub: str | None, bb: str | No
                   cap("MultiLevelRCNN Table 2 (which loss), paper (FI) beside ours"))
     if ds == "emotionroi" and fi == 2:
         t3 = table3(runs, ds, sub, values)
-        sections.show(pd.DataFrame({"Table 3 row": t3["row"], "paper %": t3["paper %"],
-                                    "ours %": [report.fmt_acc(m, c, n) if n else report.DASH
-                                               for m, c, n in zip(t3["ours"], t3["ci95"], t3["runs"])]}),
-                      cap("MultiLevelRCNN Table 3, EmotionROI column, paper beside ours"))
+        with sections.folded():  # Table 3 (other methods' rows), the λ sweep, the proposer: the long tail
+            sections.show(pd.DataFrame({"Table 3 row": t3["row"], "paper %": t3["paper %"],
+                                        "ours %": [report.fmt_acc(m, c, n) if n else report.DASH
+                                                   for m, c, n in zip(t3["ours"], t3["ci95"], t3["runs"])]}),
+                          cap("MultiLevelRCNN Table 3, EmotionROI column, paper beside ours"))
     sections.under(runs)
     sweep = lam_sweep(runs)
-    if len(sweep) > 2:
-        plots.show(figures.lam_curve(sweep, cap("Fig. 8: accuracy against λ")))
-        sections.show(printed_sweep(runs, sweep), cap("The λ sweep: what validation picks, what test says"))
-        sections.md(lam_sentence(sweep, p_star_mean(runs)))
-    prop = printed_proposer(runs)
-    if len(prop):
-        sections.show(prop, cap("The emotional-region proposer per split"))
+    with sections.folded():
+        if len(sweep) > 2:
+            plots.show(figures.lam_curve(sweep, cap("Fig. 8: accuracy against λ")))
+            sections.show(printed_sweep(runs, sweep), cap("The λ sweep: what validation picks, what test says"))
+            sections.md(lam_sentence(sweep, p_star_mean(runs)))
+        prop = printed_proposer(runs)
+        if len(prop):
+            sections.show(prop, cap("The emotional-region proposer per split"))
     sections.md(f"Always guessing the larger class would score {report.fmt_num(sections.majority_rate(runs))} % on "
                 f"these test images. The training images' mean p* is {report.fmt_num(p_star_mean(runs), 3)}"
                 + (" (p* = 1: the three losses coincide here)." if p_star_mean(runs) == 1 else "."))
